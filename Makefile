@@ -1,0 +1,51 @@
+# 平安马甲 — `make run` sets everything up and starts the service; `make test` runs the suite.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+FLASK := $(VENV)/bin/flask --app app
+HOST ?= 127.0.0.1
+PORT ?= 5000
+PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
+export PUBLIC_BASE_URL
+
+.PHONY: install install-dev run serve migrate test test-pg translations clean
+
+$(VENV)/.installed: requirements.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
+	@$(PYTHON) -m venv $(VENV) || { echo "python3 -m venv failed: on Debian run 'apt-get install python3-venv'"; exit 1; }
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	@touch $@
+
+$(VENV)/.dev-installed: requirements-dev.txt $(VENV)/.installed
+	$(PY) -m pip install -q -r requirements-dev.txt
+	@touch $@
+
+install: $(VENV)/.installed
+
+install-dev: $(VENV)/.dev-installed
+
+migrate: install
+	$(FLASK) db upgrade
+
+## run: install, migrate, load the demo programme into an empty embedded database, serve on $(PORT)
+run: migrate
+	$(FLASK) demo --auto
+	$(FLASK) run --host $(HOST) --port $(PORT)
+
+## serve: production-style server (gunicorn, 2 workers) — put an HTTPS reverse proxy in front
+serve: migrate
+	$(VENV)/bin/gunicorn --workers 2 --bind $(HOST):$(PORT) 'app:create_app()'
+
+## test: install test dependencies and run the suite (TEST_DATABASE_URL selects PostgreSQL)
+test: $(VENV)/.dev-installed
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+## translations: extract strings and update the English catalogue, then compile
+translations: install
+	$(VENV)/bin/pybabel extract -F babel.cfg -o translations/messages.pot app.py cli services web bot scheduler templates
+	$(VENV)/bin/pybabel update -i translations/messages.pot -d translations -l en
+	$(VENV)/bin/pybabel compile -d translations
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,79 @@
+"""平安马甲 — application factory.
+
+`flask --app app ...` finds `create_app` here. Tests pass a mapping of overrides.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any, Mapping
+
+from flask import Flask, has_request_context, request
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+import models  # noqa: F401  (registers every table on the metadata)
+from config import DEFAULT_INSTANCE, _new_data_key, _new_secret, instance_key, load_config
+from extensions import babel, db, migrate
+
+SUPPORTED_LOCALES = ("zh", "en")
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
+    """WAL lets readers work while a scan writes; foreign keys are off by default in SQLite."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cur = dbapi_connection.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+
+def select_locale() -> str:
+    """Chinese unless the person chose English (?lang=en, remembered in a cookie)."""
+    if not has_request_context():
+        return "zh"
+    chosen = request.args.get("lang") or request.cookies.get("lang")
+    if chosen in SUPPORTED_LOCALES:
+        return chosen
+    return "zh"
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    base = Path(__file__).resolve().parent
+    overrides = dict(test_config or {})
+    instance_path = Path(overrides.get("INSTANCE_PATH") or os.environ.get("INSTANCE_PATH") or DEFAULT_INSTANCE)
+    instance_path.mkdir(parents=True, exist_ok=True)
+    app = Flask(__name__, instance_path=str(instance_path), instance_relative_config=False)
+    app.config.update(load_config(instance_path))
+    app.config.update(overrides)
+
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = instance_key(instance_path, "secret_key", _new_secret)
+    if not app.config.get("DATA_KEY"):
+        app.config["DATA_KEY"] = instance_key(instance_path, "data_key", _new_data_key)
+
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    engine_options: dict[str, Any] = {"pool_pre_ping": True}
+    if uri.startswith("sqlite"):
+        engine_options["connect_args"] = {"timeout": app.config["SQLITE_BUSY_TIMEOUT_MS"] / 1000}
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options)
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(base / "translations"))
+
+    logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(base / "migrations"), render_as_batch=True)
+    babel.init_app(app, locale_selector=select_locale,
+                   timezone_selector=lambda: app.config["TIMEZONE"])
+
+    from web import register_web
+    register_web(app)
+
+    from cli import register_cli
+    register_cli(app)
+    return app

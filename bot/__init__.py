@@ -1,0 +1,1 @@
+"""Telegram bot (python-telegram-bot): reminders, notices, survey — see issue on the bot and outbox."""

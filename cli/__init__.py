@@ -1,0 +1,12 @@
+"""Command-line adapters (`flask --app app ...`): the same services as the web."""
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register_cli(app: Flask) -> None:
+    from cli import demo, imports, users
+
+    app.cli.add_command(users.users)
+    app.cli.add_command(imports.import_group)
+    app.cli.add_command(demo.demo)

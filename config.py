@@ -1,0 +1,89 @@
+"""Configuration read from the environment (12-factor).
+
+Secrets are never constants in code: when `SECRET_KEY` or `DATA_KEY` is unset, a random key is
+generated once and kept in the instance folder, so a demo works out of the box while a printed
+poster or an encrypted ID number stays valid across restarts.
+"""
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from dotenv import load_dotenv
+
+BASE_DIR = Path(__file__).resolve().parent
+DEFAULT_INSTANCE = BASE_DIR / "instance"
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+def instance_key(instance_path: Path, filename: str, factory) -> str:
+    """Return the key kept in `instance/<filename>`, creating it on first use.
+
+    Why a file and not a constant: anyone reading the source must not be able to forge a poster
+    token or decrypt an ID number. The file is created with mode 0600.
+    """
+    instance_path.mkdir(parents=True, exist_ok=True)
+    path = instance_path / filename
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    value = factory()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(value + "\n")
+    return value
+
+
+def _new_secret() -> str:
+    return secrets.token_urlsafe(48)
+
+
+def _new_data_key() -> str:
+    # A Fernet key: 32 random bytes, url-safe base64.
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii")
+
+
+def normalise_database_url(url: str) -> str:
+    """Use psycopg 3 for PostgreSQL whatever scheme the operator wrote."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def load_config(instance_path: Path | None = None) -> dict[str, Any]:
+    """Build the configuration mapping from the environment (and an optional `.env`)."""
+    load_dotenv(BASE_DIR / ".env", override=False)
+    instance = Path(os.environ.get("INSTANCE_PATH") or instance_path or DEFAULT_INSTANCE)
+    database_url = os.environ.get("DATABASE_URL") or ""
+    demo_default = database_url == ""
+    if not database_url:
+        database_url = f"sqlite:///{instance / 'demo.db'}"
+    database_url = normalise_database_url(database_url)
+
+    return {
+        "INSTANCE_PATH": str(instance),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or None,
+        "DATA_KEY": os.environ.get("DATA_KEY") or None,
+        "PUBLIC_BASE_URL": (os.environ.get("PUBLIC_BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
+        "TIMEZONE": os.environ.get("TIMEZONE") or "Asia/Shanghai",
+        "DEMO": _env_bool("DEMO", demo_default),
+        "SQLITE_BUSY_TIMEOUT_MS": _env_int("SQLITE_BUSY_TIMEOUT_MS", 5000),
+        "BABEL_DEFAULT_LOCALE": os.environ.get("DEFAULT_LOCALE") or "zh",
+        "BABEL_DEFAULT_TIMEZONE": os.environ.get("TIMEZONE") or "Asia/Shanghai",
+        "LOG_LEVEL": os.environ.get("LOG_LEVEL") or "INFO",
+    }

@@ -1,0 +1,35 @@
+"""Flask extensions, created unbound and initialised in `create_app`."""
+from __future__ import annotations
+
+from flask_babel import Babel
+from flask_migrate import Migrate
+from sqlalchemy import MetaData
+from sqlalchemy.orm import DeclarativeBase
+from flask_sqlalchemy import SQLAlchemy
+
+# Stable constraint names make Alembic migrations identical on SQLite and PostgreSQL.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate()
+babel = Babel()
+
+
+def data_cipher():
+    """The personal-data cipher for the current app (keys come from config, never from code)."""
+    from flask import current_app
+
+    from services.pii import PersonalDataCipher
+
+    return PersonalDataCipher(current_app.config["DATA_KEY"])

@@ -1,0 +1,45 @@
+"""Volunteers on the roster."""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Date, Index, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from extensions import db
+from models.types import UTCDateTime, utcnow
+
+STATUS_ACTIVE = "active"
+STATUS_WITHDRAWN = "withdrawn"
+
+
+class Volunteer(db.Model):
+    __tablename__ = "volunteers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    # Normalised 11-digit mainland mobile number: the volunteer's identity on the roster.
+    phone: Mapped[str] = mapped_column(String(20), unique=True)
+    team: Mapped[str | None] = mapped_column(String(64), index=True)
+    vest_no: Mapped[str | None] = mapped_column(String(32), index=True)
+    # ID-card number (PIPL sensitive data): Fernet ciphertext, a keyed hash for exact look-ups
+    # (the insurer's list is matched by ID number) and the masked form for display.
+    id_number_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    id_number_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    id_number_masked: Mapped[str | None] = mapped_column(String(18))
+    status: Mapped[str] = mapped_column(String(16), default=STATUS_ACTIVE)
+    joined_on: Mapped[date] = mapped_column(Date)
+    withdrawn_on: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (Index("ix_volunteers_status", "status"),)
+
+    def active_during(self, start: date, end: date) -> bool:
+        """Whether the volunteer was on the roster at some point of [start, end]."""
+        if self.joined_on > end:
+            return False
+        return self.withdrawn_on is None or self.withdrawn_on >= start
+
+    def __repr__(self) -> str:
+        return f"<Volunteer {self.id} {self.name}>"

@@ -1,0 +1,1 @@
+"""Scheduled jobs (APScheduler) — thin wrappers over services."""

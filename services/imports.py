@@ -1,0 +1,384 @@
+"""All-or-nothing spreadsheet imports: the roster, patrol points and key-date shifts.
+
+Every row is validated before anything is written; one bad row means nothing is imported and the
+report lists every bad row with its spreadsheet row number. A blank cell never erases a stored
+value, and a volunteer missing from the file is never withdrawn: a partial sheet from one 居委
+must not damage the others.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any, Callable
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models.event import Event, Shift
+from models.point import PatrolPoint
+from models.volunteer import Volunteer
+from services.clock import Clock, from_local, local_date, system_clock
+from services.coords import WGS84, to_wgs84
+from services.errors import DomainError
+from services.i18n import _
+from services.phones import normalise_phone
+from services.pii import PersonalDataCipher, mask_id_number, normalise_id_number
+from services.spreadsheet import SheetRow, parse_date, parse_local_datetime, read_sheet
+
+VOLUNTEER_COLUMNS = {
+    "name": ("姓名", "名字"),
+    "phone": ("手机号", "手机", "手机号码", "联系电话", "电话", "mobile"),
+    "team": ("所属居委", "居委", "所属居委会", "居委会", "队伍", "小队"),
+    "vest_no": ("马甲编号", "马甲号", "编号", "vest", "vestno"),
+    "id_number": ("身份证号", "身份证号码", "身份证", "idnumber", "idcard"),
+    "joined_on": ("入队日期", "加入日期", "joined"),
+}
+POINT_COLUMNS = {
+    "code": ("点位编号", "点位代码", "编号", "代码"),
+    "name": ("点位名称", "名称", "点位"),
+    "lat": ("纬度", "latitude"),
+    "lon": ("经度", "longitude", "lng"),
+    "radius_m": ("半径", "半径(米)", "半径米", "radius"),
+    "address": ("地址",),
+    "coords": ("坐标系", "coordinates", "crs"),
+}
+SHIFT_COLUMNS = {
+    "event": ("活动", "活动名称", "节点", "重大节点"),
+    "point_code": ("点位编号", "点位代码", "point"),
+    "start": ("开始时间", "开始", "starts", "startsat"),
+    "end": ("结束时间", "结束", "ends", "endsat"),
+    "capacity": ("人数", "容量", "名额"),
+    "note": ("备注",),
+}
+
+
+@dataclass
+class RowError:
+    row: int
+    column: str | None
+    code: str
+    message: str
+
+
+@dataclass
+class ImportReport:
+    kind: str
+    total_rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    errors: list[RowError] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def summary(self) -> str:
+        if self.ok:
+            return _("导入成功：共 %(t)d 行，新增 %(c)d，更新 %(u)d，未变 %(n)d",
+                     t=self.total_rows, c=self.created, u=self.updated, n=self.unchanged)
+        return _("导入失败，未写入任何数据：%(n)d 处错误", n=len(self.errors))
+
+    def lines(self) -> list[str]:
+        return [_("第 %(row)d 行%(col)s：%(msg)s", row=e.row,
+                  col=f"（{e.column}）" if e.column else "", msg=e.message) for e in self.errors]
+
+
+class _Collector:
+    """Runs each row's checks and collects every error instead of stopping at the first."""
+
+    def __init__(self, report: ImportReport) -> None:
+        self.report = report
+
+    def check(self, row: SheetRow, column: str | None, fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except DomainError as exc:
+            self.report.errors.append(RowError(row.number, column, exc.code, exc.message))
+            return None
+
+    def fail(self, row: SheetRow, column: str | None, code: str, message: str) -> None:
+        self.report.errors.append(RowError(row.number, column, code, message))
+
+
+def _file_error(kind: str, exc: DomainError) -> ImportReport:
+    report = ImportReport(kind=kind)
+    report.errors.append(RowError(1, None, exc.code, exc.message))
+    return report
+
+
+def _set_if_given(obj: Any, attr: str, value: Any) -> bool:
+    """Assign a non-blank value; report whether anything changed."""
+    if value is None or getattr(obj, attr) == value:
+        return False
+    setattr(obj, attr, value)
+    return True
+
+
+def _required_text(row: SheetRow, key: str, label: str, max_len: int) -> str:
+    value = row.text(key)
+    if not value:
+        raise DomainError("required", _("%(label)s不能为空", label=label))
+    if len(value) > max_len:
+        raise DomainError("too_long", _("%(label)s过长（最多 %(n)d 个字）", label=label, n=max_len))
+    return value
+
+
+def _optional_text(row: SheetRow, key: str, label: str, max_len: int) -> str | None:
+    value = row.text(key)
+    if value and len(value) > max_len:
+        raise DomainError("too_long", _("%(label)s过长（最多 %(n)d 个字）", label=label, n=max_len))
+    return value
+
+
+# --- volunteers ---------------------------------------------------------------------------------
+
+def import_volunteers(session: Session, data: bytes, filename: str, *, cipher: PersonalDataCipher,
+                      clock: Clock = system_clock, zone: ZoneInfo | None = None,
+                      commit: bool = True) -> ImportReport:
+    report = ImportReport(kind="volunteers")
+    try:
+        sheet = read_sheet(data, filename, VOLUNTEER_COLUMNS, required=("name", "phone"))
+    except DomainError as exc:
+        return _file_error("volunteers", exc)
+    report.total_rows = len(sheet.rows)
+    today = local_date(clock(), zone) if zone else local_date(clock())
+    c = _Collector(report)
+
+    parsed: list[dict[str, Any]] = []
+    seen_phone: dict[str, int] = {}
+    seen_id: dict[str, int] = {}
+    for row in sheet.rows:
+        rec: dict[str, Any] = {"row": row}
+        rec["name"] = c.check(row, "姓名", lambda: _required_text(row, "name", _("姓名"), 64))
+        rec["phone"] = c.check(row, "手机号", lambda: normalise_phone(row.get("phone")))
+        rec["team"] = c.check(row, "所属居委", lambda: _optional_text(row, "team", _("所属居委"), 64))
+        rec["vest_no"] = c.check(row, "马甲编号", lambda: _optional_text(row, "vest_no", _("马甲编号"), 32))
+        rec["id_number"] = None
+        if row.get("id_number") is not None:
+            rec["id_number"] = c.check(row, "身份证号", lambda: normalise_id_number(row.get("id_number")))
+        rec["joined_on"] = None
+        if row.get("joined_on") is not None:
+            rec["joined_on"] = c.check(row, "入队日期", lambda: parse_date(row.get("joined_on")))
+        phone = rec["phone"]
+        if phone:
+            if phone in seen_phone:
+                c.fail(row, "手机号", "duplicate_in_file",
+                       _("手机号与第 %(r)d 行重复", r=seen_phone[phone]))
+            seen_phone.setdefault(phone, row.number)
+        if rec["id_number"]:
+            if rec["id_number"] in seen_id:
+                c.fail(row, "身份证号", "duplicate_in_file",
+                       _("身份证号与第 %(r)d 行重复", r=seen_id[rec["id_number"]]))
+            seen_id.setdefault(rec["id_number"], row.number)
+        parsed.append(rec)
+
+    existing = {v.phone: v for v in session.scalars(
+        select(Volunteer).where(Volunteer.phone.in_(list(seen_phone))))} if seen_phone else {}
+    hashes = {rec["row"].number: cipher.blind_index(rec["id_number"])
+              for rec in parsed if rec["id_number"]}
+    if hashes:
+        owners = dict(session.execute(select(Volunteer.id_number_hash, Volunteer.phone)
+                                      .where(Volunteer.id_number_hash.in_(list(hashes.values())))).all())
+        for rec in parsed:
+            h = hashes.get(rec["row"].number)
+            if h and h in owners and owners[h] != rec["phone"]:
+                c.fail(rec["row"], "身份证号", "id_number_taken",
+                       _("该身份证号已登记在另一名志愿者名下（手机号尾号 %(t)s）", t=owners[h][-4:]))
+
+    if not report.ok:
+        return report
+
+    for rec in parsed:
+        vol = existing.get(rec["phone"])
+        id_fields: dict[str, Any] = {}
+        if rec["id_number"]:
+            h = hashes[rec["row"].number]
+            if vol is None or vol.id_number_hash != h:
+                id_fields = {"id_number_enc": cipher.encrypt(rec["id_number"]), "id_number_hash": h,
+                             "id_number_masked": mask_id_number(rec["id_number"])}
+        if vol is None:
+            vol = Volunteer(name=rec["name"], phone=rec["phone"], team=rec["team"],
+                            vest_no=rec["vest_no"], joined_on=rec["joined_on"] or today, **id_fields)
+            session.add(vol)
+            existing[vol.phone] = vol
+            report.created += 1
+            continue
+        changed = False
+        for attr in ("name", "team", "vest_no", "joined_on"):
+            changed |= _set_if_given(vol, attr, rec[attr])
+        for attr, value in id_fields.items():
+            changed |= _set_if_given(vol, attr, value)
+        if changed:
+            report.updated += 1
+        else:
+            report.unchanged += 1
+    session.flush()
+    if commit:
+        session.commit()
+    return report
+
+
+# --- patrol points ------------------------------------------------------------------------------
+
+def _coordinate(row: SheetRow, key: str, low: float, high: float, label: str) -> float | None:
+    value = row.get(key)
+    if value is None:
+        return None
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        raise DomainError("bad_number", _("%(label)s“%(v)s”不是数字", label=label, v=value)) from None
+    if not low <= number <= high:
+        raise DomainError("out_of_range", _("%(label)s %(v)s 超出范围", label=label, v=number))
+    return number
+
+
+def _positive_int(row: SheetRow, key: str, label: str, high: int) -> int | None:
+    value = row.get(key)
+    if value is None:
+        return None
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        raise DomainError("bad_number", _("%(label)s“%(v)s”不是数字", label=label, v=value)) from None
+    if not number.is_integer() or not 1 <= number <= high:
+        raise DomainError("out_of_range", _("%(label)s应为 1 到 %(h)d 的整数", label=label, h=high))
+    return int(number)
+
+
+def import_points(session: Session, data: bytes, filename: str, *, coords: str = WGS84,
+                  commit: bool = True) -> ImportReport:
+    """Import patrol points; `coords` is the default system for rows without a `coords` cell."""
+    report = ImportReport(kind="points")
+    try:
+        sheet = read_sheet(data, filename, POINT_COLUMNS, required=("code", "name"))
+    except DomainError as exc:
+        return _file_error("points", exc)
+    report.total_rows = len(sheet.rows)
+    c = _Collector(report)
+    parsed = []
+    seen: dict[str, int] = {}
+    for row in sheet.rows:
+        rec: dict[str, Any] = {"row": row}
+        rec["code"] = c.check(row, "点位编号", lambda: _required_text(row, "code", _("点位编号"), 32))
+        rec["name"] = c.check(row, "点位名称", lambda: _required_text(row, "name", _("点位名称"), 128))
+        rec["address"] = c.check(row, "地址", lambda: _optional_text(row, "address", _("地址"), 255))
+        lat = c.check(row, "纬度", lambda: _coordinate(row, "lat", -90, 90, _("纬度")))
+        lon = c.check(row, "经度", lambda: _coordinate(row, "lon", -180, 180, _("经度")))
+        rec["radius_m"] = c.check(row, "半径", lambda: _positive_int(row, "radius_m", _("半径（米）"), 5000))
+        system = (row.text("coords") or coords or WGS84).lower()
+        rec["lat"] = rec["lon"] = None
+        if (row.get("lat") is None) != (row.get("lon") is None):
+            c.fail(row, "经度/纬度", "coords_incomplete", _("经度和纬度要么都填，要么都不填"))
+        elif lat is not None and lon is not None:
+            converted = c.check(row, "坐标系", lambda: to_wgs84(lat, lon, system))
+            if converted:
+                rec["lat"], rec["lon"] = round(converted[0], 7), round(converted[1], 7)
+        if rec["code"]:
+            if rec["code"] in seen:
+                c.fail(row, "点位编号", "duplicate_in_file", _("点位编号与第 %(r)d 行重复", r=seen[rec["code"]]))
+            seen.setdefault(rec["code"], row.number)
+        parsed.append(rec)
+    if not report.ok:
+        return report
+
+    existing = {p.code: p for p in session.scalars(select(PatrolPoint).where(PatrolPoint.code.in_(list(seen))))}
+    for rec in parsed:
+        point = existing.get(rec["code"])
+        if point is None:
+            session.add(PatrolPoint(code=rec["code"], name=rec["name"], address=rec["address"],
+                                    lat=rec["lat"], lon=rec["lon"], radius_m=rec["radius_m"] or 150))
+            report.created += 1
+            continue
+        changed = False
+        for attr in ("name", "address", "lat", "lon", "radius_m"):
+            changed |= _set_if_given(point, attr, rec[attr])
+        report.updated += 1 if changed else 0
+        report.unchanged += 0 if changed else 1
+    session.flush()
+    if commit:
+        session.commit()
+    return report
+
+
+# --- shifts -------------------------------------------------------------------------------------
+
+def import_shifts(session: Session, data: bytes, filename: str, *, zone: ZoneInfo | None = None,
+                  commit: bool = True) -> ImportReport:
+    """Import key-date shifts given in local time; an event named for the first time is created."""
+    report = ImportReport(kind="shifts")
+    try:
+        sheet = read_sheet(data, filename, SHIFT_COLUMNS, required=("event", "point_code", "start", "end"))
+    except DomainError as exc:
+        return _file_error("shifts", exc)
+    report.total_rows = len(sheet.rows)
+    kwargs = {"zone": zone} if zone else {}
+    c = _Collector(report)
+    points = {p.code: p for p in session.scalars(select(PatrolPoint))}
+    parsed = []
+    seen: dict[tuple, int] = {}
+    for row in sheet.rows:
+        rec: dict[str, Any] = {"row": row}
+        rec["event"] = c.check(row, "活动", lambda: _required_text(row, "event", _("活动名称"), 128))
+        code = row.text("point_code")
+        rec["point"] = points.get(code) if code else None
+        if not code:
+            c.fail(row, "点位编号", "required", _("点位编号不能为空"))
+        elif rec["point"] is None:
+            c.fail(row, "点位编号", "unknown_point", _("点位编号“%(c)s”不存在，请先导入点位", c=code))
+        start = c.check(row, "开始时间", lambda: parse_local_datetime(row.get("start")))
+        end = c.check(row, "结束时间", lambda: parse_local_datetime(row.get("end")))
+        rec["capacity"] = c.check(row, "人数", lambda: _positive_int(row, "capacity", _("人数"), 1000))
+        rec["note"] = c.check(row, "备注", lambda: _optional_text(row, "note", _("备注"), 255))
+        rec["start"] = rec["end"] = None
+        if start and end:
+            if end <= start:
+                c.fail(row, "结束时间", "end_before_start", _("结束时间必须晚于开始时间"))
+            elif end - start > timedelta(hours=24):
+                c.fail(row, "结束时间", "shift_too_long", _("一个班次不能超过 24 小时"))
+            else:
+                rec["start"], rec["end"] = from_local(start, **kwargs), from_local(end, **kwargs)
+                rec["local_start"], rec["local_end"] = start, end
+        if rec["event"] and rec["point"] and rec["start"]:
+            key = (rec["event"], rec["point"].id, rec["start"])
+            if key in seen:
+                c.fail(row, None, "duplicate_in_file", _("与第 %(r)d 行是同一班次（活动、点位、开始时间相同）", r=seen[key]))
+            seen.setdefault(key, row.number)
+        parsed.append(rec)
+    if not report.ok:
+        return report
+
+    events = {e.name: e for e in session.scalars(select(Event).where(Event.name.in_({r["event"] for r in parsed})))}
+    for rec in parsed:
+        day_from: date = rec["local_start"].date()
+        day_to: date = rec["local_end"].date()
+        event = events.get(rec["event"])
+        if event is None:
+            event = Event(name=rec["event"], starts_on=day_from, ends_on=day_to)
+            session.add(event)
+            session.flush()
+            events[event.name] = event
+        else:
+            event.starts_on = min(event.starts_on, day_from)
+            event.ends_on = max(event.ends_on, day_to)
+        shift = session.scalar(select(Shift).where(Shift.event_id == event.id,
+                                                   Shift.point_id == rec["point"].id,
+                                                   Shift.starts_at == rec["start"]))
+        if shift is None:
+            session.add(Shift(event_id=event.id, point_id=rec["point"].id, starts_at=rec["start"],
+                              ends_at=rec["end"], capacity=rec["capacity"] or 10, note=rec["note"]))
+            session.flush()
+            report.created += 1
+            continue
+        changed = _set_if_given(shift, "ends_at", rec["end"])
+        changed |= _set_if_given(shift, "capacity", rec["capacity"])
+        changed |= _set_if_given(shift, "note", rec["note"])
+        report.updated += 1 if changed else 0
+        report.unchanged += 0 if changed else 1
+    session.flush()
+    if commit:
+        session.commit()
+    return report
+

@@ -1,0 +1,58 @@
+"""Coordinator accounts."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from models.user import ROLES, User
+from services.errors import DomainError
+from services.i18n import _
+
+MIN_PASSWORD_LENGTH = 8
+_USERNAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{2,64}$")
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    id: int
+    username: str
+    role: str
+
+
+def create_user(session: Session, username: str, password: str, role: str,
+                display_name: str | None = None) -> UserInfo:
+    username = username.strip()
+    if not _USERNAME_RE.match(username):
+        raise DomainError("bad_username", _("用户名只能包含字母、数字和 _ . -，2 到 64 个字符"))
+    if role not in ROLES:
+        raise DomainError("bad_role", _("角色必须是 admin 或 coordinator"))
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise DomainError("weak_password", _("密码至少 %(n)d 位", n=MIN_PASSWORD_LENGTH))
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise DomainError("username_taken", _("用户名“%(u)s”已存在", u=username))
+    user = User(username=username, role=role, display_name=display_name,
+                password_hash=generate_password_hash(password))
+    session.add(user)
+    session.commit()
+    return UserInfo(user.id, user.username, user.role)
+
+
+def set_password(session: Session, username: str, password: str) -> None:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise DomainError("unknown_user", _("用户“%(u)s”不存在", u=username))
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise DomainError("weak_password", _("密码至少 %(n)d 位", n=MIN_PASSWORD_LENGTH))
+    user.password_hash = generate_password_hash(password)
+    session.commit()
+
+
+def verify_password(session: Session, username: str, password: str) -> User | None:
+    user = session.scalar(select(User).where(User.username == username.strip()))
+    if user is None or not user.active or not check_password_hash(user.password_hash, password):
+        return None
+    return user

@@ -1,0 +1,71 @@
+from sqlalchemy import func, select
+
+from models import Event, PatrolPoint, Shift, User, Volunteer
+from tests.factories import csv_bytes, roster_rows, xlsx_bytes
+
+
+def test_users_create_prompts_for_password(runner, session):
+    result = runner.invoke(args=["users", "create", "wang", "--role", "admin"],
+                           input="correct-horse\ncorrect-horse\n")
+    assert result.exit_code == 0, result.output
+    user = session.scalar(select(User))
+    assert (user.username, user.role) == ("wang", "admin")
+    assert "correct-horse" not in user.password_hash
+
+
+def test_users_create_refuses_duplicates_and_short_passwords(runner):
+    assert runner.invoke(args=["users", "create", "li"], input="short\nshort\n").exit_code == 1
+    assert runner.invoke(args=["users", "create", "li"], input="long-enough\nlong-enough\n").exit_code == 0
+    again = runner.invoke(args=["users", "create", "li"], input="long-enough\nlong-enough\n")
+    assert again.exit_code == 1 and "已存在" in again.output
+
+
+def test_import_volunteers_reports_bad_rows_and_exits_1(runner, session, tmp_path):
+    rows = roster_rows(5)
+    rows[3][1] = "12345"
+    path = tmp_path / "roster.xlsx"
+    path.write_bytes(xlsx_bytes(rows))
+    result = runner.invoke(args=["import", "volunteers", str(path)])
+    assert result.exit_code == 1
+    assert "第 4 行" in result.output and "手机号" in result.output
+    assert session.scalar(select(func.count(Volunteer.id))) == 0
+    rows[3][1] = "13900000099"
+    path.write_bytes(xlsx_bytes(rows))
+    ok = runner.invoke(args=["import", "volunteers", str(path)])
+    assert ok.exit_code == 0 and "新增 5" in ok.output
+
+
+def test_import_points_with_coords_option_and_shifts(runner, session, tmp_path):
+    points = tmp_path / "points.csv"
+    points.write_bytes(csv_bytes([["code", "name", "lat", "lon"], ["P1", "一号点", 31.17530398364597, 121.531541859215]],
+                                 "gb18030"))
+    assert runner.invoke(args=["import", "points", str(points), "--coords", "gcj02"]).exit_code == 0
+    assert abs(session.scalar(select(PatrolPoint.lat)) - 31.1774276) < 1e-5
+    shifts = tmp_path / "shifts.csv"
+    shifts.write_bytes(csv_bytes([["活动", "点位编号", "开始时间", "结束时间", "人数"],
+                                  ["元旦巡逻", "P1", "2027-01-01 09:00", "2027-01-01 12:00", 6]]))
+    result = runner.invoke(args=["import", "shifts", str(shifts)])
+    assert result.exit_code == 0, result.output
+    assert session.scalar(select(Event.name)) == "元旦巡逻"
+    assert session.scalar(select(func.count(Shift.id))) == 1
+
+
+def test_demo_loads_once_and_prints_credentials(runner, session, app):
+    result = runner.invoke(args=["demo"])
+    assert result.exit_code == 0, result.output
+    assert "500 名志愿者" in result.output and "admin" in result.output and "密码" in result.output
+    assert session.scalar(select(func.count(Volunteer.id))) == 500
+    assert session.scalar(select(func.count(PatrolPoint.id))) == 12
+    again = runner.invoke(args=["demo"])
+    assert "未重复载入" in again.output
+    assert session.scalar(select(func.count(Volunteer.id))) == 500
+
+
+def test_demo_auto_respects_the_demo_setting(runner, session, app):
+    app.config["DEMO"] = False
+    try:
+        result = runner.invoke(args=["demo", "--auto"])
+    finally:
+        app.config["DEMO"] = True
+    assert "不载入" in result.output
+    assert session.scalar(select(func.count(Volunteer.id))) == 0

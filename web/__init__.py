@@ -1,0 +1,56 @@
+"""Web adapters: blueprints that translate HTTP to service calls and back."""
+from __future__ import annotations
+
+from flask import Flask, jsonify, render_template, request
+from flask_babel import get_locale
+from werkzeug.exceptions import HTTPException
+
+from services.clock import local_zone
+from services.errors import DomainError
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or request.path == "/healthz"
+
+
+def api_error(code: str, message: str, status: int, **details):
+    body = {"error": {"code": code, "message": message}}
+    if details:
+        body["error"]["details"] = details
+    return jsonify(body), status
+
+
+def register_web(app: Flask) -> None:
+    from web import api, health, main
+
+    app.register_blueprint(health.bp)
+    app.register_blueprint(main.bp)
+    api.init_api(app)
+
+    zone = local_zone(app.config["TIMEZONE"])
+    app.jinja_env.globals["get_locale"] = get_locale
+
+    @app.template_filter("local")
+    def local_filter(value, fmt: str = "%Y-%m-%d %H:%M"):
+        """Times are stored in UTC and shown in the programme's zone (Asia/Shanghai)."""
+        if value is None:
+            return ""
+        return value.astimezone(zone).strftime(fmt)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        if _wants_json():
+            data = getattr(exc, "data", None) or {}
+            details = {}
+            if "messages" in data:
+                details["fields"] = data["messages"]
+            return api_error((exc.name or "error").lower().replace(" ", "_"),
+                             data.get("message") or exc.description or exc.name, exc.code or 500, **details)
+        return render_template("errors/http.html", error=exc), exc.code
+
+    @app.errorhandler(DomainError)
+    def domain_error(exc: DomainError):
+        status = 404 if exc.code == "not_found" else 409 if exc.code.endswith("_taken") else 400
+        if _wants_json():
+            return api_error(exc.code, exc.message, status)
+        return render_template("errors/domain.html", error=exc), status
