@@ -5,8 +5,9 @@ from flask import Flask
 
 
 def register_cli(app: Flask) -> None:
-    from cli import demo, imports, users
+    from cli import demo, imports, users, volunteers
 
     app.cli.add_command(users.users)
     app.cli.add_command(imports.import_group)
     app.cli.add_command(demo.demo)
+    app.cli.add_command(volunteers.volunteers)

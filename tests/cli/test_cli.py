@@ -69,3 +69,31 @@ def test_demo_auto_respects_the_demo_setting(runner, session, app):
         app.config["DEMO"] = True
     assert "不载入" in result.output
     assert session.scalar(select(func.count(Volunteer.id))) == 0
+
+
+def test_roster_export_masks_id_numbers_unless_asked_and_logs_full_exports(runner, session, tmp_path):
+    from openpyxl import load_workbook
+
+    from models import PersonalDataExport
+    from tests.factories import roster_rows
+
+    rows = roster_rows(3, with_ids=True)
+    src = tmp_path / "in.xlsx"
+    src.write_bytes(xlsx_bytes(rows, text_columns=[4]))
+    assert runner.invoke(args=["import", "volunteers", str(src)]).exit_code == 0
+    out = tmp_path / "out.xlsx"
+    assert runner.invoke(args=["volunteers", "export", "-o", str(out)]).exit_code == 0
+    cells = [c.value for row in load_workbook(out).active.iter_rows() for c in row]
+    assert not any(r[4] in cells for r in rows[1:])
+    assert rows[1][4][:4] + "*" * 10 + rows[1][4][-4:] in cells
+    assert session.scalar(select(func.count(PersonalDataExport.id))) == 0
+
+    result = runner.invoke(args=["volunteers", "export", "-o", str(out), "--with-id-numbers"])
+    assert result.exit_code == 0 and "已记录" in result.output
+    cells = [c.value for row in load_workbook(out).active.iter_rows() for c in row]
+    assert all(r[4] in cells for r in rows[1:])
+    log = session.scalar(select(PersonalDataExport))
+    assert (log.what, log.record_count) == ("roster_with_id_numbers", 3) and log.actor.startswith("cli:")
+    # the exported file is the import's own layout: it imports back unchanged
+    again = runner.invoke(args=["import", "volunteers", str(out)])
+    assert again.exit_code == 0 and "未变 3" in again.output, again.output
