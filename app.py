@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 
 import models  # noqa: F401  (registers every table on the metadata)
 from config import DEFAULT_INSTANCE, _new_data_key, _new_secret, instance_key, load_config
-from extensions import babel, db, migrate
+from extensions import babel, csrf, db, limiter, migrate
 
 SUPPORTED_LOCALES = ("zh", "en")
 
@@ -68,6 +68,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(base / "migrations"), render_as_batch=True)
+    app.config.setdefault("SESSION_COOKIE_SECURE", app.config["PUBLIC_BASE_URL"].startswith("https://"))
+    csrf.init_app(app)
+    limiter.init_app(app)
     babel.init_app(app, locale_selector=select_locale,
                    timezone_selector=lambda: app.config["TIMEZONE"])
 

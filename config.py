@@ -86,4 +86,14 @@ def load_config(instance_path: Path | None = None) -> dict[str, Any]:
         "BABEL_DEFAULT_LOCALE": os.environ.get("DEFAULT_LOCALE") or "zh",
         "BABEL_DEFAULT_TIMEZONE": os.environ.get("TIMEZONE") or "Asia/Shanghai",
         "LOG_LEVEL": os.environ.get("LOG_LEVEL") or "INFO",
+        "LOGIN_LINK_DAYS": _env_int("LOGIN_LINK_DAYS", 7),
+        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI") or "memory://",
+        "RATELIMIT_HEADERS_ENABLED": True,
+        # A scan page left open for hours must still post: the CSRF token lives as long as the
+        # session cookie, not an hour.
+        "WTF_CSRF_TIME_LIMIT": None,
+        "PERMANENT_SESSION_LIFETIME": 60 * 60 * 24 * 31,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,
     }

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 from flask_babel import Babel
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
+from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 from flask_sqlalchemy import SQLAlchemy
@@ -24,6 +27,9 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 babel = Babel()
+csrf = CSRFProtect()
+# Storage comes from RATELIMIT_STORAGE_URI (memory:// by default; redis:// for several workers).
+limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
 
 def data_cipher():
@@ -33,3 +39,12 @@ def data_cipher():
     from services.pii import PersonalDataCipher
 
     return PersonalDataCipher(current_app.config["DATA_KEY"])
+
+
+def code_signer():
+    """Signs poster and card codes with a key derived from SECRET_KEY."""
+    from flask import current_app
+
+    from services.tokens import CodeSigner
+
+    return CodeSigner(current_app.config["SECRET_KEY"])

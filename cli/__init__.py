@@ -5,9 +5,10 @@ from flask import Flask
 
 
 def register_cli(app: Flask) -> None:
-    from cli import demo, imports, users, volunteers
+    from cli import demo, imports, points, users, volunteers
 
     app.cli.add_command(users.users)
     app.cli.add_command(imports.import_group)
     app.cli.add_command(demo.demo)
     app.cli.add_command(volunteers.volunteers)
+    app.cli.add_command(points.points)

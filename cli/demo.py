@@ -9,7 +9,13 @@ from flask.cli import with_appcontext
 from pathlib import Path
 
 from config import instance_key
-from extensions import data_cipher, db
+from sqlalchemy import select
+
+from extensions import code_signer, data_cipher, db
+from models.point import PatrolPoint
+from models.volunteer import STATUS_ACTIVE, Volunteer
+from services.qr import scan_url
+from services.signin import issue_login_link
 from services.demo import is_empty, load_demo
 
 
@@ -38,5 +44,13 @@ def demo(auto: bool) -> None:
     click.echo("=" * 60)
     click.echo(f"  平安马甲 演示：{base}/")
     if password_file.exists():
-        click.echo(f"  平安办账号：admin   密码：{password_file.read_text().strip()}")
+        click.echo(f"  平安办后台：{base}/coord/   账号：admin   密码：{password_file.read_text().strip()}")
+    vol = db.session.scalar(select(Volunteer).where(Volunteer.status == STATUS_ACTIVE).order_by(Volunteer.id))
+    if vol is not None:
+        issued = issue_login_link(db.session, vol.id, base_url=base, created_by="demo",
+                                  valid_days=current_app.config["LOGIN_LINK_DAYS"])
+        click.echo(f"  志愿者 {vol.name}（{vol.vest_no}）的一次性登录链接：{issued.url}")
+    point = db.session.scalar(select(PatrolPoint).where(PatrolPoint.active.is_(True)).order_by(PatrolPoint.code))
+    if point is not None:
+        click.echo(f"  点位 {point.code} {point.name} 的扫码地址：{scan_url(base, code_signer(), point)}")
     click.echo("=" * 60)

@@ -7,8 +7,15 @@ from pathlib import Path
 import click
 from flask.cli import with_appcontext
 
-from extensions import data_cipher, db
+from flask import current_app
+from sqlalchemy import select
+
+from extensions import code_signer, data_cipher, db
+from models.volunteer import STATUS_ACTIVE, Volunteer
+from services.errors import DomainError
+from services.posters import CardItem, cards_pdf
 from services.roster import export_roster
+from services.signin import card_url, find_volunteer_by_phone, issue_login_link
 
 
 @click.group("volunteers", help="志愿者花名册")
@@ -30,3 +37,34 @@ def export(output: str, team: str | None, with_id_numbers: bool) -> None:
     Path(output).write_bytes(result.content)
     note = "（含完整身份证号，已记录此次导出）" if with_id_numbers else "（身份证号已打码）"
     click.echo(f"已导出 {result.rows} 名志愿者到 {output}{note}")
+
+
+@volunteers.command("login-link")
+@click.argument("phone")
+@with_appcontext
+def login_link(phone: str) -> None:
+    """打印该志愿者的一次性登录链接"""
+    try:
+        vol = find_volunteer_by_phone(db.session, phone)
+        issued = issue_login_link(db.session, vol.id, base_url=current_app.config["PUBLIC_BASE_URL"],
+                                  created_by=f"cli:{getpass.getuser()}",
+                                  valid_days=current_app.config["LOGIN_LINK_DAYS"])
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(issued.url)
+
+
+@volunteers.command("cards")
+@click.option("--team", default=None, help="只打印某个居委")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
+@with_appcontext
+def cards(team: str | None, output: str) -> None:
+    """打印志愿者卡 PDF（每个居委另起一页）"""
+    stmt = select(Volunteer).where(Volunteer.status == STATUS_ACTIVE).order_by(Volunteer.team, Volunteer.vest_no,
+                                                                               Volunteer.id)
+    if team:
+        stmt = stmt.where(Volunteer.team == team)
+    vols = list(db.session.scalars(stmt))
+    base, signer = current_app.config["PUBLIC_BASE_URL"], code_signer()
+    Path(output).write_bytes(cards_pdf([CardItem(v.name, v.team, v.vest_no, card_url(base, signer, v)) for v in vols]))
+    click.echo(f"已生成 {len(vols)} 张志愿者卡 -> {output}")

@@ -3,10 +3,11 @@ from models.attendance import Attendance, HourAdjustment, ScanRecord
 from models.audit import PersonalDataExport
 from models.event import Assignment, Event, Shift
 from models.point import PatrolPoint
+from models.signin import AppSetting, Device, LoginLink
 from models.user import User
 from models.volunteer import Volunteer
 
 __all__ = [
-    "Assignment", "Attendance", "Event", "HourAdjustment", "PatrolPoint", "PersonalDataExport",
+    "AppSetting", "Assignment", "Device", "LoginLink", "Attendance", "Event", "HourAdjustment", "PatrolPoint", "PersonalDataExport",
     "ScanRecord", "Shift", "User", "Volunteer",
 ]

@@ -56,3 +56,35 @@ def verify_password(session: Session, username: str, password: str) -> User | No
     if user is None or not user.active or not check_password_hash(user.password_hash, password):
         return None
     return user
+
+
+def _other_admins(session: Session, user_id: int) -> int:
+    from sqlalchemy import func
+
+    return session.scalar(select(func.count(User.id)).where(User.role == "admin", User.active.is_(True),
+                                                            User.id != user_id)) or 0
+
+
+def set_role(session: Session, user_id: int, role: str, *, acting_user_id: int) -> None:
+    """Change a role; the last active admin cannot demote themselves out of the admin page."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise DomainError("unknown_user", _("账号不存在"))
+    if role not in ROLES:
+        raise DomainError("bad_role", _("角色必须是 admin 或 coordinator"))
+    if user.role == "admin" and role != "admin" and _other_admins(session, user_id) == 0:
+        raise DomainError("last_admin", _("至少要保留一个启用的管理员账号"))
+    user.role = role
+    session.commit()
+
+
+def set_active(session: Session, user_id: int, active: bool, *, acting_user_id: int) -> None:
+    user = session.get(User, user_id)
+    if user is None:
+        raise DomainError("unknown_user", _("账号不存在"))
+    if not active and user.role == "admin" and _other_admins(session, user_id) == 0:
+        raise DomainError("last_admin", _("至少要保留一个启用的管理员账号"))
+    if not active and user_id == acting_user_id:
+        raise DomainError("self_disable", _("不能停用自己正在使用的账号"))
+    user.active = active
+    session.commit()

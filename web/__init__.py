@@ -1,7 +1,7 @@
 """Web adapters: blueprints that translate HTTP to service calls and back."""
 from __future__ import annotations
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, g, jsonify, render_template, request
 from flask_babel import get_locale
 from werkzeug.exceptions import HTTPException
 
@@ -21,11 +21,20 @@ def api_error(code: str, message: str, status: int, **details):
 
 
 def register_web(app: Flask) -> None:
-    from web import api, health, main
+    from web import api, coord, health, main, scan, signin
 
     app.register_blueprint(health.bp)
     app.register_blueprint(main.bp)
+    app.register_blueprint(signin.bp)
+    app.register_blueprint(scan.bp)
+    coord.register(app)
     api.init_api(app)
+
+    @app.before_request
+    def _forget_identity() -> None:
+        """Identity is cached on `g` per request; a reused app context (tests, CLI) must not leak it."""
+        for key in ("coord_user", "volunteer", "device", app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")):
+            g.pop(key, None)
 
     zone = local_zone(app.config["TIMEZONE"])
     app.jinja_env.globals["get_locale"] = get_locale
@@ -50,7 +59,7 @@ def register_web(app: Flask) -> None:
 
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError):
-        status = 404 if exc.code == "not_found" else 409 if exc.code.endswith("_taken") else 400
+        status = {"not_found": 404, "not_signed_in": 401}.get(exc.code) or (409 if exc.code.endswith("_taken") else 400)
         if _wants_json():
             return api_error(exc.code, exc.message, status)
         return render_template("errors/domain.html", error=exc), status

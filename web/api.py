@@ -7,6 +7,9 @@ from flask.views import MethodView
 from flask_smorest import Api, Blueprint
 
 from extensions import db
+from services.errors import DomainError
+from services.i18n import _
+from web.auth import current_volunteer
 from services.catalog import get_event, get_point, list_events, list_points
 
 
@@ -99,6 +102,24 @@ class EventDetail(MethodView):
     def get(self, event_id: int):
         """One campaign with its shifts"""
         return get_event(db.session, event_id)
+
+
+class MeSchema(ma.Schema):
+    name = ma.fields.String()
+    team = ma.fields.String(allow_none=True)
+    vest_no = ma.fields.String(allow_none=True)
+
+
+@blp.route("/me")
+class Me(MethodView):
+    @blp.response(200, MeSchema)
+    @blp.alt_response(401, schema=ErrorSchema)
+    def get(self):
+        """The volunteer signed in on this phone (device cookie)"""
+        vol = current_volunteer()
+        if vol is None:
+            raise DomainError("not_signed_in", _("这部手机还没有登录"))
+        return {"name": vol.name, "team": vol.team, "vest_no": vol.vest_no}
 
 
 def init_api(app: Flask) -> None:

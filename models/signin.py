@@ -1,0 +1,60 @@
+"""Passwordless sign-in for volunteers' phones: one-time links and signed-in devices."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from extensions import db
+from models.types import UTCDateTime, utcnow
+from models.volunteer import Volunteer
+
+METHOD_LINK = "link"              # a coordinator's one-time sign-in link
+METHOD_CARD = "card"              # the printed volunteer card (long-lived personal code)
+METHOD_SELF_SERVICE = "self_service"  # phone number + vest number, when an admin allows it
+
+
+class LoginLink(db.Model):
+    """A personal one-time sign-in link. Only a hash of its token is stored."""
+
+    __tablename__ = "login_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteers.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_by: Mapped[str | None] = mapped_column(String(128))  # "user:3", "cli:root", "bot"
+
+    volunteer: Mapped[Volunteer] = relationship()
+
+
+class Device(db.Model):
+    """A phone (browser) signed in as a volunteer; valid until revoked, not until a date."""
+
+    __tablename__ = "devices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteers.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    method: Mapped[str] = mapped_column(String(16))
+    user_agent: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_by: Mapped[str | None] = mapped_column(String(128))
+
+    volunteer: Mapped[Volunteer] = relationship()
+
+
+class AppSetting(db.Model):
+    """Settings an admin changes at run time (the environment holds the deployment's)."""
+
+    __tablename__ = "app_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(String(128))

@@ -1,0 +1,165 @@
+"""Key-date campaigns, their shifts and who is assigned to them."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from models.event import Assignment, Event, Shift
+from models.point import PatrolPoint
+from models.volunteer import STATUS_ACTIVE, Volunteer
+from services.errors import DomainError
+from services.i18n import _
+from services.phones import normalise_phone
+
+
+def _check_event(name: str, starts_on: date, ends_on: date) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise DomainError("required", _("活动名称不能为空"))
+    if len(name) > 128:
+        raise DomainError("too_long", _("活动名称过长"))
+    if ends_on < starts_on:
+        raise DomainError("end_before_start", _("结束日期不能早于开始日期"))
+    return name
+
+
+def create_event(session: Session, name: str, starts_on: date, ends_on: date, description: str | None = None) -> Event:
+    name = _check_event(name, starts_on, ends_on)
+    if session.scalar(select(Event.id).where(Event.name == name)) is not None:
+        raise DomainError("name_taken", _("活动“%(n)s”已存在", n=name))
+    event = Event(name=name, starts_on=starts_on, ends_on=ends_on, description=(description or "").strip() or None)
+    session.add(event)
+    session.commit()
+    return event
+
+
+def update_event(session: Session, event_id: int, name: str, starts_on: date, ends_on: date,
+                 description: str | None = None) -> Event:
+    event = get_event_row(session, event_id)
+    name = _check_event(name, starts_on, ends_on)
+    if session.scalar(select(Event.id).where(Event.name == name, Event.id != event_id)) is not None:
+        raise DomainError("name_taken", _("活动“%(n)s”已存在", n=name))
+    event.name, event.starts_on, event.ends_on = name, starts_on, ends_on
+    event.description = (description or "").strip() or None
+    session.commit()
+    return event
+
+
+def get_event_row(session: Session, event_id: int) -> Event:
+    event = session.get(Event, event_id)
+    if event is None:
+        raise DomainError("not_found", _("活动不存在"))
+    return event
+
+
+def _check_shift(starts_at: datetime, ends_at: datetime, capacity: int) -> None:
+    if ends_at <= starts_at:
+        raise DomainError("end_before_start", _("结束时间必须晚于开始时间"))
+    if ends_at - starts_at > timedelta(hours=24):
+        raise DomainError("shift_too_long", _("一个班次不能超过 24 小时"))
+    if not 1 <= capacity <= 1000:
+        raise DomainError("out_of_range", _("人数应为 1 到 1000"))
+
+
+def save_shift(session: Session, event_id: int, point_code: str, starts_at: datetime, ends_at: datetime,
+               capacity: int, note: str | None = None, shift_id: int | None = None) -> Shift:
+    """Create a shift, or update one when `shift_id` is given; times are aware datetimes."""
+    event = get_event_row(session, event_id)
+    point = session.scalar(select(PatrolPoint).where(PatrolPoint.code == point_code))
+    if point is None:
+        raise DomainError("unknown_point", _("点位“%(c)s”不存在", c=point_code))
+    _check_shift(starts_at, ends_at, capacity)
+    if shift_id is None:
+        shift = Shift(event_id=event.id)
+        session.add(shift)
+    else:
+        shift = session.get(Shift, shift_id)
+        if shift is None or shift.event_id != event.id:
+            raise DomainError("not_found", _("班次不存在"))
+    shift.point_id, shift.starts_at, shift.ends_at = point.id, starts_at, ends_at
+    shift.capacity, shift.note = capacity, (note or "").strip() or None
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise DomainError("shift_taken", _("该点位在同一开始时间已有班次")) from None
+    return shift
+
+
+def delete_shift(session: Session, shift_id: int) -> None:
+    shift = session.get(Shift, shift_id)
+    if shift is None:
+        raise DomainError("not_found", _("班次不存在"))
+    session.execute(delete(Assignment).where(Assignment.shift_id == shift_id))
+    session.delete(shift)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise DomainError("shift_in_use", _("该班次已有签到记录，不能删除")) from None
+
+
+@dataclass(frozen=True)
+class AssignmentRow:
+    volunteer_id: int
+    name: str
+    team: str | None
+    vest_no: str | None
+    status: str
+
+
+@dataclass(frozen=True)
+class AssignResult:
+    added: int
+    already: int
+    not_found: list[str]
+
+
+def list_assignments(session: Session, shift_id: int) -> list[AssignmentRow]:
+    rows = session.execute(select(Assignment, Volunteer).join(Volunteer, Volunteer.id == Assignment.volunteer_id)
+                           .where(Assignment.shift_id == shift_id).order_by(Volunteer.team, Volunteer.vest_no))
+    return [AssignmentRow(v.id, v.name, v.team, v.vest_no, a.status) for a, v in rows]
+
+
+def assign_volunteers(session: Session, shift_id: int, identifiers: list[str]) -> AssignResult:
+    """Assign volunteers named by phone number or vest number (one per line in the form)."""
+    if session.get(Shift, shift_id) is None:
+        raise DomainError("not_found", _("班次不存在"))
+    wanted = [i.strip() for i in identifiers if i and i.strip()]
+    existing = set(session.scalars(select(Assignment.volunteer_id).where(Assignment.shift_id == shift_id)))
+    added = already = 0
+    missing: list[str] = []
+    for ident in wanted:
+        try:
+            phone = normalise_phone(ident)
+        except DomainError:
+            phone = None
+        cond = or_(Volunteer.vest_no == ident, Volunteer.phone == phone) if phone else Volunteer.vest_no == ident
+        vol = session.scalar(select(Volunteer).where(cond, Volunteer.status == STATUS_ACTIVE))
+        if vol is None:
+            missing.append(ident)
+        elif vol.id in existing:
+            already += 1
+        else:
+            session.add(Assignment(shift_id=shift_id, volunteer_id=vol.id))
+            existing.add(vol.id)
+            added += 1
+    session.commit()
+    return AssignResult(added, already, missing)
+
+
+def unassign_volunteer(session: Session, shift_id: int, volunteer_id: int) -> None:
+    session.execute(delete(Assignment).where(Assignment.shift_id == shift_id, Assignment.volunteer_id == volunteer_id))
+    session.commit()
+
+
+def assignment_counts(session: Session, shift_ids: list[int]) -> dict[int, int]:
+    if not shift_ids:
+        return {}
+    return dict(session.execute(select(Assignment.shift_id, func.count(Assignment.id))
+                                .where(Assignment.shift_id.in_(shift_ids)).group_by(Assignment.shift_id)).all())

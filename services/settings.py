@@ -1,0 +1,44 @@
+"""Run-time settings an admin switches on the web (stored in `app_settings`)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from models.signin import AppSetting
+
+SELF_SERVICE_SIGNIN = "self_service_signin"
+
+DEFAULTS: dict[str, str] = {
+    SELF_SERVICE_SIGNIN: "1",
+}
+
+
+@dataclass(frozen=True)
+class SettingsView:
+    self_service_signin: bool
+
+
+def get_setting(session: Session, key: str) -> str:
+    row = session.get(AppSetting, key)
+    return row.value if row is not None else DEFAULTS[key]
+
+
+def get_bool(session: Session, key: str) -> bool:
+    return get_setting(session, key) == "1"
+
+
+def set_setting(session: Session, key: str, value: str, *, by: str) -> None:
+    if key not in DEFAULTS:
+        raise KeyError(key)
+    row = session.get(AppSetting, key)
+    if row is None:
+        session.add(AppSetting(key=key, value=value, updated_by=by))
+    else:
+        row.value = value
+        row.updated_by = by
+    session.commit()
+
+
+def current_settings(session: Session) -> SettingsView:
+    return SettingsView(self_service_signin=get_bool(session, SELF_SERVICE_SIGNIN))

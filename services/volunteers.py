@@ -1,0 +1,90 @@
+"""The roster as coordinators manage it: search, detail, withdraw."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from models.volunteer import STATUS_ACTIVE, STATUS_WITHDRAWN, Volunteer
+from services.errors import DomainError
+from services.i18n import _
+
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class VolunteerRow:
+    id: int
+    name: str
+    phone: str
+    team: str | None
+    vest_no: str | None
+    id_number_masked: str | None
+    status: str
+    joined_on: date
+    withdrawn_on: date | None
+
+
+@dataclass(frozen=True)
+class VolunteerPage:
+    rows: list[VolunteerRow]
+    total: int
+    page: int
+    pages: int
+
+
+def _row(v: Volunteer) -> VolunteerRow:
+    return VolunteerRow(v.id, v.name, v.phone, v.team, v.vest_no, v.id_number_masked, v.status,
+                        v.joined_on, v.withdrawn_on)
+
+
+def search_volunteers(session: Session, *, q: str = "", team: str = "", status: str = "",
+                      page: int = 1, per_page: int = PAGE_SIZE) -> VolunteerPage:
+    stmt = select(Volunteer)
+    q = (q or "").strip()
+    if q:
+        like = f"%{q}%"
+        stmt = stmt.where(or_(Volunteer.name.like(like), Volunteer.phone.like(like), Volunteer.vest_no.like(like)))
+    if team:
+        stmt = stmt.where(Volunteer.team == team)
+    if status in (STATUS_ACTIVE, STATUS_WITHDRAWN):
+        stmt = stmt.where(Volunteer.status == status)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    pages = max(1, -(-total // per_page))
+    page = min(max(1, page), pages)
+    rows = session.scalars(stmt.order_by(Volunteer.team, Volunteer.vest_no, Volunteer.id)
+                           .offset((page - 1) * per_page).limit(per_page))
+    return VolunteerPage([_row(v) for v in rows], total, page, pages)
+
+
+def teams(session: Session) -> list[str]:
+    return [t for t in session.scalars(select(Volunteer.team).where(Volunteer.team.is_not(None))
+                                       .distinct().order_by(Volunteer.team))]
+
+
+def get_volunteer(session: Session, volunteer_id: int) -> Volunteer:
+    vol = session.get(Volunteer, volunteer_id)
+    if vol is None:
+        raise DomainError("not_found", _("志愿者不存在"))
+    return vol
+
+
+def withdraw_volunteer(session: Session, volunteer_id: int, on: date) -> VolunteerRow:
+    """Mark a volunteer as withdrawn on a date (kept on file so past years still compute)."""
+    vol = get_volunteer(session, volunteer_id)
+    if on < vol.joined_on:
+        raise DomainError("withdraw_before_join", _("退出日期不能早于入队日期 %(d)s", d=vol.joined_on))
+    vol.status = STATUS_WITHDRAWN
+    vol.withdrawn_on = on
+    session.commit()
+    return _row(vol)
+
+
+def reinstate_volunteer(session: Session, volunteer_id: int) -> VolunteerRow:
+    vol = get_volunteer(session, volunteer_id)
+    vol.status = STATUS_ACTIVE
+    vol.withdrawn_on = None
+    session.commit()
+    return _row(vol)

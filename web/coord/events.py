@@ -1,0 +1,180 @@
+"""Coordinator pages for key-date campaigns, their shifts and assignments."""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from extensions import db
+from models.event import Event, Shift
+from models.point import PatrolPoint
+from services.clock import from_local, local_zone
+from services.errors import DomainError
+from services.events import (assign_volunteers, assignment_counts, create_event, delete_shift, get_event_row,
+                             list_assignments, save_shift, unassign_volunteer, update_event)
+from services.i18n import _
+from services.imports import import_shifts
+from web.coord import protect
+
+bp = protect(Blueprint("coord_events", __name__, url_prefix="/coord/events"))
+
+
+def _date(name: str) -> date:
+    try:
+        return date.fromisoformat(request.form.get(name, ""))
+    except ValueError:
+        raise DomainError("bad_date", _("请填写有效的日期")) from None
+
+
+def _local_dt(name: str) -> datetime:
+    raw = (request.form.get(name) or "").strip()
+    try:
+        naive = datetime.fromisoformat(raw)
+    except ValueError:
+        raise DomainError("bad_datetime", _("请填写有效的时间")) from None
+    return from_local(naive.replace(tzinfo=None), local_zone(current_app.config["TIMEZONE"]))
+
+
+def _capacity() -> int:
+    try:
+        return int(request.form.get("capacity", "10"))
+    except ValueError:
+        raise DomainError("bad_number", _("人数应为整数")) from None
+
+
+@bp.get("/")
+def index():
+    events = db.session.scalars(select(Event).order_by(Event.starts_on.desc())).all()
+    return render_template("coord/events/index.html", events=events, form={})
+
+
+@bp.post("/")
+def create():
+    try:
+        event = create_event(db.session, request.form.get("name", ""), _date("starts_on"), _date("ends_on"),
+                             request.form.get("description"))
+    except DomainError as exc:
+        flash(exc.message, "error")
+        events = db.session.scalars(select(Event).order_by(Event.starts_on.desc())).all()
+        return render_template("coord/events/index.html", events=events, form=request.form), 400
+    flash(_("已创建活动“%(n)s”", n=event.name), "success")
+    return redirect(url_for(".detail", event_id=event.id))
+
+
+def _detail_page(event: Event, status: int = 200, shift_form=None):
+    shifts = db.session.scalars(select(Shift).where(Shift.event_id == event.id).order_by(Shift.starts_at)).all()
+    points = db.session.scalars(select(PatrolPoint).order_by(PatrolPoint.code)).all()
+    return render_template("coord/events/detail.html", event=event, shifts=shifts, points=points,
+                           counts=assignment_counts(db.session, [s.id for s in shifts]),
+                           shift_form=shift_form or {}), status
+
+
+@bp.get("/<int:event_id>")
+def detail(event_id: int):
+    return _detail_page(get_event_row(db.session, event_id))
+
+
+@bp.post("/<int:event_id>")
+def update(event_id: int):
+    try:
+        update_event(db.session, event_id, request.form.get("name", ""), _date("starts_on"), _date("ends_on"),
+                     request.form.get("description"))
+        flash(_("已保存"), "success")
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return _detail_page(get_event_row(db.session, event_id), 400)
+    return redirect(url_for(".detail", event_id=event_id))
+
+
+@bp.post("/<int:event_id>/shifts")
+def add_shift(event_id: int):
+    try:
+        save_shift(db.session, event_id, request.form.get("point_code", ""), _local_dt("starts_at"),
+                   _local_dt("ends_at"), _capacity(), request.form.get("note"))
+        flash(_("已添加班次"), "success")
+    except DomainError as exc:
+        flash(exc.message, "error")
+        return _detail_page(get_event_row(db.session, event_id), 400, shift_form=request.form)
+    return redirect(url_for(".detail", event_id=event_id))
+
+
+def _shift(shift_id: int) -> Shift:
+    shift = db.session.get(Shift, shift_id)
+    if shift is None:
+        raise DomainError("not_found", _("班次不存在"))
+    return shift
+
+
+def _shift_page(shift: Shift, status: int = 200, result=None):
+    points = db.session.scalars(select(PatrolPoint).order_by(PatrolPoint.code)).all()
+    return render_template("coord/events/shift.html", shift=shift, points=points, result=result,
+                           assignments=list_assignments(db.session, shift.id)), status
+
+
+@bp.get("/shifts/<int:shift_id>")
+def shift(shift_id: int):
+    return _shift_page(_shift(shift_id))
+
+
+@bp.post("/shifts/<int:shift_id>")
+def update_shift(shift_id: int):
+    shift = _shift(shift_id)
+    try:
+        save_shift(db.session, shift.event_id, request.form.get("point_code", ""), _local_dt("starts_at"),
+                   _local_dt("ends_at"), _capacity(), request.form.get("note"), shift_id=shift_id)
+        flash(_("已保存"), "success")
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return _shift_page(_shift(shift_id), 400)
+    return redirect(url_for(".shift", shift_id=shift_id))
+
+
+@bp.post("/shifts/<int:shift_id>/delete")
+def remove_shift(shift_id: int):
+    event_id = _shift(shift_id).event_id
+    try:
+        delete_shift(db.session, shift_id)
+        flash(_("已删除班次"), "success")
+    except DomainError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for(".shift", shift_id=shift_id))
+    return redirect(url_for(".detail", event_id=event_id))
+
+
+@bp.post("/shifts/<int:shift_id>/assign")
+def assign(shift_id: int):
+    shift = _shift(shift_id)
+    lines = (request.form.get("volunteers") or "").replace(",", "\n").replace("，", "\n").splitlines()
+    result = assign_volunteers(db.session, shift.id, lines)
+    flash(_("已安排 %(a)d 人，已在班次中 %(b)d 人", a=result.added, b=result.already), "success")
+    if result.not_found:
+        flash(_("找不到以下志愿者（或已退出）：%(l)s", l="、".join(result.not_found)), "error")
+    return redirect(url_for(".shift", shift_id=shift_id))
+
+
+@bp.post("/shifts/<int:shift_id>/unassign/<int:volunteer_id>")
+def unassign(shift_id: int, volunteer_id: int):
+    unassign_volunteer(db.session, _shift(shift_id).id, volunteer_id)
+    flash(_("已取消安排"), "success")
+    return redirect(url_for(".shift", shift_id=shift_id))
+
+
+@bp.route("/import", methods=["GET", "POST"])
+def import_file():
+    report = None
+    if request.method == "POST":
+        upload = request.files.get("file")
+        if upload is None or not upload.filename:
+            flash(_("请选择要导入的文件"), "error")
+        else:
+            report = import_shifts(db.session, upload.read(), upload.filename,
+                                   zone=local_zone(current_app.config["TIMEZONE"]))
+            if report.ok:
+                flash(report.summary(), "success")
+    return render_template("coord/import.html", report=report, title=_("导入班次"),
+                           help_lines=[_("列：活动、点位编号、开始时间、结束时间、人数、备注；时间为北京时间，如 2027-02-05 18:00。"),
+                                       _("新的活动名称会自动创建活动。")],
+                           back=url_for("coord_events.index"))
