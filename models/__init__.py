@@ -1,5 +1,5 @@
 """All models, imported here so Alembic and the app see every table."""
-from models.attendance import Attendance, HourAdjustment, ScanRecord
+from models.attendance import Attendance, AttendanceCredit, HourAdjustment, ScanRecord
 from models.audit import PersonalDataExport
 from models.event import Assignment, Event, Shift
 from models.point import PatrolPoint
@@ -8,6 +8,6 @@ from models.user import User
 from models.volunteer import Volunteer
 
 __all__ = [
-    "AppSetting", "Assignment", "Device", "LoginLink", "Attendance", "Event", "HourAdjustment", "PatrolPoint", "PersonalDataExport",
+    "AppSetting", "Assignment", "AttendanceCredit", "Device", "LoginLink", "Attendance", "Event", "HourAdjustment", "PatrolPoint", "PersonalDataExport",
     "ScanRecord", "Shift", "User", "Volunteer",
 ]

@@ -66,11 +66,33 @@ class Attendance(db.Model):
         Index("uq_attendances_one_open", "volunteer_id", unique=True,
               sqlite_where=text("status = 'open'"), postgresql_where=text("status = 'open'")),
         Index("ix_attendances_review_status", "review_status"),
+        Index("ix_attendances_shift_walk_in", "shift_id", "walk_in"),
     )
 
     @property
     def flag_list(self) -> list[str]:
         return [f for f in self.flags.split(",") if f]
+
+
+class AttendanceCredit(db.Model):
+    """Credited minutes of an attendance on one Shanghai calendar day.
+
+    A night patrol 22:00–02:00 credits two days: the 12-hour daily cap and the programme year
+    (New Year's Eve patrols!) are both decided per calendar day.
+    """
+
+    __tablename__ = "attendance_credits"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    attendance_id: Mapped[int] = mapped_column(ForeignKey("attendances.id", ondelete="CASCADE"))
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteers.id"))
+    work_date: Mapped[date] = mapped_column(Date)
+    minutes: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (
+        UniqueConstraint("attendance_id", "work_date"),
+        Index("ix_attendance_credits_volunteer_day", "volunteer_id", "work_date"),
+    )
 
 
 class ScanRecord(db.Model):
@@ -79,7 +101,7 @@ class ScanRecord(db.Model):
     __tablename__ = "scan_records"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    volunteer_id: Mapped[int | None] = mapped_column(ForeignKey("volunteers.id"), index=True)
+    volunteer_id: Mapped[int | None] = mapped_column(ForeignKey("volunteers.id"))
     point_id: Mapped[int | None] = mapped_column(ForeignKey("patrol_points.id"))
     shift_id: Mapped[int | None] = mapped_column(ForeignKey("shifts.id"))
     attendance_id: Mapped[int | None] = mapped_column(ForeignKey("attendances.id"))
@@ -96,7 +118,11 @@ class ScanRecord(db.Model):
     # The first answer, replayed verbatim when the same nonce comes again.
     response_json: Mapped[str | None] = mapped_column(Text)
 
-    __table_args__ = (UniqueConstraint("volunteer_id", "nonce"),)
+    __table_args__ = (
+        UniqueConstraint("volunteer_id", "nonce"),
+        Index("ix_scan_records_volunteer_time", "volunteer_id", "scanned_at"),
+        Index("ix_scan_records_device_time", "device_id", "scanned_at"),
+    )
 
 
 class HourAdjustment(db.Model):

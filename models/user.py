@@ -11,7 +11,11 @@ from models.types import UTCDateTime, utcnow
 
 ROLE_ADMIN = "admin"
 ROLE_COORDINATOR = "coordinator"
-ROLES = (ROLE_ADMIN, ROLE_COORDINATOR)
+# A team leader the admin designates: may only use the on-patrol board to check people in and out
+# on their behalf (volunteers without a working phone on the night).
+ROLE_LEADER = "leader"
+ROLES = (ROLE_ADMIN, ROLE_COORDINATOR, ROLE_LEADER)
+STAFF_ROLES = (ROLE_ADMIN, ROLE_COORDINATOR)
 
 
 class User(db.Model):
@@ -29,3 +33,8 @@ class User(db.Model):
     @property
     def is_admin(self) -> bool:
         return self.role == ROLE_ADMIN
+
+    @property
+    def is_staff(self) -> bool:
+        """Admins and coordinators: the whole coordinator web (leaders get the board only)."""
+        return self.role in STAFF_ROLES

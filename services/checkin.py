@@ -1,0 +1,451 @@
+"""Checking in and out by scanning a patrol point's QR code: the heart of the product.
+
+`scan()` is one plain function used by the phone page, the JSON API and the bot. Its rules (all
+configurable, see `ScanRules`):
+
+- a scan is accepted only in a shift window at that point (30 min before start to 30 min after
+  end); where windows of two shifts overlap, the scan belongs to the shift whose start–end contains
+  it, else to the one starting nearest;
+- the first scan opens an attendance, the next one (same point, or another point of the same
+  campaign) closes it; at most one open attendance per volunteer (a partial unique index, and the
+  volunteer's row is locked first so concurrent scans queue instead of colliding);
+- a repeated nonce returns the first answer unchanged; a second scan within the debounce is a
+  `duplicate` and changes nothing;
+- credit is the overlap of presence with the shift's start–end, in whole minutes, at most 12 h per
+  volunteer per Shanghai calendar day;
+- unassigned volunteers may walk in while walk-ins are below capacity minus assignments; assigned
+  volunteers are never refused as `shift_full`;
+- geofence (`flag` / `enforce` / `off`), a device used by two volunteers on one day, and travel
+  faster than 30 km/h between points put the attendance up for review.
+
+Every attempt, accepted or refused, is recorded in `scan_records` with its code. The clock is read
+only once the locks are held, so a check-out can never be stamped before its check-in.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, Mapping
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from models.attendance import (ATT_AUTO_CLOSED, ATT_CLOSED, ATT_OPEN, REVIEW_FLAGGED, REVIEW_NONE,
+                               SOURCE_PROXY, SOURCE_SCAN, Attendance, AttendanceCredit, ScanRecord)
+from models.event import ASSIGNMENT_DECLINED, Assignment, Event, Shift
+from models.point import PatrolPoint
+from models.volunteer import STATUS_ACTIVE
+from services.clock import SHANGHAI, Clock, system_clock
+from services.coords import distance_m
+from services.errors import DomainError
+from services.hours import capped_credits, credited_window, volunteer_hours
+from services.i18n import _
+from services.tokens import POSTER, CodeSigner
+from services.transactions import lock_volunteer, write_transaction
+
+A = Attendance.__table__
+C = AttendanceCredit.__table__
+S = ScanRecord.__table__
+SH = Shift.__table__
+P = PatrolPoint.__table__
+AS = Assignment.__table__
+EV = Event.__table__
+
+ACCEPTED = ("check_in", "check_out")
+GEOFENCE_MODES = ("flag", "enforce", "off")
+
+FLAG_OUTSIDE = "outside_geofence"
+FLAG_NO_LOCATION = "no_location"
+FLAG_SHARED_DEVICE = "shared_device"
+FLAG_FAST_TRAVEL = "fast_travel"
+FLAG_AUTO_CLOSED = "auto_closed"
+FLAG_DAILY_CAP = "daily_cap"
+FLAG_CHECKIN_BY_PROXY = "proxy"
+
+
+@dataclass(frozen=True)
+class ScanRules:
+    window_before: timedelta = timedelta(minutes=30)
+    window_after: timedelta = timedelta(minutes=30)
+    debounce: timedelta = timedelta(seconds=60)
+    daily_cap_minutes: int = 12 * 60
+    geofence_mode: str = "flag"
+    max_speed_kmh: float = 30.0
+    # A phone's reported accuracy widens the fence, but never by more than this.
+    max_accuracy_allowance_m: float = 100.0
+    zone: ZoneInfo = SHANGHAI
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "ScanRules":
+        mode = str(config.get("GEOFENCE_MODE", "flag")).lower()
+        if mode not in GEOFENCE_MODES:
+            raise ValueError(f"GEOFENCE_MODE must be one of {GEOFENCE_MODES}")
+        return cls(window_before=timedelta(minutes=int(config.get("SCAN_WINDOW_BEFORE_MINUTES", 30))),
+                   window_after=timedelta(minutes=int(config.get("SCAN_WINDOW_AFTER_MINUTES", 30))),
+                   debounce=timedelta(seconds=int(config.get("SCAN_DEBOUNCE_SECONDS", 60))),
+                   daily_cap_minutes=int(float(config.get("DAILY_CAP_HOURS", 12)) * 60),
+                   geofence_mode=mode, max_speed_kmh=float(config.get("TRAVEL_MAX_KMH", 30)),
+                   zone=ZoneInfo(config.get("TIMEZONE", "Asia/Shanghai")))
+
+
+@dataclass(frozen=True)
+class AttendanceView:
+    id: int
+    status: str
+    source: str
+    point_code: str | None
+    point_name: str | None
+    shift_id: int | None
+    check_in_at: datetime
+    check_out_at: datetime | None
+    credited_minutes: int
+    walk_in: bool
+    flags: tuple[str, ...] = ()
+
+    @property
+    def credited_hours(self) -> float:
+        return round(self.credited_minutes / 60.0, 1)
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    action: str                      # check_in | check_out | duplicate
+    attendance: AttendanceView | None
+    scanned_at: datetime
+    point_code: str
+    point_name: str
+    year_minutes: int | None = None  # credited minutes this programme year, after a check-out
+    flags: tuple[str, ...] = field(default_factory=tuple)
+    replayed: bool = False
+
+    def to_json(self) -> str:
+        def enc(o):
+            return o.isoformat() if isinstance(o, datetime) else o
+        data = asdict(self)
+        data.pop("replayed")
+        return json.dumps(data, default=enc)
+
+    @classmethod
+    def from_json(cls, raw: str) -> "ScanResult":
+        data = json.loads(raw)
+        att = data.get("attendance")
+        if att:
+            for key in ("check_in_at", "check_out_at"):
+                att[key] = datetime.fromisoformat(att[key]) if att.get(key) else None
+            att["flags"] = tuple(att.get("flags") or ())
+            data["attendance"] = AttendanceView(**att)
+        data["scanned_at"] = datetime.fromisoformat(data["scanned_at"])
+        data["flags"] = tuple(data.get("flags") or ())
+        return cls(**data, replayed=True)
+
+
+def _dt(value: datetime) -> datetime:
+    """Rows read through Core on SQLite come back naive; they are UTC."""
+    from datetime import timezone
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _record(conn: Connection, *, volunteer_id: int | None, now: datetime, action: str, code: str,
+            point_id: int | None = None, shift_id: int | None = None, attendance_id: int | None = None,
+            nonce: str | None = None, channel: str = "web", lat: float | None = None, lon: float | None = None,
+            accuracy: float | None = None, distance: float | None = None, device_id: int | None = None,
+            response: str | None = None) -> None:
+    conn.execute(insert(S).values(volunteer_id=volunteer_id, point_id=point_id, shift_id=shift_id,
+                                  attendance_id=attendance_id, scanned_at=now, channel=channel, nonce=nonce,
+                                  action=action, code=code, lat=lat, lon=lon, accuracy_m=accuracy,
+                                  distance_m=distance, device_id=device_id, response_json=response))
+
+
+def _refusal_json(exc: DomainError) -> str:
+    return json.dumps({"error": {"code": exc.code, "message": exc.message}}, ensure_ascii=False)
+
+
+def _resolve_point(conn: Connection, signer: CodeSigner, token: str):
+    signed = signer.verify(POSTER, token)
+    point = conn.execute(select(P.c.id, P.c.code, P.c.name, P.c.lat, P.c.lon, P.c.radius_m, P.c.active,
+                                P.c.key_version).where(P.c.id == signed.object_id)).first()
+    if point is None:
+        raise DomainError("bad_token", _("二维码无效：不是平安马甲签发的二维码"))
+    if signed.version != point.key_version:
+        raise DomainError("point_revoked", _("此二维码已作废（点位“%(name)s”已更换新海报），请扫描现场最新张贴的二维码",
+                                             name=point.name))
+    if not point.active:
+        raise DomainError("point_inactive", _("点位“%(name)s”已停用", name=point.name))
+    return point
+
+
+def _attendance_view(conn: Connection, attendance_id: int) -> AttendanceView:
+    row = conn.execute(select(A.c.id, A.c.status, A.c.source, P.c.code, P.c.name, A.c.shift_id, A.c.check_in_at,
+                              A.c.check_out_at, A.c.credited_minutes, A.c.walk_in, A.c.flags)
+                       .select_from(A.outerjoin(P, P.c.id == A.c.point_id)).where(A.c.id == attendance_id)).one()
+    return AttendanceView(row.id, row.status, row.source, row.code, row.name, row.shift_id, _dt(row.check_in_at),
+                          _dt(row.check_out_at) if row.check_out_at else None, row.credited_minutes, row.walk_in,
+                          tuple(f for f in (row.flags or "").split(",") if f))
+
+
+def _geofence_flags(point, lat, lon, accuracy, rules: ScanRules) -> tuple[list[str], float | None]:
+    if rules.geofence_mode == "off" or point.lat is None or point.lon is None or not point.radius_m:
+        return [], None
+    if lat is None or lon is None:
+        if rules.geofence_mode == "enforce":
+            raise DomainError("no_location", _("此点位需要手机定位才能签到：请允许浏览器获取位置后重试"))
+        return [FLAG_NO_LOCATION], None
+    distance = distance_m(lat, lon, point.lat, point.lon)
+    allowance = min(max(accuracy or 0.0, 0.0), rules.max_accuracy_allowance_m)
+    if distance - allowance > point.radius_m:
+        if rules.geofence_mode == "enforce":
+            raise DomainError("outside_geofence", _("您距离点位“%(name)s”约 %(d)d 米，超出签到范围（%(r)d 米）",
+                                                    name=point.name, d=int(distance), r=point.radius_m))
+        return [FLAG_OUTSIDE], distance
+    return [], distance
+
+
+def _flags_str(*groups) -> str:
+    seen: list[str] = []
+    for group in groups:
+        for f in (group.split(",") if isinstance(group, str) else group):
+            if f and f not in seen:
+                seen.append(f)
+    return ",".join(seen)
+
+
+def _close(conn: Connection, att, *, at: datetime, status: str, checkout_point_id: int | None,
+           extra_flags: list[str], rules: ScanRules, shift_start, shift_end) -> None:
+    """Close an attendance and store its per-day credit (shared by check-out and auto-close)."""
+    window = credited_window(_dt(att.check_in_at), at, _dt(shift_start) if shift_start else None,
+                             _dt(shift_end) if shift_end else None)
+    credits, capped = capped_credits(conn, att.volunteer_id, att.id, window, rules.daily_cap_minutes, rules.zone)
+    flags = _flags_str(att.flags or "", extra_flags, [FLAG_DAILY_CAP] if capped else [])
+    conn.execute(delete(C).where(C.c.attendance_id == att.id))
+    for day, minutes in credits:
+        conn.execute(insert(C).values(attendance_id=att.id, volunteer_id=att.volunteer_id, work_date=day,
+                                      minutes=minutes))
+    review = REVIEW_FLAGGED if flags else att.review_status
+    conn.execute(update(A).where(A.c.id == att.id, A.c.status == ATT_OPEN)
+                 .values(status=status, check_out_at=at, checkout_point_id=checkout_point_id,
+                         credited_minutes=sum(m for _d, m in credits), flags=flags, review_status=review))
+
+
+def _open_attendance(conn: Connection, volunteer_id: int):
+    return conn.execute(select(A.c.id, A.c.volunteer_id, A.c.event_id, A.c.shift_id, A.c.point_id, A.c.check_in_at,
+                               A.c.flags, A.c.review_status, SH.c.starts_at, SH.c.ends_at)
+                        .select_from(A.outerjoin(SH, SH.c.id == A.c.shift_id))
+                        .where(A.c.volunteer_id == volunteer_id, A.c.status == ATT_OPEN)).first()
+
+
+def _choose_shift(conn: Connection, point_id: int, now: datetime, rules: ScanRules):
+    rows = conn.execute(select(SH.c.id, SH.c.event_id, SH.c.starts_at, SH.c.ends_at, SH.c.capacity)
+                        .where(SH.c.point_id == point_id, SH.c.starts_at <= now + rules.window_before,
+                               SH.c.ends_at >= now - rules.window_after)).all()
+    if not rows:
+        return None
+    containing = [r for r in rows if _dt(r.starts_at) <= now <= _dt(r.ends_at)]
+    pool = containing or rows
+    return min(pool, key=lambda r: (abs((_dt(r.starts_at) - now).total_seconds()), r.id))
+
+
+def scan(session: Session, volunteer_id: int | None, token: str, *, signer: CodeSigner,
+         rules: ScanRules = ScanRules(), clock: Clock = system_clock, nonce: str | None = None,
+         lat: float | None = None, lon: float | None = None, accuracy: float | None = None,
+         device_id: int | None = None, channel: str = "web") -> ScanResult:
+    """Check the volunteer in or out at the point named by `token`; see the module docstring."""
+    nonce = (nonce or "").strip()[:64] or None
+    refusal: DomainError | None = None
+    result: ScanResult | None = None
+    with write_transaction(session) as conn:
+        if volunteer_id is None:
+            now = clock()
+            refusal = DomainError("not_signed_in", _("这部手机还没有登录：请先用平安办发给您的登录链接或志愿者卡登录"))
+            _record(conn, volunteer_id=None, now=now, action="refused", code=refusal.code, channel=channel,
+                    lat=lat, lon=lon, accuracy=accuracy, device_id=device_id)
+        else:
+            volunteer = lock_volunteer(conn, volunteer_id)
+            now = clock()  # read only once the lock is held
+            replay = conn.execute(select(S.c.response_json).where(S.c.volunteer_id == volunteer_id,
+                                                                  S.c.nonce == nonce)).scalar() if nonce else None
+            if replay:
+                data = json.loads(replay)
+                if "error" in data:
+                    refusal = DomainError(data["error"]["code"], data["error"]["message"])
+                else:
+                    result = ScanResult.from_json(replay)
+            else:
+                ctx: dict[str, Any] = {}
+                try:
+                    if volunteer is None:
+                        raise DomainError("not_signed_in", _("这部手机的登录已失效，请重新登录"))
+                    result = _decide(conn, volunteer, token, signer=signer, rules=rules, now=now, lat=lat, lon=lon,
+                                     accuracy=accuracy, device_id=device_id, ctx=ctx)
+                except DomainError as exc:
+                    refusal = exc
+                _record(conn, volunteer_id=volunteer.id if volunteer else None, now=now,
+                        action=result.action if result else "refused", code="ok" if result else refusal.code,
+                        point_id=ctx.get("point_id"), shift_id=ctx.get("shift_id"),
+                        attendance_id=result.attendance.id if result and result.attendance else None,
+                        nonce=nonce, channel=channel, lat=lat, lon=lon, accuracy=accuracy,
+                        distance=ctx.get("distance"), device_id=device_id,
+                        response=result.to_json() if result else _refusal_json(refusal))
+    if refusal is not None:
+        raise refusal
+    assert result is not None
+    return result
+
+
+def _decide(conn: Connection, volunteer, token: str, *, signer: CodeSigner, rules: ScanRules, now: datetime,
+            lat, lon, accuracy, device_id, ctx: dict) -> ScanResult:
+    point = _resolve_point(conn, signer, token)
+    ctx["point_id"] = point.id
+    if volunteer.status != STATUS_ACTIVE:
+        raise DomainError("volunteer_withdrawn", _("%(name)s 已退出志愿者队伍，无法签到", name=volunteer.name))
+
+    open_att = _open_attendance(conn, volunteer.id)
+    last = conn.execute(select(S.c.scanned_at, S.c.point_id).where(S.c.volunteer_id == volunteer.id,
+                                                                   S.c.action.in_(ACCEPTED))
+                        .order_by(S.c.scanned_at.desc()).limit(1)).first()
+    if last is not None and now - _dt(last.scanned_at) < rules.debounce:
+        current = open_att.id if open_att else conn.execute(
+            select(A.c.id).where(A.c.volunteer_id == volunteer.id).order_by(A.c.id.desc()).limit(1)).scalar()
+        return ScanResult("duplicate", _attendance_view(conn, current) if current else None, now, point.code,
+                          point.name)
+
+    if open_att is not None and open_att.ends_at is not None and now > _dt(open_att.ends_at) + rules.window_after:
+        # Forgotten check-out from an earlier shift: close it as the job would have, then this
+        # scan is a fresh check-in.
+        _close(conn, open_att, at=_dt(open_att.ends_at), status=ATT_AUTO_CLOSED, checkout_point_id=None,
+               extra_flags=[FLAG_AUTO_CLOSED], rules=rules, shift_start=open_att.starts_at, shift_end=open_att.ends_at)
+        open_att = None
+
+    flags, distance = _geofence_flags(point, lat, lon, accuracy, rules)
+    ctx["distance"] = distance
+    if device_id is not None:
+        day_start = datetime.combine(now.astimezone(rules.zone).date(), datetime.min.time(), tzinfo=rules.zone)
+        shared = conn.execute(select(S.c.id).where(S.c.device_id == device_id, S.c.volunteer_id != volunteer.id,
+                                                   S.c.action.in_(ACCEPTED), S.c.scanned_at >= day_start)
+                              .limit(1)).first()
+        if shared:
+            flags.append(FLAG_SHARED_DEVICE)
+    if last is not None and last.point_id is not None and last.point_id != point.id:
+        prev = conn.execute(select(P.c.lat, P.c.lon).where(P.c.id == last.point_id)).first()
+        if prev and prev.lat is not None and point.lat is not None:
+            hours_between = max((now - _dt(last.scanned_at)).total_seconds() / 3600.0, 1e-6)
+            km = distance_m(prev.lat, prev.lon, point.lat, point.lon) / 1000.0
+            if km / hours_between > rules.max_speed_kmh:
+                flags.append(FLAG_FAST_TRAVEL)
+
+    if open_att is not None:
+        return _check_out(conn, volunteer, point, open_att, now=now, flags=flags, rules=rules, ctx=ctx)
+    return _check_in(conn, volunteer, point, now=now, flags=flags, rules=rules, ctx=ctx)
+
+
+def _check_out(conn, volunteer, point, open_att, *, now, flags, rules, ctx) -> ScanResult:
+    ctx["shift_id"] = open_att.shift_id
+    if point.id != open_att.point_id and open_att.event_id is not None:
+        same_event = conn.execute(select(SH.c.id).where(SH.c.event_id == open_att.event_id,
+                                                        SH.c.point_id == point.id).limit(1)).first()
+        if not same_event:
+            where = conn.execute(select(P.c.name).where(P.c.id == open_att.point_id)).scalar()
+            raise DomainError("wrong_event", _("您在“%(p)s”的签到还没有签退：请在本次活动的点位扫码签退", p=where or ""))
+    _close(conn, open_att, at=now, status=ATT_CLOSED, checkout_point_id=point.id, extra_flags=flags, rules=rules,
+           shift_start=open_att.starts_at, shift_end=open_att.ends_at)
+    view = _attendance_view(conn, open_att.id)
+    year = now.astimezone(rules.zone).year
+    total = volunteer_hours(conn, volunteer.id, year).total_minutes
+    return ScanResult("check_out", view, now, point.code, point.name, year_minutes=total, flags=view.flags)
+
+
+def _check_in(conn, volunteer, point, *, now, flags, rules, ctx) -> ScanResult:
+    shift = _choose_shift(conn, point.id, now, rules)
+    if shift is None:
+        raise DomainError("no_active_shift", _("点位“%(name)s”现在没有可签到的班次（开始前 %(b)d 分钟至结束后 %(a)d 分钟可扫码）",
+                                               name=point.name, b=int(rules.window_before.total_seconds() // 60),
+                                               a=int(rules.window_after.total_seconds() // 60)))
+    ctx["shift_id"] = shift.id
+    status = conn.execute(select(AS.c.status).where(AS.c.shift_id == shift.id,
+                                                    AS.c.volunteer_id == volunteer.id)).scalar()
+    walk_in = status is None or status == ASSIGNMENT_DECLINED
+    if walk_in:
+        assigned = conn.execute(select(func.count()).select_from(AS).where(
+            AS.c.shift_id == shift.id, AS.c.status != ASSIGNMENT_DECLINED)).scalar() or 0
+        walk_ins = conn.execute(select(func.count()).select_from(A).where(
+            A.c.shift_id == shift.id, A.c.walk_in.is_(True))).scalar() or 0
+        if walk_ins >= shift.capacity - assigned:
+            raise DomainError("shift_full", _("本班次名额已满（%(c)d 人），请联系现场负责人", c=shift.capacity))
+    flag_text = _flags_str(flags)
+    new_id = conn.execute(insert(A).values(
+        volunteer_id=volunteer.id, event_id=shift.event_id, shift_id=shift.id, point_id=point.id, source=SOURCE_SCAN,
+        status=ATT_OPEN, check_in_at=now, credited_minutes=0, work_date=now.astimezone(rules.zone).date(),
+        review_status=REVIEW_FLAGGED if flag_text else REVIEW_NONE, flags=flag_text, walk_in=walk_in,
+        created_at=now).returning(A.c.id)).scalar_one()
+    view = _attendance_view(conn, new_id)
+    return ScanResult("check_in", view, now, point.code, point.name, flags=view.flags)
+
+
+def close_forgotten(session: Session, *, rules: ScanRules = ScanRules(), clock: Clock = system_clock) -> list[int]:
+    """Close attendances whose shift's check-out window has passed: `auto_closed`, credited up to
+    the shift end, flagged for review. Safe to run twice, or beside live scans."""
+    closed: list[int] = []
+    now = clock()
+    candidates = session.execute(select(A.c.id, A.c.volunteer_id).select_from(A.join(SH, SH.c.id == A.c.shift_id))
+                                 .where(A.c.status == ATT_OPEN, SH.c.ends_at < now - rules.window_after)).all()
+    session.rollback()
+    for att_id, volunteer_id in candidates:
+        with write_transaction(session) as conn:
+            lock_volunteer(conn, volunteer_id)
+            att = conn.execute(select(A.c.id, A.c.volunteer_id, A.c.check_in_at, A.c.flags, A.c.review_status,
+                                      SH.c.starts_at, SH.c.ends_at)
+                               .select_from(A.join(SH, SH.c.id == A.c.shift_id))
+                               .where(A.c.id == att_id, A.c.status == ATT_OPEN)).first()
+            if att is None:
+                continue
+            _close(conn, att, at=_dt(att.ends_at), status=ATT_AUTO_CLOSED, checkout_point_id=None,
+                   extra_flags=[FLAG_AUTO_CLOSED], rules=rules, shift_start=att.starts_at, shift_end=att.ends_at)
+            closed.append(att_id)
+    return closed
+
+
+def open_attendance(session: Session, volunteer_id: int) -> AttendanceView | None:
+    row = session.execute(select(A.c.id).where(A.c.volunteer_id == volunteer_id, A.c.status == ATT_OPEN)).scalar()
+    return _attendance_view(session.connection(), row) if row else None
+
+
+@dataclass(frozen=True)
+class ShiftInfo:
+    id: int
+    event_name: str
+    point_code: str
+    point_name: str
+    starts_at: datetime
+    ends_at: datetime
+    assigned: bool
+
+
+def current_shift_at(session: Session, point_id: int, volunteer_id: int | None, *, rules: ScanRules = ScanRules(),
+                     clock: Clock = system_clock) -> ShiftInfo | None:
+    """The shift a scan at this point would belong to now (for the page before the button)."""
+    conn = session.connection()
+    shift = _choose_shift(conn, point_id, clock(), rules)
+    if shift is None:
+        return None
+    row = conn.execute(select(EV.c.name, P.c.code, P.c.name.label("pname"))
+                       .select_from(SH.join(EV, EV.c.id == SH.c.event_id).join(P, P.c.id == SH.c.point_id))
+                       .where(SH.c.id == shift.id)).one()
+    assigned = bool(volunteer_id) and conn.execute(select(AS.c.id).where(
+        AS.c.shift_id == shift.id, AS.c.volunteer_id == volunteer_id, AS.c.status != ASSIGNMENT_DECLINED)).first() is not None
+    return ShiftInfo(shift.id, row.name, row.code, row.pname, _dt(shift.starts_at), _dt(shift.ends_at), assigned)
+
+
+def upcoming_shifts(session: Session, volunteer_id: int, *, clock: Clock = system_clock, limit: int = 10) -> list[ShiftInfo]:
+    rows = session.execute(select(SH.c.id, EV.c.name, P.c.code, P.c.name.label("pname"), SH.c.starts_at, SH.c.ends_at)
+                           .select_from(AS.join(SH, SH.c.id == AS.c.shift_id).join(EV, EV.c.id == SH.c.event_id)
+                                        .join(P, P.c.id == SH.c.point_id))
+                           .where(AS.c.volunteer_id == volunteer_id, AS.c.status != ASSIGNMENT_DECLINED,
+                                  SH.c.ends_at > clock())
+                           .order_by(SH.c.starts_at).limit(limit)).all()
+    return [ShiftInfo(r.id, r.name, r.code, r.pname, _dt(r.starts_at), _dt(r.ends_at), True) for r in rows]
+
+
+def check_in_date(moment: datetime, rules: ScanRules = ScanRules()) -> date:
+    return moment.astimezone(rules.zone).date()

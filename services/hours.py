@@ -1,0 +1,135 @@
+"""Credited hours: how patrol time becomes minutes, and the totals people see.
+
+Time is kept in three buckets that are never mixed up, because the year-end self-evaluation must
+defend each hour: scan-verified (QR check-in and check-out), imported (paper sheets of patrols
+before the service existed) and adjusted (a coordinator's hand corrections and check-ins on a
+volunteer's behalf, each with who, when and why).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, func, select
+
+from models.attendance import (REVIEW_REJECTED, SOURCE_IMPORT, SOURCE_PROXY, SOURCE_SCAN, Attendance,
+                               AttendanceCredit, HourAdjustment)
+from services.clock import SHANGHAI
+
+TARGET_HOURS = 6.0
+A = Attendance.__table__
+C = AttendanceCredit.__table__
+H = HourAdjustment.__table__
+
+
+def programme_year(day: date) -> int:
+    return day.year
+
+
+def year_bounds(year: int) -> tuple[date, date]:
+    """The programme year is a calendar year by default (PROGRAMME.md)."""
+    return date(year, 1, 1), date(year, 12, 31)
+
+
+def hours(minutes: int) -> float:
+    """Hours shown with one decimal (whole minutes are what is stored)."""
+    return round(minutes / 60.0, 1)
+
+
+def split_by_day(start: datetime, end: datetime, zone: ZoneInfo = SHANGHAI) -> list[tuple[date, int]]:
+    """Whole minutes of [start, end) on each local calendar day."""
+    out: list[tuple[date, int]] = []
+    cursor = start
+    while cursor < end:
+        local_day = cursor.astimezone(zone).date()
+        next_midnight = datetime.combine(local_day + timedelta(days=1), time(), tzinfo=zone)
+        seg_end = min(end, next_midnight)
+        minutes = int((seg_end - cursor).total_seconds() // 60)
+        if minutes > 0:
+            out.append((local_day, minutes))
+        cursor = seg_end
+    return out
+
+
+def credited_window(check_in: datetime, check_out: datetime, shift_start: datetime | None,
+                    shift_end: datetime | None) -> tuple[datetime, datetime] | None:
+    """The overlap of the presence with the shift: the ±30 min scan window earns nothing."""
+    start = max(check_in, shift_start) if shift_start else check_in
+    end = min(check_out, shift_end) if shift_end else check_out
+    return (start, end) if end > start else None
+
+
+def capped_credits(conn: Any, volunteer_id: int, attendance_id: int, window: tuple[datetime, datetime] | None,
+                   cap_minutes: int, zone: ZoneInfo = SHANGHAI) -> tuple[list[tuple[date, int]], bool]:
+    """Per-day credit for one attendance, each day capped against the volunteer's other credits.
+
+    Returns the rows to store and whether the cap cut anything.
+    """
+    if window is None:
+        return [], False
+    raw = split_by_day(window[0], window[1], zone)
+    days = [d for d, _m in raw]
+    other = dict(conn.execute(
+        select(C.c.work_date, func.sum(C.c.minutes))
+        .select_from(C.join(A, A.c.id == C.c.attendance_id))
+        .where(C.c.volunteer_id == volunteer_id, C.c.work_date.in_(days), C.c.attendance_id != attendance_id,
+               A.c.review_status != REVIEW_REJECTED)
+        .group_by(C.c.work_date)).all()) if days else {}
+    out, capped = [], False
+    for day, minutes in raw:
+        room = max(0, cap_minutes - int(other.get(day) or 0))
+        if minutes > room:
+            capped = True
+        if min(minutes, room) > 0:
+            out.append((day, min(minutes, room)))
+    return out, capped
+
+
+@dataclass(frozen=True)
+class HoursSummary:
+    verified_minutes: int
+    imported_minutes: int
+    adjusted_minutes: int
+    target_hours: float = TARGET_HOURS
+
+    @property
+    def total_minutes(self) -> int:
+        return self.verified_minutes + self.imported_minutes + self.adjusted_minutes
+
+    @property
+    def total(self) -> float:
+        return hours(self.total_minutes)
+
+    @property
+    def verified(self) -> float:
+        return hours(self.verified_minutes)
+
+    @property
+    def imported(self) -> float:
+        return hours(self.imported_minutes)
+
+    @property
+    def adjusted(self) -> float:
+        return hours(self.adjusted_minutes)
+
+    @property
+    def met(self) -> bool:
+        return self.total_minutes >= self.target_hours * 60
+
+
+def volunteer_hours(conn: Any, volunteer_id: int, year: int, *, target_hours: float = TARGET_HOURS) -> HoursSummary:
+    """Credited time of one volunteer in a programme year (a Session or a Connection)."""
+    start, end = year_bounds(year)
+    by_source = dict(conn.execute(
+        select(A.c.source, func.coalesce(func.sum(C.c.minutes), 0))
+        .select_from(C.join(A, A.c.id == C.c.attendance_id))
+        .where(C.c.volunteer_id == volunteer_id, C.c.work_date.between(start, end),
+               A.c.review_status != REVIEW_REJECTED)
+        .group_by(A.c.source)).all())
+    adjustments = conn.execute(select(func.coalesce(func.sum(H.c.minutes), 0))
+                               .where(and_(H.c.volunteer_id == volunteer_id, H.c.work_date.between(start, end)))
+                               ).scalar() or 0
+    return HoursSummary(int(by_source.get(SOURCE_SCAN) or 0), int(by_source.get(SOURCE_IMPORT) or 0),
+                        int(by_source.get(SOURCE_PROXY) or 0) + int(adjustments), target_hours)
