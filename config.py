@@ -87,6 +87,12 @@ def load_config(instance_path: Path | None = None) -> dict[str, Any]:
         "BABEL_DEFAULT_TIMEZONE": os.environ.get("TIMEZONE") or "Asia/Shanghai",
         "LOG_LEVEL": os.environ.get("LOG_LEVEL") or "INFO",
         "LOGIN_LINK_DAYS": _env_int("LOGIN_LINK_DAYS", 7),
+        "GEOFENCE_MODE": (os.environ.get("GEOFENCE_MODE") or "flag").lower(),
+        "SCAN_DEBOUNCE_SECONDS": _env_int("SCAN_DEBOUNCE_SECONDS", 60),
+        "SCAN_WINDOW_BEFORE_MINUTES": _env_int("SCAN_WINDOW_BEFORE_MINUTES", 30),
+        "SCAN_WINDOW_AFTER_MINUTES": _env_int("SCAN_WINDOW_AFTER_MINUTES", 30),
+        "DAILY_CAP_HOURS": _env_int("DAILY_CAP_HOURS", 12),
+        "TRAVEL_MAX_KMH": _env_int("TRAVEL_MAX_KMH", 30),
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI") or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,
         # A scan page left open for hours must still post: the CSRF token lives as long as the

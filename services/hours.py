@@ -133,3 +133,33 @@ def volunteer_hours(conn: Any, volunteer_id: int, year: int, *, target_hours: fl
                                ).scalar() or 0
     return HoursSummary(int(by_source.get(SOURCE_SCAN) or 0), int(by_source.get(SOURCE_IMPORT) or 0),
                         int(by_source.get(SOURCE_PROXY) or 0) + int(adjustments), target_hours)
+
+
+@dataclass(frozen=True)
+class AttendanceLine:
+    id: int
+    point_name: str | None
+    event_name: str | None
+    check_in_at: datetime
+    check_out_at: datetime | None
+    status: str
+    source: str
+    review_status: str
+    credited_minutes: int
+
+    @property
+    def credited_hours(self) -> float:
+        return hours(self.credited_minutes)
+
+
+def recent_attendances(conn: Any, volunteer_id: int, limit: int = 10) -> list[AttendanceLine]:
+    from models.event import Event
+    from models.point import PatrolPoint
+
+    P, E = PatrolPoint.__table__, Event.__table__
+    rows = conn.execute(select(A.c.id, P.c.name.label("pname"), E.c.name.label("ename"), A.c.check_in_at,
+                               A.c.check_out_at, A.c.status, A.c.source, A.c.review_status, A.c.credited_minutes)
+                        .select_from(A.outerjoin(P, P.c.id == A.c.point_id).outerjoin(E, E.c.id == A.c.event_id))
+                        .where(A.c.volunteer_id == volunteer_id).order_by(A.c.check_in_at.desc()).limit(limit)).all()
+    return [AttendanceLine(r.id, r.pname, r.ename, r.check_in_at, r.check_out_at, r.status, r.source,
+                           r.review_status, r.credited_minutes) for r in rows]

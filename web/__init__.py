@@ -1,7 +1,7 @@
 """Web adapters: blueprints that translate HTTP to service calls and back."""
 from __future__ import annotations
 
-from flask import Flask, g, jsonify, render_template, request
+from flask import Flask, g, jsonify, render_template, request, session
 from flask_babel import get_locale
 from werkzeug.exceptions import HTTPException
 
@@ -9,11 +9,23 @@ from services.clock import local_zone
 from services.errors import DomainError
 
 
+# HTTP status for a refusal code; any other code is a 400 (or 409 for "..._taken").
+DOMAIN_STATUS = {"not_found": 404, "not_signed_in": 401, "bad_token": 404, "point_revoked": 410,
+                 "point_inactive": 410, "volunteer_withdrawn": 403, "outside_geofence": 403, "no_location": 403,
+                 "shift_full": 409, "no_active_shift": 409, "wrong_event": 409, "link_used": 410,
+                 "link_expired": 410, "card_revoked": 410}
+
+
+def domain_status(exc: DomainError) -> int:
+    return DOMAIN_STATUS.get(exc.code) or (409 if exc.code.endswith("_taken") else 400)
+
+
 def _wants_json() -> bool:
     return request.path.startswith("/api/") or request.path == "/healthz"
 
 
 def api_error(code: str, message: str, status: int, **details):
+    """The one error shape of the JSON API."""
     body = {"error": {"code": code, "message": message}}
     if details:
         body["error"]["details"] = details
@@ -35,6 +47,14 @@ def register_web(app: Flask) -> None:
         """Identity is cached on `g` per request; a reused app context (tests, CLI) must not leak it."""
         for key in ("coord_user", "volunteer", "device", app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")):
             g.pop(key, None)
+
+    @app.after_request
+    def _keep_sessions(response):
+        """A session that exists (CSRF secret, coordinator) outlives the browser session: a scan
+        page left open, or a phone browser killed in the background, still posts hours later."""
+        if session and not session.permanent:
+            session.permanent = True
+        return response
 
     zone = local_zone(app.config["TIMEZONE"])
     app.jinja_env.globals["get_locale"] = get_locale
@@ -59,7 +79,7 @@ def register_web(app: Flask) -> None:
 
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError):
-        status = {"not_found": 404, "not_signed_in": 401}.get(exc.code) or (409 if exc.code.endswith("_taken") else 400)
+        status = domain_status(exc)
         if _wants_json():
             return api_error(exc.code, exc.message, status)
         return render_template("errors/domain.html", error=exc), status

@@ -6,10 +6,13 @@ from flask import Flask
 from flask.views import MethodView
 from flask_smorest import Api, Blueprint
 
-from extensions import db
+from extensions import code_signer, csrf, db
+from services.checkin import open_attendance, scan, upcoming_shifts
 from services.errors import DomainError
+from services.hours import volunteer_hours
 from services.i18n import _
-from web.auth import current_volunteer
+from web.auth import current_device_id, current_volunteer
+from web.runtime import clock, now, scan_rules
 from services.catalog import get_event, get_point, list_events, list_points
 
 
@@ -104,10 +107,41 @@ class EventDetail(MethodView):
         return get_event(db.session, event_id)
 
 
+class OpenAttendanceSchema(ma.Schema):
+    id = ma.fields.Integer()
+    point_code = ma.fields.String(allow_none=True)
+    point_name = ma.fields.String(allow_none=True)
+    since = ma.fields.AwareDateTime()
+
+
+class UpcomingShiftSchema(ma.Schema):
+    id = ma.fields.Integer()
+    event_name = ma.fields.String()
+    point_code = ma.fields.String()
+    point_name = ma.fields.String()
+    starts_at = ma.fields.AwareDateTime()
+    ends_at = ma.fields.AwareDateTime()
+
+
 class MeSchema(ma.Schema):
     name = ma.fields.String()
     team = ma.fields.String(allow_none=True)
     vest_no = ma.fields.String(allow_none=True)
+    year = ma.fields.Integer(metadata={"description": "programme year the hours are counted in"})
+    hours_total = ma.fields.Float(metadata={"description": "credited hours this programme year (1 decimal)"})
+    hours_verified = ma.fields.Float(metadata={"description": "checked in and out by scanning a poster"})
+    hours_imported = ma.fields.Float(metadata={"description": "imported from paper sheets"})
+    hours_adjusted = ma.fields.Float(metadata={"description": "added or corrected by a coordinator"})
+    hours_target = ma.fields.Float()
+    open_attendance = ma.fields.Nested(OpenAttendanceSchema, allow_none=True)
+    upcoming_shifts = ma.fields.List(ma.fields.Nested(UpcomingShiftSchema))
+
+
+def _signed_in_volunteer():
+    vol = current_volunteer()
+    if vol is None:
+        raise DomainError("not_signed_in", _("这部手机还没有登录：请先用平安办发给您的登录链接或志愿者卡登录"))
+    return vol
 
 
 @blp.route("/me")
@@ -115,11 +149,74 @@ class Me(MethodView):
     @blp.response(200, MeSchema)
     @blp.alt_response(401, schema=ErrorSchema)
     def get(self):
-        """The volunteer signed in on this phone (device cookie)"""
+        """The volunteer signed in on this phone (device cookie), with this year's hours"""
+        vol = _signed_in_volunteer()
+        year = now().astimezone(scan_rules().zone).year
+        summary = volunteer_hours(db.session, vol.id, year)
+        current = open_attendance(db.session, vol.id)
+        return {"name": vol.name, "team": vol.team, "vest_no": vol.vest_no, "year": year,
+                "hours_total": summary.total, "hours_verified": summary.verified,
+                "hours_imported": summary.imported, "hours_adjusted": summary.adjusted,
+                "hours_target": summary.target_hours,
+                "open_attendance": {"id": current.id, "point_code": current.point_code,
+                                    "point_name": current.point_name, "since": current.check_in_at} if current else None,
+                "upcoming_shifts": upcoming_shifts(db.session, vol.id, clock=clock())}
+
+
+class ScanIn(ma.Schema):
+    token = ma.fields.String(required=True, metadata={"description": "the token in the poster's URL (after /p/)"})
+    lat = ma.fields.Float(allow_none=True, load_default=None)
+    lon = ma.fields.Float(allow_none=True, load_default=None)
+    accuracy = ma.fields.Float(allow_none=True, load_default=None, metadata={"description": "metres"})
+    nonce = ma.fields.String(allow_none=True, load_default=None,
+                             metadata={"description": "idempotency key: a repeat returns the first answer"})
+
+
+class AttendanceOut(ma.Schema):
+    id = ma.fields.Integer()
+    status = ma.fields.String()
+    source = ma.fields.String()
+    point_code = ma.fields.String(allow_none=True)
+    point_name = ma.fields.String(allow_none=True)
+    shift_id = ma.fields.Integer(allow_none=True)
+    check_in_at = ma.fields.AwareDateTime()
+    check_out_at = ma.fields.AwareDateTime(allow_none=True)
+    credited_minutes = ma.fields.Integer()
+    credited_hours = ma.fields.Float()
+    walk_in = ma.fields.Boolean()
+    flags = ma.fields.List(ma.fields.String())
+
+
+class ScanOut(ma.Schema):
+    action = ma.fields.String(metadata={"description": "check_in | check_out | duplicate"})
+    attendance = ma.fields.Nested(AttendanceOut, allow_none=True)
+    scanned_at = ma.fields.AwareDateTime()
+    point_code = ma.fields.String()
+    point_name = ma.fields.String()
+    hours_year = ma.fields.Float(allow_none=True)
+    flags = ma.fields.List(ma.fields.String())
+    replayed = ma.fields.Boolean()
+
+
+@blp.route("/scans")
+class Scans(MethodView):
+    @blp.arguments(ScanIn)
+    @blp.response(200, ScanOut)
+    @blp.alt_response(401, schema=ErrorSchema, description="not_signed_in")
+    @blp.alt_response(404, schema=ErrorSchema, description="bad_token")
+    @blp.alt_response(409, schema=ErrorSchema, description="no_active_shift, shift_full, wrong_event")
+    @blp.alt_response(410, schema=ErrorSchema, description="point_revoked, point_inactive")
+    def post(self, body):
+        """Scan a patrol point: check in, check out, or a duplicate (JSON only; device cookie)"""
         vol = current_volunteer()
-        if vol is None:
-            raise DomainError("not_signed_in", _("这部手机还没有登录"))
-        return {"name": vol.name, "team": vol.team, "vest_no": vol.vest_no}
+        result = scan(db.session, vol.id if vol else None, body["token"], signer=code_signer(),
+                      rules=scan_rules(), clock=clock(), nonce=body.get("nonce"), lat=body.get("lat"),
+                      lon=body.get("lon"), accuracy=body.get("accuracy"), device_id=current_device_id(),
+                      channel="api")
+        return {"action": result.action, "attendance": result.attendance, "scanned_at": result.scanned_at,
+                "point_code": result.point_code, "point_name": result.point_name,
+                "hours_year": round(result.year_minutes / 60, 1) if result.year_minutes is not None else None,
+                "flags": list(result.flags), "replayed": result.replayed}
 
 
 def init_api(app: Flask) -> None:
@@ -129,4 +226,7 @@ def init_api(app: Flask) -> None:
     app.config.setdefault("OPENAPI_URL_PREFIX", "/api/v1")
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
     api.init_app(app)
+    # JSON only: a cross-site form cannot send application/json without a CORS preflight, which
+    # this API never grants, so the device cookie alone is safe here (see docs/api.md).
+    csrf.exempt(blp)
     api.register_blueprint(blp)

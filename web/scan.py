@@ -1,22 +1,65 @@
-"""The URL printed on a patrol-point poster."""
+"""The URL printed on a patrol-point poster: the light page with the one big button.
+
+GET never changes anything (chat apps and link previewers prefetch URLs); only the button's POST
+scans. Works without JavaScript; with it, the page adds the phone's location when the point has a
+geofence.
+"""
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+import uuid
+
+from flask import Blueprint, render_template, request, session
 
 from extensions import code_signer, db
+from services.checkin import current_shift_at, open_attendance, scan
 from services.errors import DomainError
+from services.hours import volunteer_hours
 from services.qr import resolve_point_token
-from web.auth import current_volunteer
+from web import domain_status
+from web.auth import current_device_id, current_volunteer
+from web.runtime import clock, now, scan_rules
 
 bp = Blueprint("scan", __name__)
 
 
+
+def _float(name: str) -> float | None:
+    try:
+        value = float(request.form.get(name, ""))
+    except ValueError:
+        return None
+    return value if value == value and abs(value) != float("inf") else None
+
+
 @bp.get("/p/<token>")
 def point(token: str):
-    """Identify the point from its signed token; a bad or revoked code gets a clear page, never a 5xx."""
+    """Show the point, the volunteer's shift and state, and the 签到 / 签退 button."""
     try:
         point = resolve_point_token(db.session, code_signer(), token)
     except DomainError as exc:
-        status = 410 if exc.code in ("point_revoked", "point_inactive") else 404
-        return render_template("volunteer/refused.html", error=exc), status
-    return render_template("volunteer/scan_soon.html", point=point, vol=current_volunteer())
+        return render_template("volunteer/refused.html", error=exc), domain_status(exc)
+    vol = current_volunteer()
+    if vol is None:
+        session["after_signin"] = request.path  # any sign-in route brings the volunteer back here
+        return render_template("volunteer/scan_signin.html", point=point), 200
+    rules = scan_rules()
+    current = open_attendance(db.session, vol.id)
+    shift = current_shift_at(db.session, point.id, vol.id, rules=rules, clock=clock())
+    summary = volunteer_hours(db.session, vol.id, now().astimezone(rules.zone).year)
+    return render_template("volunteer/scan.html", point=point, vol=vol, current=current, shift=shift,
+                           summary=summary, nonce=uuid.uuid4().hex,
+                           geofence=point.has_geofence and rules.geofence_mode != "off")
+
+
+@bp.post("/p/<token>")
+def point_scan(token: str):
+    vol = current_volunteer()
+    try:
+        result = scan(db.session, vol.id if vol else None, token, signer=code_signer(), rules=scan_rules(),
+                      clock=clock(), nonce=request.form.get("nonce"), lat=_float("lat"), lon=_float("lon"),
+                      accuracy=_float("accuracy"), device_id=current_device_id(), channel="web")
+    except DomainError as exc:
+        if exc.code == "not_signed_in":
+            session["after_signin"] = request.path
+        return render_template("volunteer/refused.html", error=exc, retry=request.path), domain_status(exc)
+    return render_template("volunteer/scan_result.html", result=result, vol=vol, target=6.0)

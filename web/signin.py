@@ -1,7 +1,7 @@
 """Volunteer sign-in on a phone: one-time links, the card's QR, phone + vest number; "my page"."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, flash, make_response, redirect, render_template, request, session, url_for
 
 from extensions import code_signer, db, limiter
 from services.errors import DomainError
@@ -9,12 +9,19 @@ from services.i18n import _
 from services.settings import SELF_SERVICE_SIGNIN, get_bool
 from services.signin import (confirm_login_link, peek_login_link, resolve_card, revoke_device,
                              self_service_sign_in, sign_in_with_card)
+from services.checkin import open_attendance, upcoming_shifts
+from services.hours import recent_attendances, volunteer_hours
 from web.auth import current_device_id, current_volunteer, safe_next, set_device_cookie
+from web.runtime import clock, now, scan_rules
 
 bp = Blueprint("signin", __name__)
 
 
 def _signed_in(result, next_url: str):
+    # Back to the poster the volunteer scanned before signing in, if any.
+    pending = session.pop("after_signin", None)
+    if pending and next_url == url_for("signin.me"):
+        next_url = safe_next(pending, next_url)
     resp = make_response(redirect(next_url))
     set_device_cookie(resp, result.device_secret)
     flash(_("%(name)s，您好！这部手机已登录，以后扫码即可签到。", name=result.volunteer_name), "success")
@@ -89,7 +96,13 @@ def me():
     if vol is None:
         return render_template("volunteer/signin.html", enabled=get_bool(db.session, SELF_SERVICE_SIGNIN),
                                next=url_for("signin.me"), phone="")
-    return render_template("volunteer/me.html", vol=vol)
+    rules = scan_rules()
+    year = now().astimezone(rules.zone).year
+    return render_template("volunteer/me.html", vol=vol, year=year,
+                           summary=volunteer_hours(db.session, vol.id, year),
+                           current=open_attendance(db.session, vol.id),
+                           upcoming=upcoming_shifts(db.session, vol.id, clock=clock()),
+                           recent=recent_attendances(db.session, vol.id))
 
 
 @bp.post("/me/signout")
