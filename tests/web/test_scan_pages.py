@@ -1,0 +1,147 @@
+"""The scan page and the scan API over HTTP."""
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+
+import pytest
+from sqlalchemy import func, select
+
+from extensions import code_signer, db
+from models import Attendance, Event, PatrolPoint, ScanRecord, Shift
+from services.clock import from_local
+from services.qr import point_token
+from tests.conftest import csrf_from
+from tests.live import MovableClock
+
+NONCE_RE = re.compile(r'name="nonce" value="([0-9a-f]+)"')
+
+
+@pytest.fixture
+def clock(app):
+    clk = MovableClock(from_local(datetime(2027, 2, 5, 18, 2)))
+    app.config["CLOCK"] = clk
+    yield clk
+    app.config.pop("CLOCK", None)
+
+
+@pytest.fixture
+def point_path(app, session):
+    event = Event(name="春节烟花爆竹安全管控", starts_on=date(2027, 2, 5), ends_on=date(2027, 2, 20))
+    point = PatrolPoint(code="PJ01", name="周浦塘桥路口", lat=31.0689, lon=121.5049, radius_m=150)
+    session.add_all([event, point])
+    session.flush()
+    session.add(Shift(event_id=event.id, point_id=point.id, starts_at=from_local(datetime(2027, 2, 5, 18)),
+                      ends_at=from_local(datetime(2027, 2, 5, 21)), capacity=10))
+    session.commit()
+    with app.test_request_context():
+        return "/p/" + point_token(code_signer(), point)
+
+
+def _post(client, path, **extra):
+    page = client.get(path).get_data(as_text=True)
+    data = {"csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', page).group(1),
+            "nonce": NONCE_RE.search(page).group(1), **extra}
+    return client.post(path, data=data)
+
+
+def test_get_changes_nothing_and_shows_the_button(client, auth, clock, point_path, session):
+    auth.volunteer()
+    for _ in range(3):
+        page = client.get(point_path)
+        assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "周浦塘桥路口" in html and "签到" in html and 'data-geofence="1"' in html
+    assert session.scalar(select(func.count(Attendance.id))) == 0
+    assert session.scalar(select(func.count(ScanRecord.id))) == 0
+
+
+def test_post_without_csrf_is_refused(client, auth, clock, point_path, session):
+    auth.volunteer()
+    resp = client.post(point_path, data={"nonce": "abc"})
+    assert resp.status_code == 400
+    assert session.scalar(select(func.count(Attendance.id))) == 0
+
+
+def test_check_in_and_out_on_the_page(client, auth, clock, point_path):
+    auth.volunteer()
+    resp = _post(client, point_path, lat="31.0689", lon="121.5049", accuracy="12")
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and "签到成功" in html and "18:02" in html and "周浦塘桥路口" in html
+    clock.advance(hours=2, minutes=30)
+    page = client.get(point_path).get_data(as_text=True)
+    assert "签退" in page and "已签到" in page
+    resp = _post(client, point_path, lat="31.0689", lon="121.5049")
+    html = resp.get_data(as_text=True)
+    assert "签退成功" in html and "本次计 2.5 小时" in html and "今年累计 2.5 小时" in html
+
+
+def test_a_page_left_open_for_hours_still_checks_out(client, auth, clock, point_path):
+    auth.volunteer()
+    _post(client, point_path)
+    page = client.get(point_path).get_data(as_text=True)  # the page the volunteer leaves open
+    clock.advance(hours=2, minutes=50)
+    data = {"csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', page).group(1),
+            "nonce": NONCE_RE.search(page).group(1)}
+    resp = client.post(point_path, data=data)
+    assert "签退成功" in resp.get_data(as_text=True)
+
+
+def test_not_signed_in_is_told_how_to_sign_in(client, clock, point_path):
+    page = client.get(point_path).get_data(as_text=True)
+    assert "还没有登录" in page and "/signin?next=" in page and 'id="scan-form"' not in page
+
+
+def test_sign_in_redirects_back_to_the_poster(app, client, clock, point_path):
+    client.get(point_path)
+    from models import Volunteer
+    from services.signin import issue_login_link
+    with app.app_context():
+        v = Volunteer(name="王五", phone="13900000005", joined_on=date(2026, 1, 1))
+        db.session.add(v)
+        db.session.commit()
+        url = issue_login_link(db.session, v.id, base_url="http://pingan.test", created_by="t").url
+    path = url.replace("http://pingan.test", "")
+    resp = client.post(path, data={"csrf_token": csrf_from(client, path)})
+    assert resp.headers["Location"] == point_path
+
+
+def test_refusal_page_is_clear(client, auth, clock, point_path):
+    auth.volunteer()
+    clock.advance(hours=5)  # 23:02, window closed at 21:30
+    page = client.get(point_path).get_data(as_text=True)
+    assert "没有可签到的班次" in page and 'id="scan-form"' not in page
+    token = csrf_from(client, "/me")  # a stale tab, or a form kept from earlier
+    resp = client.post(point_path, data={"csrf_token": token, "nonce": "n1"})
+    assert resp.status_code == 409 and "no_active_shift" in resp.get_data(as_text=True)
+
+
+def test_scan_api(client, auth, clock, point_path, session):
+    token = point_path.rsplit("/", 1)[1]
+    anon = client.post("/api/v1/scans", json={"token": token})
+    assert anon.status_code == 401 and anon.get_json()["error"]["code"] == "not_signed_in"
+    auth.volunteer()
+    first = client.post("/api/v1/scans", json={"token": token, "lat": 31.0689, "lon": 121.5049, "nonce": "a1"})
+    body = first.get_json()
+    assert first.status_code == 200 and body["action"] == "check_in"
+    assert body["attendance"]["status"] == "open" and body["flags"] == []
+    replay = client.post("/api/v1/scans", json={"token": token, "nonce": "a1"}).get_json()
+    assert replay["action"] == "check_in" and replay["replayed"] and replay["attendance"] == body["attendance"]
+    assert client.post("/api/v1/scans", json={"token": token}).get_json()["action"] == "duplicate"
+    clock.advance(hours=1)
+    out = client.post("/api/v1/scans", json={"token": token}).get_json()
+    assert out["action"] == "check_out" and out["attendance"]["credited_minutes"] == 60 and out["hours_year"] == 1.0
+    assert "no_location" in out["flags"]
+    me = client.get("/api/v1/me").get_json()
+    assert (me["hours_total"], me["hours_verified"], me["open_attendance"]) == (1.0, 1.0, None)
+    bad = client.post("/api/v1/scans", json={"token": token[:-3] + "abc"})
+    assert bad.status_code == 404 and bad.get_json()["error"]["code"] == "bad_token"
+    missing = client.post("/api/v1/scans", json={})
+    assert missing.status_code == 422 and "error" in missing.get_json()
+
+
+def test_me_page_shows_hours_in_three_buckets(client, auth, clock, point_path):
+    auth.volunteer()
+    _post(client, point_path)
+    page = client.get("/me").get_data(as_text=True)
+    assert "正在巡逻" in page and "扫码核验" in page and "历史导入" in page and "人工登记" in page
