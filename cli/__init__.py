@@ -5,10 +5,11 @@ from flask import Flask
 
 
 def register_cli(app: Flask) -> None:
-    from cli import demo, imports, points, users, volunteers
+    from cli import attendance, demo, imports, points, users, volunteers
 
     app.cli.add_command(users.users)
     app.cli.add_command(imports.import_group)
     app.cli.add_command(demo.demo)
     app.cli.add_command(volunteers.volunteers)
     app.cli.add_command(points.points)
+    app.cli.add_command(attendance.attendance)

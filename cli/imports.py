@@ -11,7 +11,8 @@ from flask.cli import with_appcontext
 from extensions import data_cipher, db
 from services.clock import local_zone
 from services.coords import SYSTEMS, WGS84
-from services.imports import ImportReport, import_points, import_shifts, import_volunteers
+from services.checkin import ScanRules
+from services.imports import ImportReport, import_attendance, import_points, import_shifts, import_volunteers
 
 
 @click.group("import", help="从 .xlsx / .csv 导入花名册、点位、班次（全部成功才写入）")
@@ -58,3 +59,14 @@ def points(file: str, coords: str) -> None:
 def shifts(file: str) -> None:
     """导入班次（时间为本地时间；新活动会自动创建）"""
     _finish(import_shifts(db.session, _read(file), file, zone=local_zone(current_app.config["TIMEZONE"])))
+
+
+@import_group.command("attendance")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@with_appcontext
+def attendance(file: str) -> None:
+    """导入历史签到记录（纸质签到表；时间为本地时间；单独记为“历史导入”）"""
+    import getpass
+
+    _finish(import_attendance(db.session, _read(file), file, rules=ScanRules.from_config(current_app.config),
+                              actor=f"cli:{getpass.getuser()}"))

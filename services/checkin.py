@@ -236,7 +236,7 @@ def _open_attendance(conn: Connection, volunteer_id: int):
                         .where(A.c.volunteer_id == volunteer_id, A.c.status == ATT_OPEN)).first()
 
 
-def _choose_shift(conn: Connection, point_id: int, now: datetime, rules: ScanRules):
+def choose_shift(conn: Connection, point_id: int, now: datetime, rules: ScanRules):
     rows = conn.execute(select(SH.c.id, SH.c.event_id, SH.c.starts_at, SH.c.ends_at, SH.c.capacity)
                         .where(SH.c.point_id == point_id, SH.c.starts_at <= now + rules.window_before,
                                SH.c.ends_at >= now - rules.window_after)).all()
@@ -357,7 +357,7 @@ def _check_out(conn, volunteer, point, open_att, *, now, flags, rules, ctx) -> S
 
 
 def _check_in(conn, volunteer, point, *, now, flags, rules, ctx) -> ScanResult:
-    shift = _choose_shift(conn, point.id, now, rules)
+    shift = choose_shift(conn, point.id, now, rules)
     if shift is None:
         raise DomainError("no_active_shift", _("点位“%(name)s”现在没有可签到的班次（开始前 %(b)d 分钟至结束后 %(a)d 分钟可扫码）",
                                                name=point.name, b=int(rules.window_before.total_seconds() // 60),
@@ -426,7 +426,7 @@ def current_shift_at(session: Session, point_id: int, volunteer_id: int | None, 
                      clock: Clock = system_clock) -> ShiftInfo | None:
     """The shift a scan at this point would belong to now (for the page before the button)."""
     conn = session.connection()
-    shift = _choose_shift(conn, point_id, clock(), rules)
+    shift = choose_shift(conn, point_id, clock(), rules)
     if shift is None:
         return None
     row = conn.execute(select(EV.c.name, P.c.code, P.c.name.label("pname"))
@@ -449,3 +449,59 @@ def upcoming_shifts(session: Session, volunteer_id: int, *, clock: Clock = syste
 
 def check_in_date(moment: datetime, rules: ScanRules = ScanRules()) -> date:
     return moment.astimezone(rules.zone).date()
+
+
+def proxy_check_in(session: Session, volunteer_id: int, point_id: int, *, by_user_id: int,
+                   rules: ScanRules = ScanRules(), clock: Clock = system_clock) -> AttendanceView:
+    """A coordinator (or team leader) checks in a volunteer without a working phone.
+
+    Same shift rule as a scan, no geofence or capacity check (the person is standing there);
+    recorded as `proxy` with who did it, and counted as adjusted time, not scan-verified.
+    """
+    with write_transaction(session) as conn:
+        volunteer = lock_volunteer(conn, volunteer_id)
+        now = clock()
+        if volunteer is None:
+            raise DomainError("not_found", _("志愿者不存在"))
+        if volunteer.status != STATUS_ACTIVE:
+            raise DomainError("volunteer_withdrawn", _("%(name)s 已退出志愿者队伍，无法签到", name=volunteer.name))
+        if _open_attendance(conn, volunteer_id) is not None:
+            raise DomainError("already_checked_in", _("%(name)s 已经签到，尚未签退", name=volunteer.name))
+        point = conn.execute(select(P.c.id, P.c.name).where(P.c.id == point_id)).first()
+        if point is None:
+            raise DomainError("not_found", _("点位不存在"))
+        shift = choose_shift(conn, point.id, now, rules)
+        if shift is None:
+            raise DomainError("no_active_shift", _("点位“%(name)s”现在没有可签到的班次", name=point.name))
+        assigned = conn.execute(select(AS.c.status).where(AS.c.shift_id == shift.id,
+                                                          AS.c.volunteer_id == volunteer_id)).scalar()
+        new_id = conn.execute(insert(A).values(
+            volunteer_id=volunteer_id, event_id=shift.event_id, shift_id=shift.id, point_id=point.id,
+            source=SOURCE_PROXY, status=ATT_OPEN, check_in_at=now, credited_minutes=0,
+            work_date=now.astimezone(rules.zone).date(), review_status=REVIEW_NONE, flags="",
+            walk_in=assigned is None or assigned == ASSIGNMENT_DECLINED, recorded_by_user_id=by_user_id,
+            created_at=now).returning(A.c.id)).scalar_one()
+        _record(conn, volunteer_id=volunteer_id, now=now, action="check_in", code="ok", point_id=point.id,
+                shift_id=shift.id, attendance_id=new_id, channel=f"proxy:{by_user_id}")
+        return _attendance_view(conn, new_id)
+
+
+def proxy_check_out(session: Session, attendance_id: int, *, by_user_id: int, rules: ScanRules = ScanRules(),
+                    clock: Clock = system_clock) -> AttendanceView:
+    """Check out an open attendance on the volunteer's behalf (credited like a scan)."""
+    volunteer_id = session.execute(select(A.c.volunteer_id).where(A.c.id == attendance_id)).scalar()
+    session.rollback()
+    if volunteer_id is None:
+        raise DomainError("not_found", _("签到记录不存在"))
+    with write_transaction(session) as conn:
+        lock_volunteer(conn, volunteer_id)
+        now = clock()
+        att = _open_attendance(conn, volunteer_id)
+        if att is None or att.id != attendance_id:
+            raise DomainError("not_open", _("该记录已经签退"))
+        _close(conn, att, at=now, status=ATT_CLOSED, checkout_point_id=att.point_id, extra_flags=[], rules=rules,
+               shift_start=att.starts_at, shift_end=att.ends_at)
+        conn.execute(update(A).where(A.c.id == attendance_id).values(recorded_by_user_id=by_user_id))
+        _record(conn, volunteer_id=volunteer_id, now=now, action="check_out", code="ok", point_id=att.point_id,
+                shift_id=att.shift_id, attendance_id=attendance_id, channel=f"proxy:{by_user_id}")
+        return _attendance_view(conn, attendance_id)

@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models.event import Event, Shift
@@ -68,6 +68,7 @@ class ImportReport:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    skipped: int = 0
     errors: list[RowError] = field(default_factory=list)
 
     @property
@@ -76,8 +77,11 @@ class ImportReport:
 
     def summary(self) -> str:
         if self.ok:
-            return _("导入成功：共 %(t)d 行，新增 %(c)d，更新 %(u)d，未变 %(n)d",
+            text = _("导入成功：共 %(t)d 行，新增 %(c)d，更新 %(u)d，未变 %(n)d",
                      t=self.total_rows, c=self.created, u=self.updated, n=self.unchanged)
+            if self.skipped:
+                text += _("，跳过空行 %(s)d", s=self.skipped)
+            return text
         return _("导入失败，未写入任何数据：%(n)d 处错误", n=len(self.errors))
 
     def lines(self) -> list[str]:
@@ -382,3 +386,137 @@ def import_shifts(session: Session, data: bytes, filename: str, *, zone: ZoneInf
         session.commit()
     return report
 
+
+
+# --- historical attendance (paper sheets) -----------------------------------------------------
+
+ATTENDANCE_COLUMNS = {
+    "phone": ("手机号", "手机", "手机号码", "联系电话", "mobile"),
+    "name": ("姓名",),
+    "vest_no": ("马甲编号",),
+    "point_code": ("点位编号", "点位代码", "point"),
+    "event": ("活动", "活动名称", "节点"),
+    "check_in": ("签到时间", "签到", "checkin", "checkinat"),
+    "check_out": ("签退时间", "签退", "checkout", "checkoutat"),
+    "note": ("备注",),
+}
+
+
+def import_attendance(session: Session, data: bytes, filename: str, *, rules=None, actor: str = "",
+                      commit: bool = True) -> ImportReport:
+    """Import patrols recorded on paper (before the service, or on a night without phones).
+
+    They count as `import`, kept apart from scan-verified time, credited like a scan (overlap with
+    the shift at that point if there is one, the 12 h daily cap) and checked against overlaps with
+    the volunteer's other records. Rows with neither time filled in (absent) are skipped; a row
+    already imported is left unchanged, so a sheet can be imported again after fixing one row.
+    """
+    from models.attendance import (ATT_CLOSED, REVIEW_FLAGGED, REVIEW_NONE, REVIEW_REJECTED, SOURCE_IMPORT,
+                                   Attendance, AttendanceCredit)
+    from services.checkin import FLAG_DAILY_CAP, ScanRules, choose_shift
+    from services.hours import capped_credits, credited_window
+
+    rules = rules or ScanRules()
+    A, C = Attendance.__table__, AttendanceCredit.__table__
+    report = ImportReport(kind="attendance")
+    try:
+        sheet = read_sheet(data, filename, ATTENDANCE_COLUMNS, required=("phone", "check_in", "check_out"))
+    except DomainError as exc:
+        return _file_error("attendance", exc)
+    if "point_code" not in sheet.columns and "event" not in sheet.columns:
+        return _file_error("attendance", DomainError("missing_columns", _("缺少“点位编号”或“活动”列")))
+    c = _Collector(report)
+    points = {p.code: p for p in session.scalars(select(PatrolPoint))}
+    events = {e.name: e for e in session.scalars(select(Event))}
+    parsed = []
+    skipped = 0
+    for row in sheet.rows:
+        if row.get("check_in") is None and row.get("check_out") is None:
+            skipped += 1
+            continue
+        rec: dict[str, Any] = {"row": row}
+        phone = c.check(row, "手机号", lambda: normalise_phone(row.get("phone")))
+        rec["volunteer"] = session.scalar(select(Volunteer).where(Volunteer.phone == phone)) if phone else None
+        if phone and rec["volunteer"] is None:
+            c.fail(row, "手机号", "unknown_volunteer", _("花名册中没有手机号为 %(p)s 的志愿者", p=phone))
+        start = c.check(row, "签到时间", lambda: parse_local_datetime(row.get("check_in")))
+        end = c.check(row, "签退时间", lambda: parse_local_datetime(row.get("check_out")))
+        code, event_name = row.text("point_code"), row.text("event")
+        rec["point"] = points.get(code) if code else None
+        rec["event_name"] = event_name
+        if code and rec["point"] is None:
+            c.fail(row, "点位编号", "unknown_point", _("点位编号“%(c)s”不存在", c=code))
+        if not code and not event_name:
+            c.fail(row, "点位编号/活动", "required", _("点位编号和活动至少填一项"))
+        rec["note"] = c.check(row, "备注", lambda: _optional_text(row, "note", _("备注"), 500))
+        rec["start"] = rec["end"] = None
+        if start and end:
+            if end <= start:
+                c.fail(row, "签退时间", "end_before_start", _("签退时间必须晚于签到时间"))
+            elif end - start > timedelta(hours=24):
+                c.fail(row, "签退时间", "too_long", _("一次签到不能超过 24 小时"))
+            else:
+                rec["start"], rec["end"] = from_local(start, rules.zone), from_local(end, rules.zone)
+        parsed.append(rec)
+    # overlaps: within the file, and with records already stored
+    by_volunteer: dict[int, list[dict]] = {}
+    for rec in parsed:
+        if rec.get("volunteer") is not None and rec["start"]:
+            by_volunteer.setdefault(rec["volunteer"].id, []).append(rec)
+    for vol_id, recs in by_volunteer.items():
+        recs.sort(key=lambda r: r["start"])
+        for prev, cur in zip(recs, recs[1:]):
+            if cur["start"] < prev["end"]:
+                c.fail(cur["row"], "签到时间", "overlap", _("与第 %(r)d 行的时间重叠", r=prev["row"].number))
+        for rec in recs:
+            clash = session.execute(select(A.c.id, A.c.source, A.c.check_in_at, A.c.check_out_at).where(
+                A.c.volunteer_id == vol_id, A.c.review_status != REVIEW_REJECTED, A.c.check_in_at < rec["end"],
+                func.coalesce(A.c.check_out_at, A.c.check_in_at) > rec["start"])).first()
+            if clash is None:
+                continue
+            if clash.source == SOURCE_IMPORT and clash.check_in_at == rec["start"] and clash.check_out_at == rec["end"]:
+                rec["unchanged"] = True
+            else:
+                c.fail(rec["row"], "签到时间", "overlap", _("与该志愿者已有的签到记录时间重叠"))
+    report.total_rows = len(sheet.rows)
+    if not report.ok:
+        return report
+
+    conn = session.connection()
+    for rec in parsed:
+        if rec.get("unchanged"):
+            report.unchanged += 1
+            continue
+        vol, point = rec["volunteer"], rec["point"]
+        shift = choose_shift(conn, point.id, rec["start"], rules) if point else None
+        event_id = shift.event_id if shift else None
+        if event_id is None and rec["event_name"]:
+            event = events.get(rec["event_name"])
+            if event is None:
+                local_day = rec["start"].astimezone(rules.zone).date()
+                event = Event(name=rec["event_name"], starts_on=local_day, ends_on=local_day)
+                session.add(event)
+                session.flush()
+                events[event.name] = event
+            event_id = event.id
+        att_id = conn.execute(A.insert().values(
+            volunteer_id=vol.id, event_id=event_id, shift_id=shift.id if shift else None,
+            point_id=point.id if point else None, source=SOURCE_IMPORT, status=ATT_CLOSED,
+            check_in_at=rec["start"], check_out_at=rec["end"], credited_minutes=0,
+            work_date=rec["start"].astimezone(rules.zone).date(), review_status=REVIEW_NONE, flags="",
+            walk_in=False, note=(rec["note"] or "") + (f" [{actor}]" if actor else "") or None)
+            .returning(A.c.id)).scalar_one()
+        window = credited_window(rec["start"], rec["end"], shift.starts_at if shift else None,
+                                 shift.ends_at if shift else None)
+        credits, capped = capped_credits(conn, vol.id, att_id, window, rules.daily_cap_minutes, rules.zone)
+        for day, minutes in credits:
+            conn.execute(C.insert().values(attendance_id=att_id, volunteer_id=vol.id, work_date=day, minutes=minutes))
+        conn.execute(A.update().where(A.c.id == att_id).values(
+            credited_minutes=sum(m for _d, m in credits),
+            flags=FLAG_DAILY_CAP if capped else "", review_status=REVIEW_FLAGGED if capped else REVIEW_NONE))
+        report.created += 1
+    report.skipped = skipped
+    session.flush()
+    if commit:
+        session.commit()
+    return report

@@ -54,10 +54,14 @@ def safe_next(target: str | None, default: str) -> str:
 
 
 def coordinator_required(view: Callable) -> Callable:
+    """Staff only; a team leader is sent to the board, the one page they may use."""
     @wraps(view)
     def wrapped(*args, **kwargs):
-        if current_user() is None:
+        user = current_user()
+        if user is None:
             return redirect(url_for("coord_auth.login", next=request.full_path.rstrip("?")))
+        if not user.is_staff:
+            return redirect(url_for("coord_board.index"))
         return view(*args, **kwargs)
     return wrapped
 

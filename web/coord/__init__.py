@@ -10,8 +10,12 @@ from services.qr import qr_png
 from web.auth import current_user
 
 
-def protect(bp: Blueprint, *, admin: bool = False) -> Blueprint:
-    """Guard every route of a blueprint at once, so a new view cannot forget its check."""
+def protect(bp: Blueprint, *, admin: bool = False, leaders: bool = False) -> Blueprint:
+    """Guard every route of a blueprint at once, so a new view cannot forget its check.
+
+    Staff (admins and coordinators) by default; `admin` for admins only; `leaders` also lets in
+    the team leaders an admin designates (the on-patrol board).
+    """
 
     @bp.before_request
     def _check_role():
@@ -19,6 +23,8 @@ def protect(bp: Blueprint, *, admin: bool = False) -> Blueprint:
         if user is None:
             return redirect(url_for("coord_auth.login", next=request.full_path.rstrip("?")))
         if admin and not user.is_admin:
+            raise Forbidden()
+        if not leaders and not user.is_staff:
             raise Forbidden()
         return None
 
@@ -31,8 +37,8 @@ def qr_data_uri(data: str) -> str:
 
 
 def register(app: Flask) -> None:
-    from web.coord import accounts, auth, events, points, volunteers
+    from web.coord import accounts, attendance, auth, board, events, points, volunteers
 
-    for module in (auth, volunteers, points, events, accounts):
+    for module in (auth, volunteers, points, events, attendance, board, accounts):
         app.register_blueprint(module.bp)
     app.jinja_env.globals["current_user"] = current_user

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+import io
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, send_file, url_for
 from sqlalchemy import select
 
 from extensions import db
@@ -15,6 +17,7 @@ from services.events import (assign_volunteers, assignment_counts, create_event,
                              list_assignments, save_shift, unassign_volunteer, update_event)
 from services.i18n import _
 from services.imports import import_shifts
+from services.sheets import sheet_pdf, sheet_xlsx, shift_sheet
 from web.coord import protect
 
 bp = protect(Blueprint("coord_events", __name__, url_prefix="/coord/events"))
@@ -178,3 +181,16 @@ def import_file():
                            help_lines=[_("列：活动、点位编号、开始时间、结束时间、人数、备注；时间为北京时间，如 2027-02-05 18:00。"),
                                        _("新的活动名称会自动创建活动。")],
                            back=url_for("coord_events.index"))
+
+
+@bp.get("/shifts/<int:shift_id>/sheet.pdf")
+def sheet_pdf_view(shift_id: int):
+    pdf = sheet_pdf(shift_sheet(db.session, shift_id))
+    return send_file(io.BytesIO(pdf), mimetype="application/pdf", download_name=f"sheet-{shift_id}.pdf")
+
+
+@bp.get("/shifts/<int:shift_id>/sheet.xlsx")
+def sheet_xlsx_view(shift_id: int):
+    data = sheet_xlsx(shift_sheet(db.session, shift_id))
+    return send_file(io.BytesIO(data), download_name=f"sheet-{shift_id}.xlsx",
+                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")

@@ -10,7 +10,7 @@ import io
 
 from extensions import code_signer, data_cipher, db
 from models.volunteer import Volunteer
-from services.clock import local_date, local_zone, system_clock
+from services.clock import local_date, local_zone
 from services.errors import DomainError
 from services.i18n import _
 from services.imports import import_volunteers
@@ -20,7 +20,10 @@ from services.signin import (card_url, issue_login_link, list_devices, revoke_al
                              revoke_device)
 from services.volunteers import (get_volunteer, reinstate_volunteer, search_volunteers, teams,
                                  withdraw_volunteer)
+from services.hours import volunteer_hours
+from services.review import list_adjustments, list_attendances
 from web.auth import actor, current_user
+from web.runtime import now, scan_rules
 from web.coord import protect, qr_data_uri
 
 bp = protect(Blueprint("coord_volunteers", __name__, url_prefix="/coord/volunteers"))
@@ -59,8 +62,11 @@ def import_roster():
 @bp.get("/<int:volunteer_id>")
 def detail(volunteer_id: int):
     vol = get_volunteer(db.session, volunteer_id)
+    year = request.args.get("year", type=int) or now().astimezone(scan_rules().zone).year
     return render_template("coord/volunteers/detail.html", vol=vol, devices=list_devices(db.session, vol.id),
-                           today=local_date(system_clock()))
+                           today=local_date(now()), year=year, summary=volunteer_hours(db.session, vol.id, year),
+                           adjustments=list_adjustments(db.session, vol.id),
+                           attendances=list_attendances(db.session, volunteer_id=vol.id, per_page=20).rows)
 
 
 @bp.post("/<int:volunteer_id>/login-link")

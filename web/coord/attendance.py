@@ -1,0 +1,89 @@
+"""Coordinator pages for patrol records: filter, review flagged ones, adjust hours, import sheets."""
+from __future__ import annotations
+
+import io
+from datetime import date
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, send_file, url_for
+from sqlalchemy import select
+
+from extensions import db
+from models.event import Event
+from models.point import PatrolPoint
+from services.errors import DomainError
+from services.i18n import _
+from services.imports import import_attendance
+from services.review import add_adjustment, list_attendances, review_attendance
+from services.volunteers import teams
+from web.auth import current_user
+from web.coord import protect
+from web.runtime import clock, scan_rules
+
+bp = protect(Blueprint("coord_attendance", __name__, url_prefix="/coord/attendance"))
+
+FILTERS = ("event_id", "point_id", "team", "review", "flag", "source", "walk_in")
+
+
+def _filters() -> dict:
+    args = request.args
+    walk = args.get("walk_in")
+    return {"event_id": args.get("event_id", type=int), "point_id": args.get("point_id", type=int),
+            "team": args.get("team") or None, "review": args.get("review") or None, "flag": args.get("flag") or None,
+            "source": args.get("source") or None, "walk_in": True if walk == "1" else None}
+
+
+@bp.get("/")
+def index():
+    page = list_attendances(db.session, page=request.args.get("page", 1, type=int), **_filters())
+    return render_template("coord/attendance.html", page=page, teams=teams(db.session),
+                           events=db.session.scalars(select(Event).order_by(Event.starts_on.desc())).all(),
+                           points=db.session.scalars(select(PatrolPoint).order_by(PatrolPoint.code)).all(),
+                           args=request.args)
+
+
+@bp.post("/<int:attendance_id>/review")
+def review(attendance_id: int):
+    try:
+        review_attendance(db.session, attendance_id, request.form.get("decision", ""), by_user_id=current_user().id,
+                          clock=clock())
+        flash(_("已审核"), "success")
+    except DomainError as exc:
+        flash(exc.message, "error")
+    return redirect(request.form.get("back") if (request.form.get("back") or "").startswith("/coord/")
+                    else url_for(".index"))
+
+
+@bp.post("/volunteer/<int:volunteer_id>/adjust")
+def adjust(volunteer_id: int):
+    try:
+        hours_value = float(request.form.get("hours", ""))
+        work_date = date.fromisoformat(request.form.get("work_date", ""))
+    except ValueError:
+        flash(_("请填写有效的时长（小时，可为负数）和日期"), "error")
+        return redirect(url_for("coord_volunteers.detail", volunteer_id=volunteer_id))
+    try:
+        add_adjustment(db.session, volunteer_id, minutes=round(hours_value * 60), work_date=work_date,
+                       reason=request.form.get("reason", ""), by_user_id=current_user().id, clock=clock())
+        flash(_("已登记调整 %(h)+.1f 小时", h=hours_value), "success")
+    except DomainError as exc:
+        flash(exc.message, "error")
+    return redirect(url_for("coord_volunteers.detail", volunteer_id=volunteer_id))
+
+
+@bp.route("/import", methods=["GET", "POST"])
+def import_file():
+    report = None
+    if request.method == "POST":
+        upload = request.files.get("file")
+        if upload is None or not upload.filename:
+            flash(_("请选择要导入的文件"), "error")
+        else:
+            report = import_attendance(db.session, upload.read(), upload.filename, rules=scan_rules(),
+                                       actor=f"user:{current_user().id}")
+            if report.ok:
+                flash(report.summary(), "success")
+    return render_template("coord/import.html", report=report, title=_("导入历史签到记录"),
+                           help_lines=[_("列：手机号、点位编号或活动、签到时间、签退时间、备注；时间为北京时间。"),
+                                       _("用于服务上线前的纸质签到表，或停电、手机没电时的纸质记录；这些时长单独记为“历史导入”。"),
+                                       _("签到、签退都空着的行（未到岗）会被跳过。")],
+                           back=url_for("coord_attendance.index"))
