@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Any, Mapping
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -37,11 +37,11 @@ from models.attendance import (ATT_AUTO_CLOSED, ATT_CLOSED, ATT_OPEN, REVIEW_FLA
                                SOURCE_PROXY, SOURCE_SCAN, Attendance, AttendanceCredit, ScanRecord)
 from models.event import ASSIGNMENT_DECLINED, Assignment, Event, Shift
 from models.point import PatrolPoint
-from models.volunteer import STATUS_ACTIVE
+from models.volunteer import STATUS_ACTIVE, Volunteer
 from services.clock import SHANGHAI, Clock, system_clock
 from services.coords import distance_m
 from services.errors import DomainError
-from services.hours import capped_credits, credited_window, volunteer_hours
+from services.hours import capped_credits, credited_window, year_total_minutes
 from services.i18n import _
 from services.tokens import POSTER, CodeSigner
 from services.transactions import lock_volunteer, write_transaction
@@ -52,6 +52,7 @@ S = ScanRecord.__table__
 SH = Shift.__table__
 P = PatrolPoint.__table__
 AS = Assignment.__table__
+V = Volunteer.__table__
 EV = Event.__table__
 
 ACCEPTED = ("check_in", "check_out")
@@ -63,7 +64,6 @@ FLAG_SHARED_DEVICE = "shared_device"
 FLAG_FAST_TRAVEL = "fast_travel"
 FLAG_AUTO_CLOSED = "auto_closed"
 FLAG_DAILY_CAP = "daily_cap"
-FLAG_CHECKIN_BY_PROXY = "proxy"
 
 
 @dataclass(frozen=True)
@@ -142,10 +142,61 @@ class ScanResult:
         return cls(**data, replayed=True)
 
 
-def _dt(value: datetime) -> datetime:
-    """Rows read through Core on SQLite come back naive; they are UTC."""
-    from datetime import timezone
+def _dt(value: datetime | None) -> datetime | None:
+    """Scalar subqueries bypass the column type on SQLite and come back naive; they are UTC."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+# The scan's statements are built once: constructing a Select costs more than running it on a
+# small indexed table, and a key-date burst runs them hundreds of times a second.
+_last_scan = (select(S.c.scanned_at, S.c.point_id).where(S.c.volunteer_id == V.c.id, S.c.action.in_(ACCEPTED))
+              .order_by(S.c.scanned_at.desc()).limit(1))
+_STATE = (select(V.c.id, V.c.status, V.c.name,
+                 P.c.id.label("p_id"), P.c.code.label("p_code"), P.c.name.label("p_name"), P.c.lat.label("p_lat"),
+                 P.c.lon.label("p_lon"), P.c.radius_m.label("p_radius_m"), P.c.active.label("p_active"),
+                 P.c.key_version.label("p_key_version"),
+                 A.c.id.label("att_id"), A.c.volunteer_id, A.c.event_id, A.c.shift_id, A.c.point_id.label("att_point_id"),
+                 A.c.check_in_at, A.c.flags, A.c.review_status, A.c.walk_in, SH.c.starts_at, SH.c.ends_at,
+                 select(S.c.response_json).where(S.c.volunteer_id == V.c.id, S.c.nonce == bindparam("nonce"))
+                 .scalar_subquery().label("replay"),
+                 _last_scan.with_only_columns(S.c.scanned_at).scalar_subquery().label("last_at"),
+                 _last_scan.with_only_columns(S.c.point_id).scalar_subquery().label("last_point_id"))
+          .select_from(V.outerjoin(P, P.c.id == bindparam("pid"))
+                       .outerjoin(A, and_(A.c.volunteer_id == V.c.id, A.c.status == ATT_OPEN))
+                       .outerjoin(SH, SH.c.id == A.c.shift_id))
+          .where(V.c.id == bindparam("vid")))
+# On PostgreSQL the volunteer's row is locked by a statement of its own, before the state is read:
+# in READ COMMITTED a statement that waited for a lock re-checks only the locked row, and would read
+# the joined attendance and last scan from the snapshot taken before the wait.
+_LOCK = select(V.c.id).where(V.c.id == bindparam("vid")).with_for_update()
+_POINT = select(P.c.id, P.c.code, P.c.name, P.c.lat, P.c.lon, P.c.radius_m, P.c.active,
+                P.c.key_version).where(P.c.id == bindparam("pid"))
+_SHIFTS = (select(SH.c.id, SH.c.event_id, SH.c.starts_at, SH.c.ends_at, SH.c.capacity,
+                  select(AS.c.status).where(AS.c.shift_id == SH.c.id, AS.c.volunteer_id == bindparam("vid"))
+                  .scalar_subquery().label("my_status"),
+                  select(func.count()).select_from(AS).where(AS.c.shift_id == SH.c.id,
+                                                             AS.c.status != ASSIGNMENT_DECLINED)
+                  .scalar_subquery().label("assigned"),
+                  select(func.count()).select_from(A).where(A.c.shift_id == SH.c.id, A.c.walk_in.is_(True))
+                  .scalar_subquery().label("walk_ins"))
+           .where(SH.c.point_id == bindparam("pid"), SH.c.starts_at <= bindparam("latest_start"),
+                  SH.c.ends_at >= bindparam("earliest_end")))
+_SHARED_DEVICE = (select(S.c.id).where(S.c.device_id == bindparam("did"), S.c.volunteer_id != bindparam("vid"),
+                                        S.c.action.in_(ACCEPTED), S.c.scanned_at >= bindparam("since")).limit(1))
+_POINT_COORDS = select(P.c.lat, P.c.lon, P.c.name).where(P.c.id == bindparam("pid"))
+_SAME_EVENT = select(SH.c.id).where(SH.c.event_id == bindparam("eid"), SH.c.point_id == bindparam("pid")).limit(1)
+_LAST_ATTENDANCE = (select(A.c.id).where(A.c.volunteer_id == bindparam("vid")).order_by(A.c.id.desc()).limit(1))
+_INSERT_SCAN = insert(S)
+_INSERT_ATTENDANCE = insert(A).returning(A.c.id)
+_INSERT_CREDIT = insert(C)
+_CLOSE = (update(A).where(A.c.id == bindparam("b_id"), A.c.status == ATT_OPEN)
+          .values(status=bindparam("b_status"), check_out_at=bindparam("b_out"),
+                  checkout_point_id=bindparam("b_point"), credited_minutes=bindparam("b_minutes"),
+                  flags=bindparam("b_flags"), review_status=bindparam("b_review")))
 
 
 def _record(conn: Connection, *, volunteer_id: int | None, now: datetime, action: str, code: str,
@@ -153,27 +204,60 @@ def _record(conn: Connection, *, volunteer_id: int | None, now: datetime, action
             nonce: str | None = None, channel: str = "web", lat: float | None = None, lon: float | None = None,
             accuracy: float | None = None, distance: float | None = None, device_id: int | None = None,
             response: str | None = None) -> None:
-    conn.execute(insert(S).values(volunteer_id=volunteer_id, point_id=point_id, shift_id=shift_id,
-                                  attendance_id=attendance_id, scanned_at=now, channel=channel, nonce=nonce,
-                                  action=action, code=code, lat=lat, lon=lon, accuracy_m=accuracy,
-                                  distance_m=distance, device_id=device_id, response_json=response))
+    conn.execute(_INSERT_SCAN, {"volunteer_id": volunteer_id, "point_id": point_id, "shift_id": shift_id,
+                                "attendance_id": attendance_id, "scanned_at": now, "channel": channel, "nonce": nonce,
+                                "action": action, "code": code, "lat": lat, "lon": lon, "accuracy_m": accuracy,
+                                "distance_m": distance, "device_id": device_id, "response_json": response})
 
 
 def _refusal_json(exc: DomainError) -> str:
     return json.dumps({"error": {"code": exc.code, "message": exc.message}}, ensure_ascii=False)
 
 
-def _resolve_point(conn: Connection, signer: CodeSigner, token: str):
-    signed = signer.verify(POSTER, token)
-    point = conn.execute(select(P.c.id, P.c.code, P.c.name, P.c.lat, P.c.lon, P.c.radius_m, P.c.active,
-                                P.c.key_version).where(P.c.id == signed.object_id)).first()
-    if point is None:
+@dataclass(frozen=True)
+class _Point:
+    id: int
+    code: str
+    name: str
+    lat: float | None
+    lon: float | None
+    radius_m: int
+    active: bool
+    key_version: int
+
+
+def _signed_point_id(signer: CodeSigner, token: str) -> tuple[int | None, int | None]:
+    try:
+        signed = signer.verify(POSTER, token)
+    except DomainError:
+        return None, None
+    return signed.object_id, signed.version
+
+
+def _point_from_state(state, version: int | None) -> _Point:
+    """The point of the scanned token, read by the state query; refusals as `resolve_point_token`."""
+    if version is None or state.p_id is None:
         raise DomainError("bad_token", _("二维码无效：不是平安马甲签发的二维码"))
-    if signed.version != point.key_version:
+    point = _Point(state.p_id, state.p_code, state.p_name, state.p_lat, state.p_lon, state.p_radius_m,
+                   state.p_active, state.p_key_version)
+    _check_point(point, version)
+    return point
+
+
+def _check_point(point, version: int) -> None:
+    if version != point.key_version:
         raise DomainError("point_revoked", _("此二维码已作废（点位“%(name)s”已更换新海报），请扫描现场最新张贴的二维码",
                                              name=point.name))
     if not point.active:
         raise DomainError("point_inactive", _("点位“%(name)s”已停用", name=point.name))
+
+
+def _resolve_point(conn: Connection, signer: CodeSigner, token: str):
+    signed = signer.verify(POSTER, token)
+    point = conn.execute(_POINT, {"pid": signed.object_id}).first()
+    if point is None:
+        raise DomainError("bad_token", _("二维码无效：不是平安马甲签发的二维码"))
+    _check_point(point, signed.version)
     return point
 
 
@@ -182,7 +266,7 @@ def _attendance_view(conn: Connection, attendance_id: int) -> AttendanceView:
                               A.c.check_out_at, A.c.credited_minutes, A.c.walk_in, A.c.flags)
                        .select_from(A.outerjoin(P, P.c.id == A.c.point_id)).where(A.c.id == attendance_id)).one()
     return AttendanceView(row.id, row.status, row.source, row.code, row.name, row.shift_id, _dt(row.check_in_at),
-                          _dt(row.check_out_at) if row.check_out_at else None, row.credited_minutes, row.walk_in,
+                          _dt(row.check_out_at), row.credited_minutes, row.walk_in,
                           tuple(f for f in (row.flags or "").split(",") if f))
 
 
@@ -213,20 +297,23 @@ def _flags_str(*groups) -> str:
 
 
 def _close(conn: Connection, att, *, at: datetime, status: str, checkout_point_id: int | None,
-           extra_flags: list[str], rules: ScanRules, shift_start, shift_end) -> None:
-    """Close an attendance and store its per-day credit (shared by check-out and auto-close)."""
-    window = credited_window(_dt(att.check_in_at), at, _dt(shift_start) if shift_start else None,
-                             _dt(shift_end) if shift_end else None)
+           extra_flags: list[str], rules: ScanRules, shift_start, shift_end) -> tuple[int, str]:
+    """Close an open attendance and store its per-day credit (check-out, auto-close, proxy).
+
+    `att` needs id, volunteer_id, check_in_at, flags and review_status. Returns the credited
+    minutes and the flags.
+    """
+    window = credited_window(_dt(att.check_in_at), at, _dt(shift_start), _dt(shift_end))
     credits, capped = capped_credits(conn, att.volunteer_id, att.id, window, rules.daily_cap_minutes, rules.zone)
     flags = _flags_str(att.flags or "", extra_flags, [FLAG_DAILY_CAP] if capped else [])
-    conn.execute(delete(C).where(C.c.attendance_id == att.id))
-    for day, minutes in credits:
-        conn.execute(insert(C).values(attendance_id=att.id, volunteer_id=att.volunteer_id, work_date=day,
-                                      minutes=minutes))
-    review = REVIEW_FLAGGED if flags else att.review_status
-    conn.execute(update(A).where(A.c.id == att.id, A.c.status == ATT_OPEN)
-                 .values(status=status, check_out_at=at, checkout_point_id=checkout_point_id,
-                         credited_minutes=sum(m for _d, m in credits), flags=flags, review_status=review))
+    if credits:
+        conn.execute(_INSERT_CREDIT, [{"attendance_id": att.id, "volunteer_id": att.volunteer_id, "work_date": day,
+                                       "minutes": minutes} for day, minutes in credits])
+    minutes = sum(m for _d, m in credits)
+    conn.execute(_CLOSE, {"b_id": att.id, "b_status": status, "b_out": at, "b_point": checkout_point_id,
+                          "b_minutes": minutes, "b_flags": flags,
+                          "b_review": REVIEW_FLAGGED if flags else att.review_status})
+    return minutes, flags
 
 
 def _open_attendance(conn: Connection, volunteer_id: int):
@@ -236,15 +323,19 @@ def _open_attendance(conn: Connection, volunteer_id: int):
                         .where(A.c.volunteer_id == volunteer_id, A.c.status == ATT_OPEN)).first()
 
 
-def choose_shift(conn: Connection, point_id: int, now: datetime, rules: ScanRules):
-    rows = conn.execute(select(SH.c.id, SH.c.event_id, SH.c.starts_at, SH.c.ends_at, SH.c.capacity)
-                        .where(SH.c.point_id == point_id, SH.c.starts_at <= now + rules.window_before,
-                               SH.c.ends_at >= now - rules.window_after)).all()
+def choose_shift(conn: Connection, point_id: int, now: datetime, rules: ScanRules, volunteer_id: int | None = None):
+    """The shift a scan at `point_id` at `now` belongs to, or None.
+
+    Windows run from `window_before` the start to `window_after` the end; where several windows
+    hold `now`, the shift whose start–end contains it wins, else the one starting nearest. The row
+    also says whether the volunteer is assigned, how many are, and how many walked in.
+    """
+    rows = conn.execute(_SHIFTS, {"pid": point_id, "vid": volunteer_id, "latest_start": now + rules.window_before,
+                                  "earliest_end": now - rules.window_after}).all()
     if not rows:
         return None
     containing = [r for r in rows if _dt(r.starts_at) <= now <= _dt(r.ends_at)]
-    pool = containing or rows
-    return min(pool, key=lambda r: (abs((_dt(r.starts_at) - now).total_seconds()), r.id))
+    return min(containing or rows, key=lambda r: (abs((_dt(r.starts_at) - now).total_seconds()), r.id))
 
 
 def scan(session: Session, volunteer_id: int | None, token: str, *, signer: CodeSigner,
@@ -255,131 +346,127 @@ def scan(session: Session, volunteer_id: int | None, token: str, *, signer: Code
     nonce = (nonce or "").strip()[:64] or None
     refusal: DomainError | None = None
     result: ScanResult | None = None
+    point_id, version = _signed_point_id(signer, token)  # no database needed to reject a forged code
     with write_transaction(session) as conn:
-        if volunteer_id is None:
-            now = clock()
-            refusal = DomainError("not_signed_in", _("这部手机还没有登录：请先用平安办发给您的登录链接或志愿者卡登录"))
-            _record(conn, volunteer_id=None, now=now, action="refused", code=refusal.code, channel=channel,
-                    lat=lat, lon=lon, accuracy=accuracy, device_id=device_id)
-        else:
-            volunteer = lock_volunteer(conn, volunteer_id)
-            now = clock()  # read only once the lock is held
-            replay = conn.execute(select(S.c.response_json).where(S.c.volunteer_id == volunteer_id,
-                                                                  S.c.nonce == nonce)).scalar() if nonce else None
-            if replay:
-                data = json.loads(replay)
-                if "error" in data:
-                    refusal = DomainError(data["error"]["code"], data["error"]["message"])
-                else:
-                    result = ScanResult.from_json(replay)
+        if volunteer_id and conn.dialect.name == "postgresql":
+            conn.execute(_LOCK, {"vid": volunteer_id})
+        state = conn.execute(_STATE, {"vid": volunteer_id, "nonce": nonce, "pid": point_id}).first() \
+            if volunteer_id else None
+        now = clock()  # read only once the lock is held
+        if state is not None and state.replay:
+            data = json.loads(state.replay)
+            if "error" in data:
+                refusal = DomainError(data["error"]["code"], data["error"]["message"])
             else:
-                ctx: dict[str, Any] = {}
-                try:
-                    if volunteer is None:
-                        raise DomainError("not_signed_in", _("这部手机的登录已失效，请重新登录"))
-                    result = _decide(conn, volunteer, token, signer=signer, rules=rules, now=now, lat=lat, lon=lon,
-                                     accuracy=accuracy, device_id=device_id, ctx=ctx)
-                except DomainError as exc:
-                    refusal = exc
-                _record(conn, volunteer_id=volunteer.id if volunteer else None, now=now,
-                        action=result.action if result else "refused", code="ok" if result else refusal.code,
-                        point_id=ctx.get("point_id"), shift_id=ctx.get("shift_id"),
-                        attendance_id=result.attendance.id if result and result.attendance else None,
-                        nonce=nonce, channel=channel, lat=lat, lon=lon, accuracy=accuracy,
-                        distance=ctx.get("distance"), device_id=device_id,
-                        response=result.to_json() if result else _refusal_json(refusal))
+                result = ScanResult.from_json(state.replay)
+        else:
+            ctx: dict[str, Any] = {}
+            try:
+                if state is None:
+                    raise DomainError("not_signed_in", _("这部手机还没有登录：请先用平安办发给您的登录链接或志愿者卡登录"))
+                result = _decide(conn, state, version, rules=rules, now=now, lat=lat, lon=lon,
+                                 accuracy=accuracy, device_id=device_id, ctx=ctx)
+            except DomainError as exc:
+                refusal = exc
+            _record(conn, volunteer_id=state.id if state else None, now=now,
+                    action=result.action if result else "refused", code="ok" if result else refusal.code,
+                    point_id=ctx.get("point_id"), shift_id=ctx.get("shift_id"),
+                    attendance_id=result.attendance.id if result and result.attendance else None,
+                    nonce=nonce if state else None, channel=channel, lat=lat, lon=lon, accuracy=accuracy,
+                    distance=ctx.get("distance"), device_id=device_id,
+                    response=result.to_json() if result else _refusal_json(refusal))
     if refusal is not None:
         raise refusal
     assert result is not None
     return result
 
 
-def _decide(conn: Connection, volunteer, token: str, *, signer: CodeSigner, rules: ScanRules, now: datetime,
+def _decide(conn: Connection, state, version: int | None, *, rules: ScanRules, now: datetime,
             lat, lon, accuracy, device_id, ctx: dict) -> ScanResult:
-    point = _resolve_point(conn, signer, token)
+    point = _point_from_state(state, version)
     ctx["point_id"] = point.id
-    if volunteer.status != STATUS_ACTIVE:
-        raise DomainError("volunteer_withdrawn", _("%(name)s 已退出志愿者队伍，无法签到", name=volunteer.name))
+    if state.status != STATUS_ACTIVE:
+        raise DomainError("volunteer_withdrawn", _("%(name)s 已退出志愿者队伍，无法签到", name=state.name))
 
-    open_att = _open_attendance(conn, volunteer.id)
-    last = conn.execute(select(S.c.scanned_at, S.c.point_id).where(S.c.volunteer_id == volunteer.id,
-                                                                   S.c.action.in_(ACCEPTED))
-                        .order_by(S.c.scanned_at.desc()).limit(1)).first()
-    if last is not None and now - _dt(last.scanned_at) < rules.debounce:
-        current = open_att.id if open_att else conn.execute(
-            select(A.c.id).where(A.c.volunteer_id == volunteer.id).order_by(A.c.id.desc()).limit(1)).scalar()
+    open_att = state if state.att_id is not None else None
+    last_at = _dt(state.last_at)
+    if last_at is not None and now - last_at < rules.debounce:
+        current = state.att_id or conn.execute(_LAST_ATTENDANCE, {"vid": state.id}).scalar()
         return ScanResult("duplicate", _attendance_view(conn, current) if current else None, now, point.code,
                           point.name)
 
     if open_att is not None and open_att.ends_at is not None and now > _dt(open_att.ends_at) + rules.window_after:
-        # Forgotten check-out from an earlier shift: close it as the job would have, then this
+        # A forgotten check-out from an earlier shift: close it as the job would have, then this
         # scan is a fresh check-in.
-        _close(conn, open_att, at=_dt(open_att.ends_at), status=ATT_AUTO_CLOSED, checkout_point_id=None,
-               extra_flags=[FLAG_AUTO_CLOSED], rules=rules, shift_start=open_att.starts_at, shift_end=open_att.ends_at)
+        _close(conn, _Att(open_att), at=_dt(open_att.ends_at), status=ATT_AUTO_CLOSED, checkout_point_id=None,
+               extra_flags=[FLAG_AUTO_CLOSED], rules=rules, shift_start=open_att.starts_at,
+               shift_end=open_att.ends_at)
         open_att = None
 
     flags, distance = _geofence_flags(point, lat, lon, accuracy, rules)
     ctx["distance"] = distance
     if device_id is not None:
         day_start = datetime.combine(now.astimezone(rules.zone).date(), datetime.min.time(), tzinfo=rules.zone)
-        shared = conn.execute(select(S.c.id).where(S.c.device_id == device_id, S.c.volunteer_id != volunteer.id,
-                                                   S.c.action.in_(ACCEPTED), S.c.scanned_at >= day_start)
-                              .limit(1)).first()
-        if shared:
+        if conn.execute(_SHARED_DEVICE, {"did": device_id, "vid": state.id, "since": day_start}).first():
             flags.append(FLAG_SHARED_DEVICE)
-    if last is not None and last.point_id is not None and last.point_id != point.id:
-        prev = conn.execute(select(P.c.lat, P.c.lon).where(P.c.id == last.point_id)).first()
-        if prev and prev.lat is not None and point.lat is not None:
-            hours_between = max((now - _dt(last.scanned_at)).total_seconds() / 3600.0, 1e-6)
-            km = distance_m(prev.lat, prev.lon, point.lat, point.lon) / 1000.0
-            if km / hours_between > rules.max_speed_kmh:
+    if last_at is not None and state.last_point_id is not None and state.last_point_id != point.id \
+            and point.lat is not None:
+        prev = conn.execute(_POINT_COORDS, {"pid": state.last_point_id}).first()
+        if prev is not None and prev.lat is not None:
+            hours_between = max((now - last_at).total_seconds() / 3600.0, 1e-6)
+            if distance_m(prev.lat, prev.lon, point.lat, point.lon) / 1000.0 / hours_between > rules.max_speed_kmh:
                 flags.append(FLAG_FAST_TRAVEL)
 
     if open_att is not None:
-        return _check_out(conn, volunteer, point, open_att, now=now, flags=flags, rules=rules, ctx=ctx)
-    return _check_in(conn, volunteer, point, now=now, flags=flags, rules=rules, ctx=ctx)
+        return _check_out(conn, state, point, now=now, flags=flags, rules=rules, ctx=ctx)
+    return _check_in(conn, state, point, now=now, flags=flags, rules=rules, ctx=ctx)
 
 
-def _check_out(conn, volunteer, point, open_att, *, now, flags, rules, ctx) -> ScanResult:
-    ctx["shift_id"] = open_att.shift_id
-    if point.id != open_att.point_id and open_att.event_id is not None:
-        same_event = conn.execute(select(SH.c.id).where(SH.c.event_id == open_att.event_id,
-                                                        SH.c.point_id == point.id).limit(1)).first()
-        if not same_event:
-            where = conn.execute(select(P.c.name).where(P.c.id == open_att.point_id)).scalar()
-            raise DomainError("wrong_event", _("您在“%(p)s”的签到还没有签退：请在本次活动的点位扫码签退", p=where or ""))
-    _close(conn, open_att, at=now, status=ATT_CLOSED, checkout_point_id=point.id, extra_flags=flags, rules=rules,
-           shift_start=open_att.starts_at, shift_end=open_att.ends_at)
-    view = _attendance_view(conn, open_att.id)
-    year = now.astimezone(rules.zone).year
-    total = volunteer_hours(conn, volunteer.id, year).total_minutes
+class _Att:
+    """The open attendance's columns of the state row, under the names `_close` reads."""
+
+    def __init__(self, state) -> None:
+        self.id, self.volunteer_id = state.att_id, state.id
+        self.check_in_at, self.flags, self.review_status = state.check_in_at, state.flags, state.review_status
+
+
+def _check_out(conn, state, point, *, now, flags, rules, ctx) -> ScanResult:
+    ctx["shift_id"] = state.shift_id
+    if point.id != state.att_point_id and state.event_id is not None:
+        if conn.execute(_SAME_EVENT, {"eid": state.event_id, "pid": point.id}).first() is None:
+            where = conn.execute(_POINT_COORDS, {"pid": state.att_point_id}).first()
+            raise DomainError("wrong_event", _("您在“%(p)s”的签到还没有签退：请在本次活动的点位扫码签退",
+                                               p=where.name if where else ""))
+    minutes, flag_text = _close(conn, _Att(state), at=now, status=ATT_CLOSED, checkout_point_id=point.id,
+                                extra_flags=flags, rules=rules, shift_start=state.starts_at, shift_end=state.ends_at)
+    start_point = point if point.id == state.att_point_id else conn.execute(_POINT_COORDS,
+                                                                            {"pid": state.att_point_id}).first()
+    view = AttendanceView(state.att_id, ATT_CLOSED, SOURCE_SCAN, point.code if start_point is point else None,
+                          start_point.name if start_point is not None else None, state.shift_id,
+                          _dt(state.check_in_at), now, minutes, bool(state.walk_in),
+                          tuple(f for f in flag_text.split(",") if f))
+    total = year_total_minutes(conn, state.id, now.astimezone(rules.zone).year)
     return ScanResult("check_out", view, now, point.code, point.name, year_minutes=total, flags=view.flags)
 
 
-def _check_in(conn, volunteer, point, *, now, flags, rules, ctx) -> ScanResult:
-    shift = choose_shift(conn, point.id, now, rules)
+def _check_in(conn, state, point, *, now, flags, rules, ctx) -> ScanResult:
+    shift = choose_shift(conn, point.id, now, rules, volunteer_id=state.id)
     if shift is None:
         raise DomainError("no_active_shift", _("点位“%(name)s”现在没有可签到的班次（开始前 %(b)d 分钟至结束后 %(a)d 分钟可扫码）",
                                                name=point.name, b=int(rules.window_before.total_seconds() // 60),
                                                a=int(rules.window_after.total_seconds() // 60)))
     ctx["shift_id"] = shift.id
-    status = conn.execute(select(AS.c.status).where(AS.c.shift_id == shift.id,
-                                                    AS.c.volunteer_id == volunteer.id)).scalar()
-    walk_in = status is None or status == ASSIGNMENT_DECLINED
-    if walk_in:
-        assigned = conn.execute(select(func.count()).select_from(AS).where(
-            AS.c.shift_id == shift.id, AS.c.status != ASSIGNMENT_DECLINED)).scalar() or 0
-        walk_ins = conn.execute(select(func.count()).select_from(A).where(
-            A.c.shift_id == shift.id, A.c.walk_in.is_(True))).scalar() or 0
-        if walk_ins >= shift.capacity - assigned:
-            raise DomainError("shift_full", _("本班次名额已满（%(c)d 人），请联系现场负责人", c=shift.capacity))
+    walk_in = shift.my_status is None or shift.my_status == ASSIGNMENT_DECLINED
+    if walk_in and shift.walk_ins >= shift.capacity - shift.assigned:
+        raise DomainError("shift_full", _("本班次名额已满（%(c)d 人），请联系现场负责人", c=shift.capacity))
     flag_text = _flags_str(flags)
-    new_id = conn.execute(insert(A).values(
-        volunteer_id=volunteer.id, event_id=shift.event_id, shift_id=shift.id, point_id=point.id, source=SOURCE_SCAN,
-        status=ATT_OPEN, check_in_at=now, credited_minutes=0, work_date=now.astimezone(rules.zone).date(),
-        review_status=REVIEW_FLAGGED if flag_text else REVIEW_NONE, flags=flag_text, walk_in=walk_in,
-        created_at=now).returning(A.c.id)).scalar_one()
-    view = _attendance_view(conn, new_id)
+    new_id = conn.execute(_INSERT_ATTENDANCE, {
+        "volunteer_id": state.id, "event_id": shift.event_id, "shift_id": shift.id, "point_id": point.id,
+        "source": SOURCE_SCAN, "status": ATT_OPEN, "check_in_at": now, "credited_minutes": 0,
+        "work_date": now.astimezone(rules.zone).date(), "review_status": REVIEW_FLAGGED if flag_text else REVIEW_NONE,
+        "flags": flag_text, "walk_in": walk_in, "created_at": now}).scalar_one()
+    view = AttendanceView(new_id, ATT_OPEN, SOURCE_SCAN, point.code, point.name, shift.id, now, None, 0, walk_in,
+                          tuple(f for f in flag_text.split(",") if f))
     return ScanResult("check_in", view, now, point.code, point.name, flags=view.flags)
 
 
@@ -447,10 +534,6 @@ def upcoming_shifts(session: Session, volunteer_id: int, *, clock: Clock = syste
     return [ShiftInfo(r.id, r.name, r.code, r.pname, _dt(r.starts_at), _dt(r.ends_at), True) for r in rows]
 
 
-def check_in_date(moment: datetime, rules: ScanRules = ScanRules()) -> date:
-    return moment.astimezone(rules.zone).date()
-
-
 def proxy_check_in(session: Session, volunteer_id: int, point_id: int, *, by_user_id: int,
                    rules: ScanRules = ScanRules(), clock: Clock = system_clock) -> AttendanceView:
     """A coordinator (or team leader) checks in a volunteer without a working phone.
@@ -470,11 +553,10 @@ def proxy_check_in(session: Session, volunteer_id: int, point_id: int, *, by_use
         point = conn.execute(select(P.c.id, P.c.name).where(P.c.id == point_id)).first()
         if point is None:
             raise DomainError("not_found", _("点位不存在"))
-        shift = choose_shift(conn, point.id, now, rules)
+        shift = choose_shift(conn, point.id, now, rules, volunteer_id=volunteer_id)
         if shift is None:
             raise DomainError("no_active_shift", _("点位“%(name)s”现在没有可签到的班次", name=point.name))
-        assigned = conn.execute(select(AS.c.status).where(AS.c.shift_id == shift.id,
-                                                          AS.c.volunteer_id == volunteer_id)).scalar()
+        assigned = shift.my_status
         new_id = conn.execute(insert(A).values(
             volunteer_id=volunteer_id, event_id=shift.event_id, shift_id=shift.id, point_id=point.id,
             source=SOURCE_PROXY, status=ATT_OPEN, check_in_at=now, credited_minutes=0,

@@ -12,7 +12,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, bindparam, func, select
 
 from models.attendance import (REVIEW_REJECTED, SOURCE_IMPORT, SOURCE_PROXY, SOURCE_SCAN, Attendance,
                                AttendanceCredit, HourAdjustment)
@@ -61,6 +61,20 @@ def credited_window(check_in: datetime, check_out: datetime, shift_start: dateti
     return (start, end) if end > start else None
 
 
+_OTHER_CREDITS = (select(C.c.work_date, func.sum(C.c.minutes))
+                  .select_from(C.join(A, A.c.id == C.c.attendance_id))
+                  .where(C.c.volunteer_id == bindparam("vid"), C.c.work_date.in_(bindparam("days", expanding=True)),
+                         C.c.attendance_id != bindparam("aid"), A.c.review_status != REVIEW_REJECTED)
+                  .group_by(C.c.work_date))
+_YEAR_TOTAL = select(
+    select(func.coalesce(func.sum(C.c.minutes), 0)).select_from(C.join(A, A.c.id == C.c.attendance_id))
+    .where(C.c.volunteer_id == bindparam("vid"), C.c.work_date.between(bindparam("start"), bindparam("end")),
+           A.c.review_status != REVIEW_REJECTED).scalar_subquery()
+    + select(func.coalesce(func.sum(H.c.minutes), 0))
+    .where(H.c.volunteer_id == bindparam("vid"), H.c.work_date.between(bindparam("start"), bindparam("end")))
+    .scalar_subquery())
+
+
 def capped_credits(conn: Any, volunteer_id: int, attendance_id: int, window: tuple[datetime, datetime] | None,
                    cap_minutes: int, zone: ZoneInfo = SHANGHAI) -> tuple[list[tuple[date, int]], bool]:
     """Per-day credit for one attendance, each day capped against the volunteer's other credits.
@@ -71,12 +85,8 @@ def capped_credits(conn: Any, volunteer_id: int, attendance_id: int, window: tup
         return [], False
     raw = split_by_day(window[0], window[1], zone)
     days = [d for d, _m in raw]
-    other = dict(conn.execute(
-        select(C.c.work_date, func.sum(C.c.minutes))
-        .select_from(C.join(A, A.c.id == C.c.attendance_id))
-        .where(C.c.volunteer_id == volunteer_id, C.c.work_date.in_(days), C.c.attendance_id != attendance_id,
-               A.c.review_status != REVIEW_REJECTED)
-        .group_by(C.c.work_date)).all()) if days else {}
+    other = dict(conn.execute(_OTHER_CREDITS, {"vid": volunteer_id, "days": days, "aid": attendance_id}).all()) \
+        if days else {}
     out, capped = [], False
     for day, minutes in raw:
         room = max(0, cap_minutes - int(other.get(day) or 0))
@@ -117,6 +127,12 @@ class HoursSummary:
     @property
     def met(self) -> bool:
         return self.total_minutes >= self.target_hours * 60
+
+
+def year_total_minutes(conn: Any, volunteer_id: int, year: int) -> int:
+    """All credited minutes of a volunteer in a programme year, in one statement (the scan's answer)."""
+    start, end = year_bounds(year)
+    return int(conn.execute(_YEAR_TOTAL, {"vid": volunteer_id, "start": start, "end": end}).scalar() or 0)
 
 
 def volunteer_hours(conn: Any, volunteer_id: int, year: int, *, target_hours: float = TARGET_HOURS) -> HoursSummary:

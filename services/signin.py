@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from models.signin import METHOD_CARD, METHOD_LINK, METHOD_SELF_SERVICE, Device, LoginLink
@@ -195,21 +195,41 @@ def self_service_sign_in(session: Session, phone: str, vest_no: str, *, user_age
     return signed_in
 
 
-def device_volunteer(session: Session, device_secret: str | None, *, clock: Clock = system_clock) -> tuple[Device, Volunteer] | None:
+@dataclass(frozen=True)
+class SignedInVolunteer:
+    """The volunteer behind a device cookie: what every phone request needs, in one query."""
+    id: int
+    name: str
+    team: str | None
+    vest_no: str | None
+    status: str
+    device_id: int
+
+
+_D, _V = Device.__table__, Volunteer.__table__
+_DEVICE_LOOKUP = (select(_D.c.id.label("device_id"), _D.c.revoked_at, _D.c.last_seen_at, _V.c.id, _V.c.name,
+                         _V.c.team, _V.c.vest_no, _V.c.status)
+                  .select_from(_D.join(_V, _V.c.id == _D.c.volunteer_id))
+                  .where(_D.c.token_hash == bindparam("h")))
+_TOUCH_DEVICE = update(Device).where(Device.id == bindparam("did")).values(last_seen_at=bindparam("seen"))
+
+
+def device_volunteer(session: Session, device_secret: str | None, *,
+                     clock: Clock = system_clock) -> SignedInVolunteer | None:
     """The signed-in volunteer of a device cookie, or None (unknown, revoked, or withdrawn)."""
     if not device_secret:
         return None
-    device = session.scalar(select(Device).where(Device.token_hash == hash_secret(device_secret)))
-    if device is None or device.revoked_at is not None:
-        return None
-    vol = device.volunteer
-    if vol.status != STATUS_ACTIVE:
+    row = session.execute(_DEVICE_LOOKUP, {"h": hash_secret(device_secret)}).first()
+    if row is None or row.revoked_at is not None or row.status != STATUS_ACTIVE:
         return None
     now = clock()
-    if device.last_seen_at is None or now - device.last_seen_at > LAST_SEEN_GRANULARITY:
-        device.last_seen_at = now
+    last = row.last_seen_at
+    if last is not None and last.tzinfo is None:
+        last = last.replace(tzinfo=now.tzinfo)
+    if last is None or now - last > LAST_SEEN_GRANULARITY:
+        session.execute(_TOUCH_DEVICE, {"did": row.device_id, "seen": now})
         session.commit()
-    return device, vol
+    return SignedInVolunteer(row.id, row.name, row.team, row.vest_no, row.status, row.device_id)
 
 
 def list_devices(session: Session, volunteer_id: int) -> list[DeviceView]:

@@ -13,23 +13,27 @@ from models.volunteer import Volunteer
 
 @contextmanager
 def write_transaction(session: Session) -> Iterator[Connection]:
-    """A connection in a transaction that holds the write lock from its first statement.
+    """The session's connection, in a transaction that owns the write lock from its first statement.
 
     On SQLite the transaction starts with `BEGIN IMMEDIATE`: with a plain (deferred) BEGIN two
     workers both read, then both try to upgrade to a write lock and one fails at once with
     "database is locked" (the busy timeout does not apply to a lock upgrade). On PostgreSQL the
-    caller locks the rows it serialises on (`lock_volunteer`). Commits on success.
+    caller locks the rows it serialises on (`lock_volunteer`). It reuses the request's connection
+    (no second pool checkout and ping) and commits on success; whatever the session had pending is
+    committed first, since the unit of work starts here.
     """
-    engine = session.get_bind()
-    with engine.connect() as conn:
-        if conn.dialect.name == "sqlite":
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.rollback()
-            raise
-        conn.commit()
+    conn = session.connection()
+    if conn.dialect.name == "sqlite":
+        if conn.connection.driver_connection.in_transaction:
+            session.commit()
+            conn = session.connection()
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        session.rollback()
+        raise
+    session.commit()
 
 
 def lock_volunteer(conn: Connection, volunteer_id: int):

@@ -9,8 +9,7 @@ from werkzeug.exceptions import Forbidden
 
 from extensions import db
 from models.user import User
-from models.volunteer import Volunteer
-from services.signin import device_volunteer
+from services.signin import SignedInVolunteer, device_volunteer
 
 DEVICE_COOKIE = "pv_device"
 DEVICE_COOKIE_AGE = 10 * 365 * 24 * 3600  # "until revoked": the server decides, not the date
@@ -28,16 +27,15 @@ def current_user() -> User | None:
     return g.coord_user
 
 
-def current_volunteer() -> Volunteer | None:
+def current_volunteer() -> SignedInVolunteer | None:
     if "volunteer" not in g:
-        found = device_volunteer(db.session, request.cookies.get(DEVICE_COOKIE))
-        g.device, g.volunteer = found if found else (None, None)
+        g.volunteer = device_volunteer(db.session, request.cookies.get(DEVICE_COOKIE))
     return g.volunteer
 
 
 def current_device_id() -> int | None:
-    current_volunteer()
-    return g.device.id if g.device is not None else None
+    vol = current_volunteer()
+    return vol.device_id if vol is not None else None
 
 
 def set_device_cookie(response, secret: str):

@@ -92,8 +92,9 @@ def test_device_is_valid_until_revoked_not_until_a_date(session, vol):
     issued = issue_login_link(session, vol.id, base_url="http://x", created_by="test", clock=fixed_clock(NOW))
     signed = confirm_login_link(session, _secret(issued.url), clock=fixed_clock(NOW))
     years_later = fixed_clock(NOW + timedelta(days=3 * 365))
-    device, who = device_volunteer(session, signed.device_secret, clock=years_later)
-    assert who.id == vol.id and device.last_seen_at == NOW + timedelta(days=3 * 365)
+    who = device_volunteer(session, signed.device_secret, clock=years_later)
+    assert who.id == vol.id and who.device_id == signed.device_id
+    assert session.get(Device, signed.device_id).last_seen_at == NOW + timedelta(days=3 * 365)
     revoke_device(session, signed.device_id, by="user:1")
     assert device_volunteer(session, signed.device_secret, clock=years_later) is None
     assert device_volunteer(session, "forged", clock=years_later) is None
