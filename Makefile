@@ -8,7 +8,7 @@ PORT ?= 5000
 PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 export PUBLIC_BASE_URL
 
-.PHONY: install install-dev run serve migrate test test-pg translations clean
+.PHONY: install install-dev run serve migrate lint test translations clean
 
 $(VENV)/.installed: requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -37,8 +37,12 @@ run: migrate
 serve: migrate
 	$(VENV)/bin/gunicorn --workers 2 --bind $(HOST):$(PORT) 'app:create_app()'
 
-## test: install test dependencies and run the suite (TEST_DATABASE_URL selects PostgreSQL)
-test: $(VENV)/.dev-installed
+## lint: undefined names, unused imports and syntax errors (pyflakes rules)
+lint: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff check --select F,E9 --exclude migrations,.venv .
+
+## test: install test dependencies, lint, and run the suite (TEST_DATABASE_URL selects PostgreSQL)
+test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## translations: extract strings and update the English catalogue, then compile

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
 from zoneinfo import ZoneInfo
 
@@ -173,8 +173,6 @@ _STATE = (select(V.c.id, V.c.status, V.c.name,
 # in READ COMMITTED a statement that waited for a lock re-checks only the locked row, and would read
 # the joined attendance and last scan from the snapshot taken before the wait.
 _LOCK = select(V.c.id).where(V.c.id == bindparam("vid")).with_for_update()
-_POINT = select(P.c.id, P.c.code, P.c.name, P.c.lat, P.c.lon, P.c.radius_m, P.c.active,
-                P.c.key_version).where(P.c.id == bindparam("pid"))
 _SHIFTS = (select(SH.c.id, SH.c.event_id, SH.c.starts_at, SH.c.ends_at, SH.c.capacity,
                   select(AS.c.status).where(AS.c.shift_id == SH.c.id, AS.c.volunteer_id == bindparam("vid"))
                   .scalar_subquery().label("my_status"),
@@ -250,15 +248,6 @@ def _check_point(point, version: int) -> None:
                                              name=point.name))
     if not point.active:
         raise DomainError("point_inactive", _("点位“%(name)s”已停用", name=point.name))
-
-
-def _resolve_point(conn: Connection, signer: CodeSigner, token: str):
-    signed = signer.verify(POSTER, token)
-    point = conn.execute(_POINT, {"pid": signed.object_id}).first()
-    if point is None:
-        raise DomainError("bad_token", _("二维码无效：不是平安马甲签发的二维码"))
-    _check_point(point, signed.version)
-    return point
 
 
 def _attendance_view(conn: Connection, attendance_id: int) -> AttendanceView:

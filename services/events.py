@@ -1,7 +1,6 @@
 """Key-date campaigns, their shifts and who is assigned to them."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 

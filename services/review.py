@@ -8,7 +8,7 @@ from datetime import date, datetime
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from models.attendance import (ATT_OPEN, REVIEW_APPROVED, REVIEW_FLAGGED, REVIEW_REJECTED, Attendance,
+from models.attendance import (ATT_OPEN, REVIEW_APPROVED, REVIEW_REJECTED, Attendance,
                                HourAdjustment)
 from models.event import Event
 from models.point import PatrolPoint

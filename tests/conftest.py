@@ -135,7 +135,7 @@ class Auth:
     def volunteer(self, name: str = "张三", phone: str = "13900000001", vest_no: str = "PJ-0001", team: str = "塘口居委"):
         """Create a volunteer and sign this client's "phone" in with a one-time link."""
         from models import Volunteer
-        from services.signin import confirm_login_link, issue_login_link
+        from services.signin import issue_login_link
         from datetime import date
 
         with self.app.app_context():

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 from flask import Flask, g, jsonify, render_template, request, session
 from flask_babel import get_locale
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from services.clock import local_zone
 from services.errors import DomainError
+from services.i18n import _
 
 
 # HTTP status for a refusal code; any other code is a 400 (or 409 for "..._taken").
@@ -76,6 +78,15 @@ def register_web(app: Flask) -> None:
             return api_error((exc.name or "error").lower().replace(" ", "_"),
                              data.get("message") or exc.description or exc.name, exc.code or 500, **details)
         return render_template("errors/http.html", error=exc), exc.code
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError):
+        """A form without a valid token changes nothing; say so plainly and offer the way back."""
+        error = DomainError("csrf_failed", _("页面已过期或不完整（浏览器可能清除了登录信息）。请返回并刷新页面后再操作一次，"
+                                             "本次没有做任何修改。"))
+        if _wants_json():
+            return api_error(error.code, error.message, 400)
+        return render_template("volunteer/refused.html", error=error, retry=request.path), 400
 
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError):

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from models import Assignment, Attendance, AttendanceCredit, Event, PatrolPoint, ScanRecord, Shift, Volunteer
 from services.checkin import ScanRules, close_forgotten, scan
-from services.clock import SHANGHAI, fixed_clock, from_local
+from services.clock import fixed_clock, from_local
 from services.errors import DomainError
 from services.hours import split_by_day, volunteer_hours
 from services.qr import point_token

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from extensions import db
 from models import Attendance, Event, HourAdjustment, PatrolPoint, Shift, Volunteer
 from services.clock import from_local
-from tests.conftest import Auth, csrf_from
+from tests.conftest import csrf_from
 from tests.live import MovableClock
 
 

@@ -59,7 +59,7 @@ def test_get_changes_nothing_and_shows_the_button(client, auth, clock, point_pat
 def test_post_without_csrf_is_refused(client, auth, clock, point_path, session):
     auth.volunteer()
     resp = client.post(point_path, data={"nonce": "abc"})
-    assert resp.status_code == 400
+    assert resp.status_code == 400 and "没有做任何修改" in resp.get_data(as_text=True)
     assert session.scalar(select(func.count(Attendance.id))) == 0
 
 

@@ -1,10 +1,9 @@
 """Coordinator pages for patrol records: filter, review flagged ones, adjust hours, import sheets."""
 from __future__ import annotations
 
-import io
 from datetime import date
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from extensions import db
@@ -20,9 +19,6 @@ from web.coord import protect
 from web.runtime import clock, scan_rules
 
 bp = protect(Blueprint("coord_attendance", __name__, url_prefix="/coord/attendance"))
-
-FILTERS = ("event_id", "point_id", "team", "review", "flag", "source", "walk_in")
-
 
 def _filters() -> dict:
     args = request.args
