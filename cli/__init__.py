@@ -5,7 +5,7 @@ from flask import Flask
 
 
 def register_cli(app: Flask) -> None:
-    from cli import attendance, demo, imports, points, users, volunteers
+    from cli import attendance, bot, demo, imports, messages, points, users, volunteers
 
     app.cli.add_command(users.users)
     app.cli.add_command(imports.import_group)
@@ -13,3 +13,6 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(volunteers.volunteers)
     app.cli.add_command(points.points)
     app.cli.add_command(attendance.attendance)
+    app.cli.add_command(bot.bot)
+    app.cli.add_command(messages.notices)
+    app.cli.add_command(messages.surveys)

@@ -68,3 +68,19 @@ def cards(team: str | None, output: str) -> None:
     base, signer = current_app.config["PUBLIC_BASE_URL"], code_signer()
     Path(output).write_bytes(cards_pdf([CardItem(v.name, v.team, v.vest_no, card_url(base, signer, v)) for v in vols]))
     click.echo(f"已生成 {len(vols)} 张志愿者卡 -> {output}")
+
+
+@volunteers.command("telegram-link")
+@click.argument("phone")
+@with_appcontext
+def telegram_link(phone: str) -> None:
+    """打印该志愿者绑定 Telegram 的一次性链接"""
+    from services.messaging import issue_chat_link
+    from services.settings import TELEGRAM_BOT_USERNAME, get_setting
+
+    username = current_app.config.get("TELEGRAM_BOT_USERNAME") or get_setting(db.session, TELEGRAM_BOT_USERNAME)
+    try:
+        vol = find_volunteer_by_phone(db.session, phone)
+        click.echo(issue_chat_link(db.session, bot_username=username, volunteer_id=vol.id))
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None

@@ -2,12 +2,15 @@
 from models.attendance import Attendance, AttendanceCredit, HourAdjustment, ScanRecord
 from models.audit import PersonalDataExport
 from models.event import Assignment, Event, Shift
+from models.messaging import (ChatLink, ChatLinkToken, Message, MessageRecipient, OutboxItem, SurveyAnswer,
+                              SurveyRound)
 from models.point import PatrolPoint
 from models.signin import AppSetting, Device, LoginLink
 from models.user import User
 from models.volunteer import Volunteer
 
 __all__ = [
+    "ChatLink", "ChatLinkToken", "Message", "MessageRecipient", "OutboxItem", "SurveyAnswer", "SurveyRound",
     "AppSetting", "Assignment", "AttendanceCredit", "Device", "LoginLink", "Attendance", "Event", "HourAdjustment", "PatrolPoint", "PersonalDataExport",
     "ScanRecord", "Shift", "User", "Volunteer",
 ]

@@ -8,9 +8,12 @@ from sqlalchemy.orm import Session
 from models.signin import AppSetting
 
 SELF_SERVICE_SIGNIN = "self_service_signin"
+# Written by the bot process from getMe, so the web can build t.me deep links.
+TELEGRAM_BOT_USERNAME = "telegram_bot_username"
 
 DEFAULTS: dict[str, str] = {
     SELF_SERVICE_SIGNIN: "1",
+    TELEGRAM_BOT_USERNAME: "",
 }
 
 

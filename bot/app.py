@@ -1,0 +1,110 @@
+"""`build_application(config)`: the Telegram bot, wired to the services and the outbox sender."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Mapping
+
+from flask import Flask
+from telegram import BotCommand
+from telegram.ext import Application, ApplicationBuilder
+from telegram.request import BaseRequest
+
+from bot import handlers
+from bot.bridge import Bridge
+from bot.sender import OutboxSender
+from services.settings import TELEGRAM_BOT_USERNAME, set_setting
+
+log = logging.getLogger(__name__)
+
+COMMANDS = [("hours", "我的巡逻时长"), ("shifts", "我的班次"), ("login", "网页登录链接"), ("survey", "满意度调查"),
+            ("onpatrol", "现在谁在岗（平安办）"), ("notice", "发巡逻通知（平安办）"), ("help", "帮助")]
+
+
+def build_application(config: Mapping[str, Any], flask_app: Flask, *, request: BaseRequest | None = None,
+                      updates_request: BaseRequest | None = None, with_sender: bool = True) -> Application:
+    base = str(config.get("TELEGRAM_API_BASE_URL") or "https://api.telegram.org").rstrip("/")
+    builder = (ApplicationBuilder().token(config["TELEGRAM_BOT_TOKEN"]).base_url(f"{base}/bot")
+               .base_file_url(f"{base}/file/bot").post_init(_post_init).post_stop(_post_stop))
+    if request is not None:
+        builder = builder.request(request).get_updates_request(updates_request or request)
+    application = builder.build()
+    application.bot_data["bridge"] = Bridge(flask_app)
+    application.bot_data["with_sender"] = with_sender
+    handlers.register(application)
+    return application
+
+
+async def _post_init(application: Application) -> None:
+    bridge: Bridge = application.bot_data["bridge"]
+    username = application.bot.username
+    if username:  # the web builds t.me deep links from it
+        await bridge.run(set_setting, TELEGRAM_BOT_USERNAME, username, by="bot")
+    try:
+        await application.bot.set_my_commands([BotCommand(c, d) for c, d in COMMANDS])
+    except Exception:  # cosmetic; a Bot API server without it must not stop the bot
+        log.warning("set_my_commands failed", exc_info=True)
+    if application.bot_data.get("with_sender"):
+        cfg = bridge.config
+        sender = OutboxSender(bridge, application.bot, rate=float(cfg["OUTBOX_RATE_PER_SECOND"]),
+                              chat_interval=float(cfg["OUTBOX_CHAT_INTERVAL_SECONDS"]),
+                              concurrency=int(cfg["OUTBOX_CONCURRENCY"]))
+        stop = asyncio.Event()
+        application.bot_data["sender_stop"] = stop
+        application.bot_data["sender_task"] = asyncio.create_task(sender.run(stop))
+    log.info("bot @%s started", username)
+
+
+async def _post_stop(application: Application) -> None:
+    stop = application.bot_data.get("sender_stop")
+    task = application.bot_data.get("sender_task")
+    if stop is not None:
+        stop.set()
+    if task is not None:
+        try:
+            await asyncio.wait_for(task, timeout=15)
+        except asyncio.TimeoutError:
+            task.cancel()
+
+
+def webhook_secret(config: Mapping[str, Any]) -> str:
+    """The secret Telegram sends back in every webhook call (checked by PTB's webhook server).
+
+    `TELEGRAM_WEBHOOK_SECRET`, or one derived from `SECRET_KEY` so it survives restarts.
+    """
+    if config.get("TELEGRAM_WEBHOOK_SECRET"):
+        return config["TELEGRAM_WEBHOOK_SECRET"]
+    import hashlib
+    import hmac
+    return hmac.new(config["SECRET_KEY"].encode(), b"telegram-webhook", hashlib.sha256).hexdigest()[:48]
+
+
+def run(flask_app: Flask, *, polling: bool = True, with_sender: bool = True) -> int:
+    """Run the bot until interrupted: polling, or webhook mode when TELEGRAM_WEBHOOK_URL is set."""
+    config = flask_app.config
+    application = build_application(config, flask_app, with_sender=with_sender)
+    if config.get("TELEGRAM_WEBHOOK_URL") and polling:
+        url = config["TELEGRAM_WEBHOOK_URL"]
+        from urllib.parse import urlparse
+        application.run_webhook(listen=config["TELEGRAM_WEBHOOK_LISTEN"], port=int(config["TELEGRAM_WEBHOOK_PORT"]),
+                                url_path=urlparse(url).path.lstrip("/"), webhook_url=url,
+                                secret_token=webhook_secret(config), allowed_updates=["message", "callback_query"])
+    elif polling:
+        application.run_polling(allowed_updates=["message", "callback_query"], poll_interval=0.0, timeout=10)
+    else:
+        asyncio.run(_sender_only(application))
+    return 0
+
+
+async def _sender_only(application: Application) -> None:
+    """A standby/extra sender without polling (several may run against PostgreSQL)."""
+    import signal
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with application:
+        await _post_init(application)
+        await stop.wait()
+        await _post_stop(application)

@@ -1,0 +1,194 @@
+"""The satisfaction survey (indicator 14: ≥ 90 % answer 满意 or 非常满意)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from models.messaging import SurveyAnswer, SurveyRound
+from models.volunteer import STATUS_ACTIVE, Volunteer
+from services.clock import Clock, system_clock
+from services.errors import DomainError
+from services.i18n import _
+from services.messaging import QueuedMessage, post_message
+from services.outbox import Recipient
+
+SCALE = {5: "非常满意", 4: "满意", 3: "一般", 2: "不满意", 1: "非常不满意"}
+SATISFIED = (4, 5)
+DEFAULT_QUESTION = "您对平安志愿者工作的组织和保障（排班、装备、保险、通知）是否满意？"
+
+
+def scale_label(score: int) -> str:
+    return _(SCALE[score])
+
+
+@dataclass(frozen=True)
+class RoundView:
+    id: int
+    name: str
+    question: str
+    opens_at: datetime
+    closes_at: datetime | None
+    sent_at: datetime | None
+
+
+def _view(r: SurveyRound) -> RoundView:
+    return RoundView(r.id, r.name, r.question, r.opens_at, r.closes_at, r.sent_at)
+
+
+def create_round(session: Session, name: str, *, question: str | None = None, opens_at: datetime | None = None,
+                 closes_at: datetime | None = None, clock: Clock = system_clock) -> RoundView:
+    name = (name or "").strip()
+    if not name:
+        raise DomainError("required", _("轮次名称不能为空"))
+    if session.scalar(select(SurveyRound.id).where(SurveyRound.name == name)) is not None:
+        raise DomainError("name_taken", _("轮次“%(n)s”已存在", n=name))
+    opens = opens_at or clock()
+    if closes_at is not None and closes_at <= opens:
+        raise DomainError("end_before_start", _("截止时间必须晚于开始时间"))
+    row = SurveyRound(name=name, question=(question or "").strip() or _(DEFAULT_QUESTION), opens_at=opens,
+                      closes_at=closes_at, created_at=clock())
+    session.add(row)
+    session.commit()
+    return _view(row)
+
+
+def get_round(session: Session, name: str | None = None, *, clock: Clock = system_clock) -> RoundView:
+    """A round by name, or the open one (the latest opened and not closed)."""
+    if name:
+        row = session.scalar(select(SurveyRound).where(SurveyRound.name == name))
+    else:
+        now = clock()
+        row = session.scalar(select(SurveyRound).where(SurveyRound.opens_at <= now,
+                                                       (SurveyRound.closes_at.is_(None)) | (SurveyRound.closes_at > now))
+                             .order_by(SurveyRound.opens_at.desc()))
+    if row is None:
+        raise DomainError("no_survey", _("现在没有进行中的满意度调查") if not name else _("没有名为“%(n)s”的调查轮次", n=name))
+    return _view(row)
+
+
+def list_rounds(session: Session) -> list[RoundView]:
+    return [_view(r) for r in session.scalars(select(SurveyRound).order_by(SurveyRound.opens_at.desc()))]
+
+
+def survey_buttons(round_id: int):
+    return [[{"text": f"{score} {SCALE[score]}", "data": f"sv:{round_id}:{score}"}] for score in (5, 4, 3, 2, 1)]
+
+
+def _is_open(r: SurveyRound, now: datetime) -> bool:
+    return r.opens_at <= now and (r.closes_at is None or r.closes_at > now)
+
+
+def send_round(session: Session, round_id: int, *, clock: Clock = system_clock) -> QueuedMessage:
+    """Ask every active volunteer (Telegram buttons, and the web inbox). Idempotent per round."""
+    r = session.get(SurveyRound, round_id)
+    if r is None:
+        raise DomainError("no_survey", _("调查轮次不存在"))
+    vids = list(session.scalars(select(Volunteer.id).where(Volunteer.status == STATUS_ACTIVE).order_by(Volunteer.id)))
+    result = post_message(session, kind="survey", title=_("满意度调查：%(n)s", n=r.name),
+                          body=r.question + "\n" + _("请点下面的按钮作答（5 非常满意 … 1 非常不满意），也可以在平安马甲网页上作答。"),
+                          recipients=[Recipient(volunteer_id=v) for v in vids], dedupe_key=f"survey:{r.id}",
+                          audience=_("全体在册志愿者"), survey_round_id=r.id, buttons=survey_buttons(r.id),
+                          clock=clock, commit=False)
+    if r.sent_at is None:
+        r.sent_at = clock()
+    session.commit()
+    return result
+
+
+def remind_round(session: Session, round_id: int, *, clock: Clock = system_clock) -> QueuedMessage:
+    """One reminder to those who have not answered (idempotent: the same reminder is sent once)."""
+    r = session.get(SurveyRound, round_id)
+    if r is None:
+        raise DomainError("no_survey", _("调查轮次不存在"))
+    answered = select(SurveyAnswer.volunteer_id).where(SurveyAnswer.round_id == r.id)
+    vids = list(session.scalars(select(Volunteer.id).where(Volunteer.status == STATUS_ACTIVE,
+                                                           Volunteer.id.not_in(answered)).order_by(Volunteer.id)))
+    result = post_message(session, kind="survey", title=_("满意度调查提醒：%(n)s", n=r.name),
+                          body=r.question + "\n" + _("您还没有作答，请点下面的按钮（约 5 秒）。"),
+                          recipients=[Recipient(volunteer_id=v) for v in vids], dedupe_key=f"survey-reminder:{r.id}",
+                          audience=_("未作答的志愿者"), survey_round_id=r.id, buttons=survey_buttons(r.id),
+                          clock=clock, commit=False)
+    if r.reminded_at is None:
+        r.reminded_at = clock()
+    session.commit()
+    return result
+
+
+def answer(session: Session, round_id: int, volunteer_id: int, score: int, *, channel: str = "web",
+           clock: Clock = system_clock) -> str:
+    """Record (or replace) an answer; returns the label. Telegram answers then wait for a comment."""
+    if score not in SCALE:
+        raise DomainError("bad_score", _("请选择 1 到 5 分"))
+    r = session.get(SurveyRound, round_id)
+    now = clock()
+    if r is None:
+        raise DomainError("no_survey", _("调查轮次不存在"))
+    if not _is_open(r, now):
+        raise DomainError("survey_closed", _("本轮调查已结束"))
+    row = session.scalar(select(SurveyAnswer).where(SurveyAnswer.round_id == round_id,
+                                                    SurveyAnswer.volunteer_id == volunteer_id))
+    if row is None:
+        row = SurveyAnswer(round_id=round_id, volunteer_id=volunteer_id, score=score)
+        session.add(row)
+    row.score, row.channel, row.answered_at = score, channel, now
+    row.awaiting_comment = channel == "telegram"
+    session.commit()
+    return scale_label(score)
+
+
+def add_comment(session: Session, round_id: int, volunteer_id: int, text: str) -> None:
+    row = session.scalar(select(SurveyAnswer).where(SurveyAnswer.round_id == round_id,
+                                                    SurveyAnswer.volunteer_id == volunteer_id))
+    if row is None:
+        raise DomainError("no_answer", _("请先选择满意程度"))
+    row.comment = (text or "").strip()[:1000] or None
+    row.awaiting_comment = False
+    session.commit()
+
+
+def awaiting_comment(session: Session, volunteer_id: int) -> int | None:
+    """The round whose Telegram answer still waits for its optional comment."""
+    return session.scalar(select(SurveyAnswer.round_id).where(SurveyAnswer.volunteer_id == volunteer_id,
+                                                              SurveyAnswer.awaiting_comment.is_(True))
+                          .order_by(SurveyAnswer.answered_at.desc()).limit(1))
+
+
+def my_answer(session: Session, round_id: int, volunteer_id: int) -> SurveyAnswer | None:
+    return session.scalar(select(SurveyAnswer).where(SurveyAnswer.round_id == round_id,
+                                                     SurveyAnswer.volunteer_id == volunteer_id))
+
+
+@dataclass(frozen=True)
+class SurveyResults:
+    round_id: int
+    name: str
+    responses: int
+    eligible: int
+    satisfied: int
+    by_score: dict[int, int]
+
+    @property
+    def response_rate(self) -> float:
+        return self.responses / self.eligible if self.eligible else 0.0
+
+    @property
+    def satisfaction_rate(self) -> float:
+        return self.satisfied / self.responses if self.responses else 0.0
+
+
+def results(session: Session, round_id: int) -> SurveyResults:
+    r = session.get(SurveyRound, round_id)
+    if r is None:
+        raise DomainError("no_survey", _("调查轮次不存在"))
+    by_score = dict(session.execute(select(SurveyAnswer.score, func.count(SurveyAnswer.id))
+                                    .where(SurveyAnswer.round_id == round_id).group_by(SurveyAnswer.score)).all())
+    opens_on = r.opens_at.date()
+    eligible = session.scalar(select(func.count(Volunteer.id)).where(
+        Volunteer.joined_on <= opens_on,
+        (Volunteer.withdrawn_on.is_(None)) | (Volunteer.withdrawn_on >= opens_on))) or 0
+    responses = sum(by_score.values())
+    return SurveyResults(r.id, r.name, responses, eligible, sum(by_score.get(s, 0) for s in SATISFIED),
+                         {s: by_score.get(s, 0) for s in (5, 4, 3, 2, 1)})
