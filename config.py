@@ -103,6 +103,7 @@ def load_config(instance_path: Path | None = None) -> dict[str, Any]:
         "OUTBOX_RATE_PER_SECOND": _env_int("OUTBOX_RATE_PER_SECOND", 25),
         "OUTBOX_CHAT_INTERVAL_SECONDS": float(os.environ.get("OUTBOX_CHAT_INTERVAL_SECONDS") or 1.0),
         "OUTBOX_CONCURRENCY": _env_int("OUTBOX_CONCURRENCY", 4),
+        "OUTBOX_STALE_CLAIM_SECONDS": _env_int("OUTBOX_STALE_CLAIM_SECONDS", 60),
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI") or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,
         # A scan page left open for hours must still post: the CSRF token lives as long as the

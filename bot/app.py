@@ -48,7 +48,8 @@ async def _post_init(application: Application) -> None:
         cfg = bridge.config
         sender = OutboxSender(bridge, application.bot, rate=float(cfg["OUTBOX_RATE_PER_SECOND"]),
                               chat_interval=float(cfg["OUTBOX_CHAT_INTERVAL_SECONDS"]),
-                              concurrency=int(cfg["OUTBOX_CONCURRENCY"]))
+                              concurrency=int(cfg["OUTBOX_CONCURRENCY"]),
+                              stale_after=float(cfg["OUTBOX_STALE_CLAIM_SECONDS"]))
         stop = asyncio.Event()
         application.bot_data["sender_stop"] = stop
         application.bot_data["sender_task"] = asyncio.create_task(sender.run(stop))

@@ -85,10 +85,11 @@ def _markup(payload: dict) -> InlineKeyboardMarkup | None:
 
 class OutboxSender:
     def __init__(self, bridge: Bridge, bot: Bot, *, rate: float = 25, chat_interval: float = 1.0,
-                 concurrency: int = 4, batch: int = 50, idle: float = 0.5) -> None:
+                 concurrency: int = 4, batch: int = 50, idle: float = 0.5, stale_after: float = 60.0) -> None:
         self.bridge, self.bot = bridge, bot
         self.pacer = Pacer(rate, chat_interval)
         self.concurrency, self.batch, self.idle = concurrency, batch, idle
+        self.stale_after = timedelta(seconds=stale_after)
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self._lock_conn = None
         self.sent = 0
@@ -126,7 +127,8 @@ class OutboxSender:
                     if not leading:
                         await self._wait(stop, 2.0)
                         continue
-                batch = await self.bridge.run(claim_due, worker=self.worker, limit=self.batch)
+                batch = await self.bridge.run(claim_due, worker=self.worker, limit=self.batch,
+                                              stale_after=self.stale_after)
                 if not batch:
                     await self._wait(stop, self.idle)
                     continue

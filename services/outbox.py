@@ -111,11 +111,12 @@ _RECLAIM = (update(OutboxItem).where(OutboxItem.status == OUT_SENDING, OutboxIte
             .values(status=OUT_PENDING, claimed_by=None))
 
 
-def claim_due(session: Session, *, worker: str, limit: int = 50, clock: Clock = system_clock) -> list[Claimed]:
+def claim_due(session: Session, *, worker: str, limit: int = 50, clock: Clock = system_clock,
+              stale_after: timedelta = STALE_CLAIM) -> list[Claimed]:
     """Claim up to `limit` due rows for this sender (status `sending`)."""
     now = clock()
     with write_transaction(session) as conn:
-        conn.execute(_RECLAIM, {"stale": now - STALE_CLAIM})
+        conn.execute(_RECLAIM, {"stale": now - stale_after})
         due = (select(O.c.id).where(O.c.status == OUT_PENDING, O.c.next_attempt_at <= now)
                .order_by(O.c.id).limit(limit))
         if conn.dialect.name == "postgresql":

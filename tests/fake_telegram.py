@@ -50,7 +50,10 @@ class FakeTelegram:
                 pass
 
             def do_POST(self):
-                fake._handle(self)
+                try:
+                    fake._handle(self)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client went away (a long poll cut short by shutdown)
 
             do_GET = do_POST
 

@@ -1,0 +1,160 @@
+"""End to end: the real bot process (`flask --app app bot`) against a local fake Bot API server."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from extensions import db
+from models import ChatLink, OutboxItem, SurveyAnswer, Volunteer
+from services.messaging import issue_chat_link
+from services.surveys import create_round, send_round
+from tests.fake_telegram import FakeTelegram, max_in_window
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class BotProcess:
+    def __init__(self, app, fake: FakeTelegram, **env) -> None:
+        self.env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+                    "INSTANCE_PATH": app.config["INSTANCE_PATH"], "SECRET_KEY": app.config["SECRET_KEY"],
+                    "DATA_KEY": app.config["DATA_KEY"], "PUBLIC_BASE_URL": app.config["PUBLIC_BASE_URL"],
+                    "TELEGRAM_BOT_TOKEN": fake.token, "TELEGRAM_API_BASE_URL": fake.base_url,
+                    "LOG_LEVEL": "WARNING", **{k: str(v) for k, v in env.items()}}
+        self.proc: subprocess.Popen | None = None
+        self.log = ROOT / ".pytest_cache" / f"bot-{os.getpid()}.log"
+
+    def start(self) -> "BotProcess":
+        self.log.parent.mkdir(exist_ok=True)
+        self._out = self.log.open("ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "bot"], cwd=ROOT, env=self.env,
+                                     stdout=self._out, stderr=subprocess.STDOUT)
+        return self
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        self._out.close()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._out.close()
+
+
+@pytest.fixture
+def fake():
+    server = FakeTelegram().start()
+    yield server
+    server.stop()
+
+
+def _link_token(app, volunteer_id: int) -> str:
+    with app.app_context():
+        return issue_chat_link(db.session, bot_username="pingan_test_bot", volunteer_id=volunteer_id).split("start=")[1]
+
+
+def test_link_hours_survey_button_and_a_notice_from_the_cli(app, fake, runner):
+    with app.app_context():
+        vol = Volunteer(name="周九", phone="13900000009", vest_no="PJ-0009", team="芦胜居委", joined_on=date(2026, 1, 1))
+        db.session.add(vol)
+        db.session.commit()
+        vid = vol.id
+    bot = BotProcess(app, fake).start()
+    try:
+        fake.wait_for(lambda: fake.sent(method="getMe") or [c for c in fake.calls if c.method == "getUpdates"])
+        chat = 8800001
+        fake.push_message(chat, f"/start {_link_token(app, vid)}")
+        greeting = fake.wait_for(lambda: fake.sent(chat))
+        assert "周九，您好" in greeting[0].params["text"]
+
+        fake.push_message(chat, "/hours")
+        fake.wait_for(lambda: len(fake.sent(chat)) >= 2)
+        assert "小时" in fake.sent(chat)[1].params["text"]
+
+        with app.app_context():
+            r = create_round(db.session, "2027 春节后")
+            send_round(db.session, r.id)
+        question = fake.wait_for(lambda: [c for c in fake.sent(chat) if c.params["text"].startswith("【满意度调查")])[0]
+        assert "sv:" in question.params["reply_markup"]
+        message_id = 1000 + len(fake.calls)  # any id: the fake edits whatever it is told
+        fake.push_callback(chat, message_id, f"sv:{r.id}:5", text=question.params["text"])
+        edited = fake.wait_for(lambda: fake.sent(chat, "editMessageText"))
+        assert "非常满意" in edited[0].params["text"]
+        assert fake.sent(method="answerCallbackQuery")
+        with app.app_context():
+            assert db.session.scalar(select(SurveyAnswer.score)) == 5
+
+        result = runner.invoke(args=["notices", "send", "--text", "今晚 19:00–22:00 浦锦路烟花摊点加强巡逻"])
+        assert result.exit_code == 0, result.output
+        notice = fake.wait_for(lambda: [c for c in fake.sent(chat) if "浦锦路烟花摊点" in c.params["text"]])
+        assert len(notice) == 1
+        with app.app_context():
+            assert db.session.scalar(select(OutboxItem.status).where(OutboxItem.payload.like("%浦锦路烟花摊点%"))) == "sent"
+
+        # Three notices at once to one chat: at least a second apart, each once.
+        for i in range(3):
+            runner.invoke(args=["notices", "send", "--text", f"第{i}条提醒"])
+        times = fake.wait_for(lambda: [c.at for c in fake.sent(chat) if "条提醒" in c.params["text"]]
+                              if len([c for c in fake.sent(chat) if "条提醒" in c.params["text"]]) == 3 else None)
+        gaps = [b - a for a, b in zip(times, times[1:])]
+        assert all(g >= 1.0 for g in gaps), gaps
+    finally:
+        bot.stop()
+
+
+def test_broadcast_to_500_survives_429s_network_errors_and_a_killed_sender(app, fake, runner):
+    rate = 50
+    with app.app_context():
+        vols = [Volunteer(name=f"群发{i:03d}", phone=f"1380000{i:04d}", team="塘口居委", joined_on=date(2026, 1, 1))
+                for i in range(500)]
+        db.session.add_all(vols)
+        db.session.flush()
+        db.session.add_all([ChatLink(chat_id=20000 + i, volunteer_id=v.id) for i, v in enumerate(vols)])
+        db.session.commit()
+    fake.retry_after = 1
+    fake.fault = lambda method, params, i: "429" if i % 97 == 50 else "drop" if i % 61 == 30 else None
+    env = {"OUTBOX_RATE_PER_SECOND": rate, "OUTBOX_STALE_CLAIM_SECONDS": 3, "OUTBOX_CONCURRENCY": 4}
+    bot = BotProcess(app, fake, **env).start()
+    try:
+        fake.wait_for(lambda: [c for c in fake.calls if c.method == "getUpdates"])
+        result = runner.invoke(args=["notices", "send", "--text", "紧急：全员今晚 20:00 到岗"])
+        assert result.exit_code == 0 and "500 名" in result.output
+        fake.wait_for(lambda: len(fake.sent()) >= 200, timeout=60)
+        bot.kill()  # mid-broadcast, no goodbye
+        bot = BotProcess(app, fake, **env).start()
+
+        def delivered():
+            chats = {int(c.params["chat_id"]) for c in fake.sent() if "紧急" in c.params["text"]}
+            return len(chats) == 500
+        fake.wait_for(delivered, timeout=120)
+        with app.app_context():
+            fake.wait_for(lambda: db.session.scalar(select(func.count(OutboxItem.id))
+                                                    .where(OutboxItem.status == "sent")) == 500, timeout=30)
+    finally:
+        bot.stop()
+
+    copies: dict[int, int] = {}
+    for c in fake.sent():
+        copies[int(c.params["chat_id"])] = copies.get(int(c.params["chat_id"]), 0) + 1
+    assert set(copies) == {20000 + i for i in range(500)}
+    doubled = [chat for chat, n in copies.items() if n > 1]
+    assert len(doubled) <= env["OUTBOX_CONCURRENCY"], doubled  # only messages in flight at the kill
+    attempts = [c.at for c in fake.calls if c.method == "sendMessage"]
+    assert max_in_window(attempts) <= rate
+    assert any(c.outcome == "429" for c in fake.calls) and any(c.outcome == "dropped" for c in fake.calls)
+    # A 429 pauses every send for its retry_after (requests already in flight may still land).
+    for t in [c.at for c in fake.calls if c.outcome == "429"]:
+        during = [c for c in fake.calls if c.method == "sendMessage" and t + 0.3 < c.at < t + fake.retry_after - 0.1]
+        assert not during, (t, [c.at for c in during])
