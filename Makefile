@@ -31,7 +31,9 @@ migrate: install
 ## run: install, migrate, load the demo programme into an empty embedded database, serve on $(PORT)
 run: migrate
 	$(FLASK) demo --auto
-	$(FLASK) run --host $(HOST) --port $(PORT)
+	@if [ -n "$$TELEGRAM_BOT_TOKEN" ]; then echo "Starting the Telegram bot"; $(FLASK) bot & \
+	  else echo "Telegram bot off (set TELEGRAM_BOT_TOKEN to start it); messages wait in the outbox and the web inbox."; fi; \
+	trap 'kill 0' INT TERM EXIT; $(FLASK) run --host $(HOST) --port $(PORT)
 
 ## serve: production-style server (gunicorn, 2 workers) — put an HTTPS reverse proxy in front
 serve: migrate

@@ -10,6 +10,10 @@ from services.settings import SELF_SERVICE_SIGNIN, get_bool
 from services.signin import (confirm_login_link, peek_login_link, resolve_card, revoke_device,
                              self_service_sign_in, sign_in_with_card)
 from services.checkin import open_attendance, upcoming_shifts
+from services.messaging import chat_link_of, inbox, issue_chat_link, mark_read, unlink_chat, unread_count
+from services.surveys import SCALE, add_comment, answer, get_round, list_rounds, my_answer
+from web.coord import qr_data_uri
+from web.messaging_helpers import bot_username
 from services.hours import recent_attendances, volunteer_hours
 from web.auth import current_device_id, current_volunteer, safe_next, set_device_cookie
 from web.runtime import clock, now, scan_rules
@@ -102,7 +106,18 @@ def me():
                            summary=volunteer_hours(db.session, vol.id, year),
                            current=open_attendance(db.session, vol.id),
                            upcoming=upcoming_shifts(db.session, vol.id, clock=clock()),
-                           recent=recent_attendances(db.session, vol.id))
+                           recent=recent_attendances(db.session, vol.id),
+                           unread=unread_count(db.session, vol.id), survey=_open_survey(vol.id),
+                           telegram=chat_link_of(db.session, volunteer_id=vol.id), bot=bool(bot_username()))
+
+
+def _open_survey(volunteer_id: int):
+    """The open round and this volunteer's answer, for the "my" page."""
+    try:
+        r = get_round(db.session, clock=clock())
+    except DomainError:
+        return None
+    return {"round": r, "answer": my_answer(db.session, r.id, volunteer_id)}
 
 
 @bp.post("/me/signout")
@@ -112,4 +127,70 @@ def signout():
     if device_id is not None and vol is not None:
         revoke_device(db.session, device_id, by=f"volunteer:{vol.id}", volunteer_id=vol.id)
     flash(_("这部手机已退出登录"), "success")
+    return redirect(url_for("signin.me"))
+
+
+def _require_volunteer():
+    vol = current_volunteer()
+    if vol is None:
+        return None, redirect(url_for("signin.me"))
+    return vol, None
+
+
+@bp.get("/me/inbox")
+def my_inbox():
+    vol, redirect_resp = _require_volunteer()
+    if vol is None:
+        return redirect_resp
+    items = inbox(db.session, vol.id)
+    unread = [i.message_id for i in items if i.read_at is None]
+    response = render_template("volunteer/inbox.html", items=items, unread=set(unread), vol=vol)
+    if unread:  # shown on the page: read (coordinators see it beside the Telegram status)
+        mark_read(db.session, vol.id, unread, clock=clock())
+    return response
+
+
+@bp.route("/me/survey/<int:round_id>", methods=["GET", "POST"])
+def my_survey(round_id: int):
+    vol, redirect_resp = _require_volunteer()
+    if vol is None:
+        return redirect_resp
+    if request.method == "POST":
+        try:
+            score = int(request.form.get("score", "0"))
+            label = answer(db.session, round_id, vol.id, score, channel="web", clock=clock())
+            comment = request.form.get("comment", "")
+            if comment.strip():
+                add_comment(db.session, round_id, vol.id, comment)
+            flash(_("已记录您的评价：%(l)s。谢谢！", l=label), "success")
+            return redirect(url_for("signin.me"))
+        except (DomainError, ValueError) as exc:
+            flash(exc.message if isinstance(exc, DomainError) else _("请选择满意程度"), "error")
+    rounds = {r.id: r for r in list_rounds(db.session)}
+    if round_id not in rounds:
+        return render_template("volunteer/refused.html", error=DomainError("no_survey", _("调查轮次不存在"))), 404
+    mine = my_answer(db.session, round_id, vol.id)
+    return render_template("volunteer/survey.html", round=rounds[round_id], mine=mine, scale=SCALE)
+
+
+@bp.post("/me/telegram")
+def my_telegram():
+    vol, redirect_resp = _require_volunteer()
+    if vol is None:
+        return redirect_resp
+    try:
+        url = issue_chat_link(db.session, bot_username=bot_username(), volunteer_id=vol.id, clock=clock())
+    except DomainError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("signin.me"))
+    return render_template("volunteer/telegram.html", url=url, qr=qr_data_uri(url))
+
+
+@bp.post("/me/telegram/unlink")
+def my_telegram_unlink():
+    vol, redirect_resp = _require_volunteer()
+    if vol is None:
+        return redirect_resp
+    unlink_chat(db.session, volunteer_id=vol.id)
+    flash(_("已解除 Telegram 绑定"), "success")
     return redirect(url_for("signin.me"))

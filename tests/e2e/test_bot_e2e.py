@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -21,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class BotProcess:
-    def __init__(self, app, fake: FakeTelegram, **env) -> None:
+    def __init__(self, app, fake: FakeTelegram, *args: str, **env) -> None:
+        self.args = list(args)
         self.env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
                     "INSTANCE_PATH": app.config["INSTANCE_PATH"], "SECRET_KEY": app.config["SECRET_KEY"],
                     "DATA_KEY": app.config["DATA_KEY"], "PUBLIC_BASE_URL": app.config["PUBLIC_BASE_URL"],
@@ -33,7 +35,7 @@ class BotProcess:
     def start(self) -> "BotProcess":
         self.log.parent.mkdir(exist_ok=True)
         self._out = self.log.open("ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "bot"], cwd=ROOT, env=self.env,
+        self.proc = subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "bot", *self.args], cwd=ROOT, env=self.env,
                                      stdout=self._out, stderr=subprocess.STDOUT)
         return self
 
@@ -65,10 +67,11 @@ def _link_token(app, volunteer_id: int) -> str:
         return issue_chat_link(db.session, bot_username="pingan_test_bot", volunteer_id=volunteer_id).split("start=")[1]
 
 
-def test_link_hours_survey_button_and_a_notice_from_the_cli(app, fake, runner):
+def test_link_hours_survey_button_and_a_notice_from_the_cli(app, fake, runner, client, auth):
     with app.app_context():
         vol = Volunteer(name="周九", phone="13900000009", vest_no="PJ-0009", team="芦胜居委", joined_on=date(2026, 1, 1))
-        db.session.add(vol)
+        other = Volunteer(name="吴十", phone="13900000010", team="芦胜居委", joined_on=date(2026, 1, 1))
+        db.session.add_all([vol, other])
         db.session.commit()
         vid = vol.id
     bot = BotProcess(app, fake).start()
@@ -101,7 +104,16 @@ def test_link_hours_survey_button_and_a_notice_from_the_cli(app, fake, runner):
         notice = fake.wait_for(lambda: [c for c in fake.sent(chat) if "浦锦路烟花摊点" in c.params["text"]])
         assert len(notice) == 1
         with app.app_context():
-            assert db.session.scalar(select(OutboxItem.status).where(OutboxItem.payload.like("%浦锦路烟花摊点%"))) == "sent"
+            fake.wait_for(lambda: db.session.scalar(select(OutboxItem.status).where(
+                OutboxItem.payload.like("%浦锦路烟花摊点%"), OutboxItem.chat_id == chat)) == "sent")
+            message_id = db.session.scalar(select(OutboxItem.message_id).where(OutboxItem.payload.like("%浦锦路烟花摊点%")))
+        # The notice page says what the server received: delivered to 周九, 吴十 not linked.
+        auth.login()
+        page = client.get(f"/coord/notices/{message_id}").get_data(as_text=True)
+        rows = {name: status for name, status in re.findall(r'>(周九|吴十)</a></td><td>[^<]*</td>\s*<td class="delivery-(\w+)"', page)}
+        assert rows == {"周九": "sent", "吴十": "not_linked"}
+        notice_chats = {int(c.params["chat_id"]) for c in fake.sent() if "浦锦路烟花摊点" in c.params["text"]}
+        assert notice_chats == {chat}
 
         # Three notices at once to one chat: at least a second apart, each once.
         for i in range(3):
@@ -158,3 +170,30 @@ def test_broadcast_to_500_survives_429s_network_errors_and_a_killed_sender(app, 
     for t in [c.at for c in fake.calls if c.outcome == "429"]:
         during = [c for c in fake.calls if c.method == "sendMessage" and t + 0.3 < c.at < t + fake.retry_after - 0.1]
         assert not during, (t, [c.at for c in during])
+
+
+def test_two_senders_on_postgresql_send_each_message_once_within_one_rate(app, fake, runner):
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        pytest.skip("several senders is a PostgreSQL setup (advisory lock, SKIP LOCKED)")
+    rate = 40
+    with app.app_context():
+        vols = [Volunteer(name=f"双发{i:03d}", phone=f"1350000{i:04d}", joined_on=date(2026, 1, 1)) for i in range(150)]
+        db.session.add_all(vols)
+        db.session.flush()
+        db.session.add_all([ChatLink(chat_id=30000 + i, volunteer_id=v.id) for i, v in enumerate(vols)])
+        db.session.commit()
+    senders = [BotProcess(app, fake, "--sender-only", OUTBOX_RATE_PER_SECOND=rate).start() for _ in range(2)]
+    try:
+        fake.wait_for(lambda: len([c for c in fake.calls if c.method == "getMe"]) >= 2)
+        assert runner.invoke(args=["notices", "send", "--text", "双发送器测试"]).exit_code == 0
+        fake.wait_for(lambda: len({c.params["chat_id"] for c in fake.sent()}) >= 150, timeout=60)
+        with app.app_context():
+            fake.wait_for(lambda: db.session.scalar(select(func.count(OutboxItem.id))
+                                                    .where(OutboxItem.status == "sent")) == 150)
+            workers = set(db.session.scalars(select(OutboxItem.claimed_by).distinct()))
+    finally:
+        for s in senders:
+            s.stop()
+    assert len(fake.sent()) == 150  # each message once
+    assert len(workers) == 1  # one active sender; the other stood by
+    assert max_in_window([c.at for c in fake.calls if c.method == "sendMessage"]) <= rate

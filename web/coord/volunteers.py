@@ -21,6 +21,7 @@ from services.signin import (card_url, issue_login_link, list_devices, revoke_al
 from services.volunteers import (get_volunteer, reinstate_volunteer, search_volunteers, teams,
                                  withdraw_volunteer)
 from services.hours import volunteer_hours
+from services.messaging import chat_link_of
 from services.review import list_adjustments, list_attendances
 from web.auth import actor, current_user
 from web.runtime import now, scan_rules
@@ -66,7 +67,8 @@ def detail(volunteer_id: int):
     return render_template("coord/volunteers/detail.html", vol=vol, devices=list_devices(db.session, vol.id),
                            today=local_date(now()), year=year, summary=volunteer_hours(db.session, vol.id, year),
                            adjustments=list_adjustments(db.session, vol.id),
-                           attendances=list_attendances(db.session, volunteer_id=vol.id, per_page=20).rows)
+                           attendances=list_attendances(db.session, volunteer_id=vol.id, per_page=20).rows,
+                           telegram=chat_link_of(db.session, volunteer_id=vol.id))
 
 
 @bp.post("/<int:volunteer_id>/login-link")
