@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import signal
 import subprocess
 import sys
@@ -126,7 +127,39 @@ def test_link_hours_survey_button_and_a_notice_from_the_cli(app, fake, runner, c
         bot.stop()
 
 
-def test_broadcast_to_500_survives_429s_network_errors_and_a_killed_sender(app, fake, runner):
+def _linked_volunteers(app, n: int, first_chat: int, prefix: str) -> None:
+    with app.app_context():
+        vols = [Volunteer(name=f"{prefix}{i:03d}", phone=f"13{first_chat % 10}8{i:07d}"[:11], joined_on=date(2026, 1, 1))
+                for i in range(n)]
+        db.session.add_all(vols)
+        db.session.flush()
+        db.session.add_all([ChatLink(chat_id=first_chat + i, volunteer_id=v.id) for i, v in enumerate(vols)])
+        db.session.commit()
+
+
+def test_broadcast_to_500_with_429s_and_network_errors_delivers_exactly_one_copy_each(app, fake, runner):
+    rate = 50
+    _linked_volunteers(app, 500, 40000, "整发")
+    fake.retry_after = 1
+    fake.fault = lambda method, params, i: "429" if i % 97 == 50 else "drop" if i % 61 == 30 else None
+    bot = BotProcess(app, fake, OUTBOX_RATE_PER_SECOND=rate).start()
+    try:
+        fake.wait_for(lambda: [c for c in fake.calls if c.method == "getUpdates"])
+        assert runner.invoke(args=["notices", "send", "--text", "全员今晚 20:00 到岗"]).exit_code == 0
+        fake.wait_for(lambda: len({c.params["chat_id"] for c in fake.sent()}) >= 500, timeout=120)
+        time.sleep(1.0)  # anything still in flight would land now
+    finally:
+        bot.stop()
+    chats = [int(c.params["chat_id"]) for c in fake.sent()]
+    assert sorted(chats) == list(range(40000, 40500))  # each exactly once
+    assert any(c.outcome == "429" for c in fake.calls) and any(c.outcome == "dropped" for c in fake.calls)
+    assert max_in_window([c.at for c in fake.calls if c.method == "sendMessage"]) <= rate
+    for t in [c.at for c in fake.calls if c.outcome == "429"]:
+        during = [c for c in fake.calls if c.method == "sendMessage" and t + 0.3 < c.at < t + fake.retry_after - 0.1]
+        assert not during, (t, [c.at for c in during])
+
+
+def test_broadcast_to_500_survives_a_killed_sender(app, fake, runner):
     rate = 50
     with app.app_context():
         vols = [Volunteer(name=f"群发{i:03d}", phone=f"1380000{i:04d}", team="塘口居委", joined_on=date(2026, 1, 1))
@@ -197,3 +230,44 @@ def test_two_senders_on_postgresql_send_each_message_once_within_one_rate(app, f
     assert len(fake.sent()) == 150  # each message once
     assert len(workers) == 1  # one active sender; the other stood by
     assert max_in_window([c.at for c in fake.calls if c.method == "sendMessage"]) <= rate
+
+
+def test_webhook_mode_checks_the_secret_token(app, fake):
+    import json as _json
+    import socket
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    bot = BotProcess(app, fake, TELEGRAM_WEBHOOK_URL=f"https://vest.example.cn/tg/hook", TELEGRAM_WEBHOOK_PORT=port,
+                     TELEGRAM_WEBHOOK_SECRET="s3cret-token").start()
+    try:
+        setwebhook = fake.wait_for(lambda: fake.sent(method="setWebhook"))
+        assert setwebhook[0].params["url"] == "https://vest.example.cn/tg/hook"
+        assert setwebhook[0].params["secret_token"] == "s3cret-token"
+        update = {"update_id": 1, "message": {"message_id": 1, "date": 0, "text": "/help",
+                                              "entities": [{"type": "bot_command", "offset": 0, "length": 5}],
+                                              "chat": {"id": 6600, "type": "private"},
+                                              "from": {"id": 6600, "is_bot": False, "first_name": "x"}}}
+
+        def post(secret):
+            req = urllib.request.Request(f"http://127.0.0.1:{port}/tg/hook", data=_json.dumps(update).encode(),
+                                         headers={"Content-Type": "application/json",
+                                                  **({"X-Telegram-Bot-Api-Secret-Token": secret} if secret else {})})
+            try:
+                with urllib.request.urlopen(req, timeout=5) as resp:
+                    return resp.status
+            except urllib.error.HTTPError as err:
+                return err.code
+            except urllib.error.URLError:
+                return None
+
+        fake.wait_for(lambda: post("s3cret-token") == 200)
+        assert fake.wait_for(lambda: fake.sent(6600))  # the unlinked chat got its explanation
+        count = len(fake.sent(6600))
+        assert post("wrong") == 403 and post(None) == 403
+        time.sleep(0.5)
+        assert len(fake.sent(6600)) == count
+    finally:
+        bot.stop()
