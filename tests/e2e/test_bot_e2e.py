@@ -240,7 +240,7 @@ def test_webhook_mode_checks_the_secret_token(app, fake):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    bot = BotProcess(app, fake, TELEGRAM_WEBHOOK_URL=f"https://vest.example.cn/tg/hook", TELEGRAM_WEBHOOK_PORT=port,
+    bot = BotProcess(app, fake, TELEGRAM_WEBHOOK_URL="https://vest.example.cn/tg/hook", TELEGRAM_WEBHOOK_PORT=port,
                      TELEGRAM_WEBHOOK_SECRET="s3cret-token").start()
     try:
         setwebhook = fake.wait_for(lambda: fake.sent(method="setWebhook"))
