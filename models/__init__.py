@@ -5,11 +5,15 @@ from models.event import Assignment, Event, Shift
 from models.messaging import (ChatLink, ChatLinkToken, Message, MessageRecipient, OutboxItem, SurveyAnswer,
                               SurveyRound)
 from models.point import PatrolPoint
+from models.programme import (BudgetLine, Complaint, EquipmentDelivery, EquipmentIssue, Expenditure,
+                              InsuranceCover, InsurancePolicy, JobRun, ProgrammeDocument, ProgrammeYear)
 from models.signin import AppSetting, Device, LoginLink
 from models.user import User
 from models.volunteer import Volunteer
 
 __all__ = [
+    "BudgetLine", "Complaint", "EquipmentDelivery", "EquipmentIssue", "Expenditure", "InsuranceCover",
+    "InsurancePolicy", "JobRun", "ProgrammeDocument", "ProgrammeYear",
     "ChatLink", "ChatLinkToken", "Message", "MessageRecipient", "OutboxItem", "SurveyAnswer", "SurveyRound",
     "AppSetting", "Assignment", "AttendanceCredit", "Device", "LoginLink", "Attendance", "Event", "HourAdjustment", "PatrolPoint", "PersonalDataExport",
     "ScanRecord", "Shift", "User", "Volunteer",

@@ -1,1 +1,1 @@
-"""Scheduled jobs (APScheduler) — thin wrappers over services."""
+"""Scheduled jobs (APScheduler 3): thin wrappers that call `services.jobs` inside an app context."""

@@ -37,6 +37,7 @@ from models.attendance import (ATT_AUTO_CLOSED, ATT_CLOSED, ATT_OPEN, REVIEW_FLA
                                SOURCE_PROXY, SOURCE_SCAN, Attendance, AttendanceCredit, ScanRecord)
 from models.event import ASSIGNMENT_DECLINED, Assignment, Event, Shift
 from models.point import PatrolPoint
+from models.programme import InsuranceCover, InsurancePolicy
 from models.volunteer import STATUS_ACTIVE, Volunteer
 from services.clock import SHANGHAI, Clock, system_clock
 from services.coords import distance_m
@@ -64,6 +65,8 @@ FLAG_SHARED_DEVICE = "shared_device"
 FLAG_FAST_TRAVEL = "fast_travel"
 FLAG_AUTO_CLOSED = "auto_closed"
 FLAG_DAILY_CAP = "daily_cap"
+FLAG_UNINSURED = "uninsured"
+INSURANCE_GATES = ("flag", "enforce", "off")
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,7 @@ class ScanRules:
     daily_cap_minutes: int = 12 * 60
     geofence_mode: str = "flag"
     max_speed_kmh: float = 30.0
+    insurance_gate: str = "flag"
     # A phone's reported accuracy widens the fence, but never by more than this.
     max_accuracy_allowance_m: float = 100.0
     zone: ZoneInfo = SHANGHAI
@@ -88,7 +92,15 @@ class ScanRules:
                    debounce=timedelta(seconds=int(config.get("SCAN_DEBOUNCE_SECONDS", 60))),
                    daily_cap_minutes=int(float(config.get("DAILY_CAP_HOURS", 12)) * 60),
                    geofence_mode=mode, max_speed_kmh=float(config.get("TRAVEL_MAX_KMH", 30)),
+                   insurance_gate=_gate(config.get("INSURANCE_GATE", "flag")),
                    zone=ZoneInfo(config.get("TIMEZONE", "Asia/Shanghai")))
+
+
+def _gate(value: str) -> str:
+    value = str(value).lower()
+    if value not in INSURANCE_GATES:
+        raise ValueError(f"INSURANCE_GATE must be one of {INSURANCE_GATES}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -183,6 +195,12 @@ _SHIFTS = (select(SH.c.id, SH.c.event_id, SH.c.starts_at, SH.c.ends_at, SH.c.cap
                   .scalar_subquery().label("walk_ins"))
            .where(SH.c.point_id == bindparam("pid"), SH.c.starts_at <= bindparam("latest_start"),
                   SH.c.ends_at >= bindparam("earliest_end")))
+_IC, _IP = InsuranceCover.__table__, InsurancePolicy.__table__
+_day_cover = and_(_IP.c.cover_start <= bindparam("day"), _IP.c.cover_end >= bindparam("day"))
+_INSURANCE = select(
+    select(_IC.c.id).select_from(_IC.join(_IP, _IP.c.id == _IC.c.policy_id))
+    .where(_IC.c.volunteer_id == bindparam("vid"), _day_cover).limit(1).scalar_subquery().label("covered"),
+    select(_IP.c.id).where(_day_cover).limit(1).scalar_subquery().label("any_policy"))
 _SHARED_DEVICE = (select(S.c.id).where(S.c.device_id == bindparam("did"), S.c.volunteer_id != bindparam("vid"),
                                         S.c.action.in_(ACCEPTED), S.c.scanned_at >= bindparam("since")).limit(1))
 _POINT_COORDS = select(P.c.lat, P.c.lon, P.c.name).where(P.c.id == bindparam("pid"))
@@ -438,6 +456,22 @@ def _check_out(conn, state, point, *, now, flags, rules, ctx) -> ScanResult:
     return ScanResult("check_out", view, now, point.code, point.name, year_minutes=total, flags=view.flags)
 
 
+def insurance_flags(conn: Connection, volunteer_id: int, now: datetime, rules: ScanRules) -> list[str]:
+    """The safety gate: a volunteer not insured on the day is flagged (`flag`) or refused (`enforce`).
+
+    It applies once the office has entered a policy covering that day: before any insurance is on
+    file, every check-in would otherwise be flagged.
+    """
+    if rules.insurance_gate == "off":
+        return []
+    row = conn.execute(_INSURANCE, {"vid": volunteer_id, "day": now.astimezone(rules.zone).date()}).first()
+    if row.any_policy is None or row.covered is not None:
+        return []
+    if rules.insurance_gate == "enforce":
+        raise DomainError("uninsured", _("您今天不在意外险保障名单中，按规定不能上岗，请联系平安办"))
+    return [FLAG_UNINSURED]
+
+
 def _check_in(conn, state, point, *, now, flags, rules, ctx) -> ScanResult:
     shift = choose_shift(conn, point.id, now, rules, volunteer_id=state.id)
     if shift is None:
@@ -448,6 +482,7 @@ def _check_in(conn, state, point, *, now, flags, rules, ctx) -> ScanResult:
     walk_in = shift.my_status is None or shift.my_status == ASSIGNMENT_DECLINED
     if walk_in and shift.walk_ins >= shift.capacity - shift.assigned:
         raise DomainError("shift_full", _("本班次名额已满（%(c)d 人），请联系现场负责人", c=shift.capacity))
+    flags = flags + insurance_flags(conn, state.id, now, rules)
     flag_text = _flags_str(flags)
     new_id = conn.execute(_INSERT_ATTENDANCE, {
         "volunteer_id": state.id, "event_id": shift.event_id, "shift_id": shift.id, "point_id": point.id,
@@ -546,11 +581,12 @@ def proxy_check_in(session: Session, volunteer_id: int, point_id: int, *, by_use
         if shift is None:
             raise DomainError("no_active_shift", _("点位“%(name)s”现在没有可签到的班次", name=point.name))
         assigned = shift.my_status
+        flag_text = _flags_str(insurance_flags(conn, volunteer_id, now, rules))
         new_id = conn.execute(insert(A).values(
             volunteer_id=volunteer_id, event_id=shift.event_id, shift_id=shift.id, point_id=point.id,
             source=SOURCE_PROXY, status=ATT_OPEN, check_in_at=now, credited_minutes=0,
-            work_date=now.astimezone(rules.zone).date(), review_status=REVIEW_NONE, flags="",
-            walk_in=assigned is None or assigned == ASSIGNMENT_DECLINED, recorded_by_user_id=by_user_id,
+            work_date=now.astimezone(rules.zone).date(), review_status=REVIEW_FLAGGED if flag_text else REVIEW_NONE,
+            flags=flag_text, walk_in=assigned is None or assigned == ASSIGNMENT_DECLINED, recorded_by_user_id=by_user_id,
             created_at=now).returning(A.c.id)).scalar_one()
         _record(conn, volunteer_id=volunteer_id, now=now, action="check_in", code="ok", point_id=point.id,
                 shift_id=shift.id, attendance_id=new_id, channel=f"proxy:{by_user_id}")

@@ -1,0 +1,108 @@
+"""`flask --app app indicators|report|digest|scheduler`."""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from extensions import db
+from services.clock import SHANGHAI
+from services.digest import digest_text, send_digest
+from services.exports import attendance_xlsx, expenditure_xlsx, hours_roster_xlsx, self_evaluation_xlsx
+from services.indicators import compute_indicators, report_as_dict
+
+STATUS = {"green": "达成", "amber": "进行中", "red": "未达成"}
+
+
+def _today():
+    return datetime.now(SHANGHAI).date()
+
+
+@click.command("indicators", help="计算年度 14 项绩效指标")
+@click.option("--year", type=int, default=None, help="年度（默认今年，按截至今日计算）")
+@click.option("--json", "as_json", is_flag=True, help="输出 JSON")
+@with_appcontext
+def indicators(year: int | None, as_json: bool) -> None:
+    report = compute_indicators(db.session, year or _today().year, today=_today())
+    if as_json:
+        click.echo(json.dumps(report_as_dict(report), ensure_ascii=False, indent=2, default=str))
+        return
+    click.echo(f"{report.year} 年绩效指标（截至 {report.as_of}）")
+    for r in report.rows:
+        click.echo(f"{r.number:>2}. [{STATUS[r.status]}] {r.name}：{r.actual}（目标 {r.target}）")
+
+
+@click.group("report", help="导出报表")
+def report() -> None:
+    pass
+
+
+@report.command("self-evaluation")
+@click.option("--year", type=int, default=None)
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
+@with_appcontext
+def self_evaluation(year: int | None, output: str) -> None:
+    """年度绩效自评表（.xlsx）"""
+    data = compute_indicators(db.session, year or _today().year, today=_today())
+    Path(output).write_bytes(self_evaluation_xlsx(data))
+    click.echo(f"已导出 {data.year} 年绩效自评表 -> {output}")
+
+
+@report.command("hours")
+@click.option("--year", type=int, default=None)
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
+@with_appcontext
+def hours_report(year: int | None, output: str) -> None:
+    """志愿者工时表（扫码、导入、人工分列）"""
+    y = year or _today().year
+    Path(output).write_bytes(hours_roster_xlsx(db.session, y, as_of=min(_today(), datetime(y, 12, 31).date())))
+    click.echo(f"-> {output}")
+
+
+@report.command("attendance")
+@click.option("--year", type=int, default=None)
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
+@with_appcontext
+def attendance_report(year: int | None, output: str) -> None:
+    """签到记录明细"""
+    Path(output).write_bytes(attendance_xlsx(db.session, year or _today().year))
+    click.echo(f"-> {output}")
+
+
+@report.command("expenditures")
+@click.option("--year", type=int, default=None)
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
+@with_appcontext
+def expenditure_report(year: int | None, output: str) -> None:
+    """支出明细"""
+    Path(output).write_bytes(expenditure_xlsx(db.session, year or _today().year))
+    click.echo(f"-> {output}")
+
+
+@click.command("digest", help="生成并发送本周指标周报（--dry-run 只打印）")
+@click.option("--dry-run", is_flag=True)
+@with_appcontext
+def digest(dry_run: bool) -> None:
+    if dry_run:
+        title, body = digest_text(db.session, now=datetime.now(SHANGHAI))
+        click.echo(title)
+        click.echo(body)
+        return
+    result = send_digest(db.session)
+    if result is None:
+        click.echo("没有启用的平安办账号，未发送。")
+    elif result.created:
+        click.echo(f"周报已排队发送给 {result.recipients} 个账号")
+    else:
+        click.echo("本周周报已经发送过，未重复发送")
+
+
+@click.command("scheduler", help="运行定时任务（提醒、签退提醒、自动结束、问卷、周报）；多开时只有一个生效")
+@with_appcontext
+def scheduler() -> None:
+    from scheduler.runner import run
+    run(current_app._get_current_object())

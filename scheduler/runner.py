@@ -1,0 +1,129 @@
+"""Run the scheduler: exactly one active instance, a persistent job store, Shanghai time.
+
+One instance is active even if several are started: on PostgreSQL the active one holds an
+advisory lock for its lifetime (the others stand by and take over when its connection closes); on
+SQLite, which lives on one machine, an exclusive `flock` on `instance/scheduler.lock` does the
+same. Jobs live in the service database (`apscheduler_jobs`, created by a migration); misfired runs
+are coalesced into one run after a restart, within `misfire_grace_time`.
+"""
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import signal
+import threading
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from flask import Flask
+
+from extensions import db
+
+log = logging.getLogger(__name__)
+ADVISORY_LOCK_KEY = 72_031_002  # "平安马甲 scheduler"
+
+
+def digest_trigger(zone: str) -> CronTrigger:
+    """Every Monday 09:00 in the programme's time zone (not UTC)."""
+    return CronTrigger(day_of_week="mon", hour=9, minute=0, timezone=ZoneInfo(zone))
+
+
+def job_specs(app: Flask) -> list[tuple[str, str, object]]:
+    tick = int(app.config["SCHEDULER_TICK_SECONDS"])
+    zone = app.config["TIMEZONE"]
+    return [
+        ("reminders", "scheduler.jobs:reminders", IntervalTrigger(seconds=tick)),
+        ("checkout_nudges", "scheduler.jobs:checkout_nudges", IntervalTrigger(seconds=tick)),
+        ("auto_close", "scheduler.jobs:auto_close", IntervalTrigger(seconds=tick)),
+        ("surveys", "scheduler.jobs:surveys", IntervalTrigger(seconds=max(tick, 60) if tick >= 60 else tick)),
+        ("weekly_digest", "scheduler.jobs:weekly_digest", digest_trigger(zone)),
+    ]
+
+
+class Leadership:
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self._conn = None
+        self._file = None
+
+    def try_acquire(self) -> bool:
+        with self.app.app_context():
+            engine = db.engine
+            if engine.dialect.name == "postgresql":
+                conn = engine.connect()
+                if conn.exec_driver_sql(f"SELECT pg_try_advisory_lock({ADVISORY_LOCK_KEY})").scalar():
+                    conn.commit()
+                    self._conn = conn
+                    return True
+                conn.close()
+                return False
+        path = Path(self.app.config["INSTANCE_PATH"]) / "scheduler.lock"
+        handle = open(path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._file = handle
+        return True
+
+    def release(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        if self._file is not None:
+            self._file.close()
+
+
+def build_scheduler(app: Flask) -> BackgroundScheduler:
+    with app.app_context():
+        engine = db.engine
+    return BackgroundScheduler(
+        jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename="apscheduler_jobs")},
+        timezone=ZoneInfo(app.config["TIMEZONE"]),
+        job_defaults={"coalesce": True, "misfire_grace_time": int(app.config["SCHEDULER_MISFIRE_GRACE_SECONDS"]),
+                      "max_instances": 1})
+
+
+def sync_jobs(scheduler: BackgroundScheduler, app: Flask) -> None:
+    """Add missing jobs; keep stored ones (and their pending misfires) unless their trigger changed."""
+    for job_id, func, trigger in job_specs(app):
+        existing = scheduler.get_job(job_id)
+        if existing is None:
+            scheduler.add_job(func, trigger, id=job_id, name=job_id)
+        elif str(existing.trigger) != str(trigger) or existing.func_ref != func:
+            scheduler.modify_job(job_id, func=func)
+            scheduler.reschedule_job(job_id, trigger=trigger)
+
+
+def run(app: Flask, *, stop: threading.Event | None = None) -> None:
+    from scheduler import jobs
+    jobs.use_app(app)
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_a: stop.set())
+    lead = Leadership(app)
+    while not stop.is_set() and not lead.try_acquire():
+        log.info("another scheduler is active; standing by")
+        stop.wait(float(app.config["SCHEDULER_STANDBY_SECONDS"]))
+    if stop.is_set():
+        return
+    scheduler = build_scheduler(app)
+    scheduler.start(paused=True)
+    sync_jobs(scheduler, app)
+    scheduler.resume()
+    log.info("scheduler %s active", os.getpid())
+    try:
+        stop.wait()
+    finally:
+        scheduler.shutdown(wait=True)
+        lead.release()

@@ -1,0 +1,58 @@
+"""The weekly indicator digest for coordinators (Monday 09:00, Shanghai time)."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from models.attendance import Attendance, AttendanceCredit
+from models.messaging import OutboxItem
+from models.programme import Complaint
+from models.user import STAFF_ROLES, User
+from services.clock import SHANGHAI, Clock, system_clock
+from services.i18n import _
+from services.indicators import compute_indicators
+from services.messaging import QueuedMessage, post_message
+from services.outbox import Recipient
+
+MARK = {"green": "✅", "amber": "🟡", "red": "❌"}
+
+
+def digest_text(session: Session, *, now: datetime) -> tuple[str, str]:
+    today = now.astimezone(SHANGHAI).date()
+    report = compute_indicators(session, today.year, today=today, evidence_limit=5)
+    week_ago = today - timedelta(days=7)
+    lines = [_("截至 %(d)s（%(y)d 年度）", d=today.isoformat(), y=today.year), ""]
+    for row in report.rows:
+        lines.append(f"{MARK[row.status]} {row.number}. {row.name}：{row.actual}（{_('目标')} {row.target}）")
+    minutes = session.scalar(select(func.coalesce(func.sum(AttendanceCredit.minutes), 0))
+                             .where(AttendanceCredit.work_date > week_ago, AttendanceCredit.work_date <= today)) or 0
+    patrols = session.scalar(select(func.count(Attendance.id)).where(Attendance.work_date > week_ago,
+                                                                     Attendance.work_date <= today)) or 0
+    weeks_left = max(0, (date(today.year, 12, 31) - today).days // 7)
+    hours_row, ins_row, eq_row = report.row(6), report.row(10), report.row(9)
+    open_complaints = session.scalar(select(func.count(Complaint.id)).where(Complaint.status == "open")) or 0
+    failed = session.scalar(select(func.count(OutboxItem.id)).where(
+        OutboxItem.status.in_(("failed", "unreachable")), OutboxItem.created_at >= now - timedelta(days=7))) or 0
+    lines += ["", _("本周：巡逻 %(p)d 人次，%(h).1f 小时", p=patrols, h=minutes / 60),
+              _("未达 %(t)s 的志愿者 %(n)d 人，全年还剩 %(w)d 周", t=hours_row.target, n=hours_row.evidence.get("below_count", 0),
+                w=weeks_left),
+              _("未按时投保 %(a)d 人，未按时领装备 %(b)d 人", a=ins_row.evidence.get("late_count", 0),
+                b=eq_row.evidence.get("late_count", 0)),
+              _("未办结投诉 %(n)d 件；近 7 天发送失败 %(f)d 条", n=open_complaints, f=failed)]
+    iso = today.isocalendar()
+    return _("平安马甲周报 %(y)d 年第 %(w)d 周", y=iso[0], w=iso[1]), "\n".join(lines)
+
+
+def send_digest(session: Session, *, clock: Clock = system_clock) -> QueuedMessage | None:
+    """Queue this week's digest to every active admin and coordinator (once per ISO week)."""
+    now = clock()
+    title, body = digest_text(session, now=now)
+    users = list(session.scalars(select(User.id).where(User.active.is_(True), User.role.in_(STAFF_ROLES))))
+    if not users:
+        return None
+    iso = now.astimezone(SHANGHAI).isocalendar()
+    return post_message(session, kind="digest", title=title, body=body,
+                        recipients=[Recipient(user_id=u) for u in users], dedupe_key=f"digest:{iso[0]}-W{iso[1]:02d}",
+                        audience=_("平安办账号"), clock=clock)

@@ -1,0 +1,277 @@
+"""Programme-year settings and the ledgers (insurance, equipment, budget, complaints, documents)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from models.programme import (BUDGET_LINES, LINE_EQUIPMENT, LINE_INSURANCE, LINE_WORK_FUND, BudgetLine, Complaint,
+                              EquipmentDelivery, EquipmentIssue, Expenditure, InsuranceCover, InsurancePolicy,
+                              ProgrammeDocument, ProgrammeYear)
+from models.volunteer import Volunteer
+from services.errors import DomainError
+from services.i18n import _
+from services.pii import PersonalDataCipher, normalise_id_number
+from services.phones import normalise_phone
+from services.spreadsheet import parse_date, read_sheet
+
+DEFAULT_BUDGET = {LINE_WORK_FUND: Decimal("15000"), LINE_INSURANCE: Decimal("5000"), LINE_EQUIPMENT: Decimal("30000")}
+LINE_NAMES = {LINE_WORK_FUND: "志愿者工作经费", LINE_INSURANCE: "平安志愿者意外险", LINE_EQUIPMENT: "装备制作"}
+
+
+def programme_year(session: Session, year: int) -> ProgrammeYear:
+    """The year's settings, created with the seed's defaults on first use (with its budget lines)."""
+    row = session.get(ProgrammeYear, year)
+    if row is None:
+        row = ProgrammeYear(year=year, target_volunteers=500, target_hours=6.0, target_satisfaction=0.9,
+                            target_work_fund=Decimal("15000"), target_insurance_per_person=Decimal("10"),
+                            target_equipment_per_person=Decimal("60"), target_equipment_sets=500, target_complaints=0,
+                            insurance_due=date(year, 3, 31), equipment_due=date(year, 3, 31), hours_rule="mean")
+        session.add(row)
+        for code in BUDGET_LINES:
+            if session.scalar(select(BudgetLine.id).where(BudgetLine.year == year, BudgetLine.code == code)) is None:
+                session.add(BudgetLine(year=year, code=code, name=LINE_NAMES[code], amount=DEFAULT_BUDGET[code]))
+        session.commit()
+    return row
+
+
+def money(value: Any, label: str = "金额") -> Decimal:
+    try:
+        amount = Decimal(str(value).replace(",", "").replace("，", "").replace("元", "").strip())
+    except (InvalidOperation, AttributeError):
+        raise DomainError("bad_amount", _("%(l)s“%(v)s”不是有效的金额", l=label, v=value)) from None
+    if amount < 0 or amount > Decimal("100000000"):
+        raise DomainError("bad_amount", _("%(l)s超出范围", l=label))
+    return amount.quantize(Decimal("0.01"))
+
+
+def update_year(session: Session, year: int, **fields: Any) -> ProgrammeYear:
+    row = programme_year(session, year)
+    if "hours_rule" in fields and fields["hours_rule"] not in ("mean", "every"):
+        raise DomainError("bad_rule", _("时长达标口径只能是“人均”或“每人”"))
+    for key, value in fields.items():
+        if not hasattr(row, key):
+            raise KeyError(key)
+        setattr(row, key, value)
+    session.commit()
+    return row
+
+
+def set_budget(session: Session, year: int, code: str, amount: Decimal) -> None:
+    programme_year(session, year)
+    line = session.scalar(select(BudgetLine).where(BudgetLine.year == year, BudgetLine.code == code))
+    if line is None:
+        raise DomainError("not_found", _("预算科目不存在"))
+    line.amount = amount
+    session.commit()
+
+
+def add_expenditure(session: Session, *, year: int, line: str, spent_on: date, amount: Decimal, description: str,
+                    payee: str | None = None, voucher_no: str | None = None, by: str | None = None) -> Expenditure:
+    if line not in BUDGET_LINES:
+        raise DomainError("bad_line", _("未知的预算科目"))
+    if not (description or "").strip():
+        raise DomainError("required", _("请填写支出事项"))
+    if amount <= 0:
+        raise DomainError("bad_amount", _("金额必须大于 0"))
+    if spent_on.year != year:
+        raise DomainError("wrong_year", _("支出日期不在 %(y)d 年内", y=year))
+    row = Expenditure(year=year, line=line, spent_on=spent_on, amount=amount, description=description.strip(),
+                      payee=(payee or "").strip() or None, voucher_no=(voucher_no or "").strip() or None, created_by=by)
+    session.add(row)
+    session.commit()
+    return row
+
+
+@dataclass(frozen=True)
+class BudgetRow:
+    code: str
+    name: str
+    amount: Decimal
+    spent: Decimal
+
+    @property
+    def execution_rate(self) -> float:
+        return float(self.spent / self.amount) if self.amount else 0.0
+
+
+def budget(session: Session, year: int) -> list[BudgetRow]:
+    programme_year(session, year)
+    spent = dict(session.execute(select(Expenditure.line, func.sum(Expenditure.amount))
+                                 .where(Expenditure.year == year).group_by(Expenditure.line)).all())
+    lines = session.scalars(select(BudgetLine).where(BudgetLine.year == year).order_by(BudgetLine.id))
+    return [BudgetRow(b.code, b.name, Decimal(b.amount), Decimal(spent.get(b.code) or 0)) for b in lines]
+
+
+# --- insurance -----------------------------------------------------------------------------------
+
+INSURED_COLUMNS = {"phone": ("手机号", "手机", "手机号码"), "id_number": ("身份证号", "身份证号码", "证件号码"),
+                   "name": ("姓名", "被保险人")}
+
+
+def create_policy(session: Session, *, insurer: str, policy_no: str, cover_start: date, cover_end: date,
+                  premium_per_person: Decimal) -> InsurancePolicy:
+    if not (insurer or "").strip() or not (policy_no or "").strip():
+        raise DomainError("required", _("请填写保险公司和保单号"))
+    if cover_end < cover_start:
+        raise DomainError("end_before_start", _("保障结束日期不能早于开始日期"))
+    if session.scalar(select(InsurancePolicy.id).where(InsurancePolicy.policy_no == policy_no.strip())):
+        raise DomainError("policy_taken", _("保单号“%(p)s”已存在", p=policy_no))
+    row = InsurancePolicy(insurer=insurer.strip(), policy_no=policy_no.strip(), cover_start=cover_start,
+                          cover_end=cover_end, premium_per_person=premium_per_person)
+    session.add(row)
+    session.commit()
+    return row
+
+
+def import_insured(session: Session, policy_id: int, data: bytes, filename: str, *, cipher: PersonalDataCipher):
+    """The insurer's list of insured people, matched by phone or ID number (all-or-nothing)."""
+    from services.imports import ImportReport, RowError, _file_error
+
+    policy = session.get(InsurancePolicy, policy_id)
+    if policy is None:
+        raise DomainError("not_found", _("保单不存在"))
+    report = ImportReport(kind="insured")
+    try:
+        sheet = read_sheet(data, filename, INSURED_COLUMNS, required=())
+    except DomainError as exc:
+        return _file_error("insured", exc)
+    if "phone" not in sheet.columns and "id_number" not in sheet.columns:
+        return _file_error("insured", DomainError("missing_columns", _("需要“手机号”或“身份证号”列")))
+    report.total_rows = len(sheet.rows)
+    matched: list[int] = []
+    for row in sheet.rows:
+        vid = None
+        try:
+            if row.get("id_number") is not None:
+                h = cipher.blind_index(normalise_id_number(row.get("id_number")))
+                vid = session.scalar(select(Volunteer.id).where(Volunteer.id_number_hash == h))
+            if vid is None and row.get("phone") is not None:
+                vid = session.scalar(select(Volunteer.id).where(Volunteer.phone == normalise_phone(row.get("phone"))))
+        except DomainError as exc:
+            report.errors.append(RowError(row.number, None, exc.code, exc.message))
+            continue
+        if vid is None:
+            report.errors.append(RowError(row.number, None, "unknown_volunteer", _("花名册中找不到此人（按身份证号或手机号）")))
+        else:
+            matched.append(vid)
+    if not report.ok:
+        return report
+    existing = set(session.scalars(select(InsuranceCover.volunteer_id).where(InsuranceCover.policy_id == policy_id)))
+    for vid in dict.fromkeys(matched):
+        if vid in existing:
+            report.unchanged += 1
+        else:
+            session.add(InsuranceCover(policy_id=policy_id, volunteer_id=vid))
+            report.created += 1
+    session.commit()
+    return report
+
+
+def insured_on(session: Session, volunteer_id: int, day: date) -> bool:
+    return session.scalar(select(InsuranceCover.id).join(InsurancePolicy, InsurancePolicy.id == InsuranceCover.policy_id)
+                          .where(InsuranceCover.volunteer_id == volunteer_id, InsurancePolicy.cover_start <= day,
+                                 InsurancePolicy.cover_end >= day).limit(1)) is not None
+
+
+# --- equipment -----------------------------------------------------------------------------------
+
+def add_delivery(session: Session, *, supplier: str, delivered_on: date, sets: int, unit_cost: Decimal,
+                 passed_sets: int | None = None, note: str | None = None) -> EquipmentDelivery:
+    if sets <= 0:
+        raise DomainError("bad_number", _("套数必须大于 0"))
+    passed = sets if passed_sets is None else passed_sets
+    if not 0 <= passed <= sets:
+        raise DomainError("bad_number", _("验收合格套数应在 0 到 %(n)d 之间", n=sets))
+    row = EquipmentDelivery(supplier=(supplier or "").strip() or _("未填写"), delivered_on=delivered_on, sets=sets,
+                            unit_cost=unit_cost, passed_sets=passed, inspection_note=(note or "").strip() or None)
+    session.add(row)
+    session.commit()
+    return row
+
+
+def issue_equipment(session: Session, volunteer_id: int, issued_on: date, kit: str = "马甲套装") -> EquipmentIssue:
+    if session.get(Volunteer, volunteer_id) is None:
+        raise DomainError("not_found", _("志愿者不存在"))
+    row = EquipmentIssue(volunteer_id=volunteer_id, issued_on=issued_on, kit=kit or "马甲套装")
+    session.add(row)
+    session.commit()
+    return row
+
+
+ISSUE_COLUMNS = {"phone": ("手机号", "手机"), "issued_on": ("发放日期", "日期", "date"), "kit": ("装备", "物品")}
+
+
+def import_issues(session: Session, data: bytes, filename: str):
+    """Equipment hand-outs from a signed list: phone, date, kit (all-or-nothing)."""
+    from services.imports import ImportReport, RowError, _file_error
+
+    report = ImportReport(kind="equipment_issues")
+    try:
+        sheet = read_sheet(data, filename, ISSUE_COLUMNS, required=("phone", "issued_on"))
+    except DomainError as exc:
+        return _file_error("equipment_issues", exc)
+    report.total_rows = len(sheet.rows)
+    rows = []
+    for row in sheet.rows:
+        try:
+            vid = session.scalar(select(Volunteer.id).where(Volunteer.phone == normalise_phone(row.get("phone"))))
+            if vid is None:
+                raise DomainError("unknown_volunteer", _("花名册中没有这个手机号"))
+            rows.append((vid, parse_date(row.get("issued_on")), row.text("kit") or "马甲套装"))
+        except DomainError as exc:
+            report.errors.append(RowError(row.number, None, exc.code, exc.message))
+    if not report.ok:
+        return report
+    for vid, day, kit in rows:
+        exists = session.scalar(select(EquipmentIssue.id).where(EquipmentIssue.volunteer_id == vid,
+                                                                EquipmentIssue.issued_on == day, EquipmentIssue.kit == kit))
+        if exists:
+            report.unchanged += 1
+        else:
+            session.add(EquipmentIssue(volunteer_id=vid, issued_on=day, kit=kit))
+            report.created += 1
+    session.commit()
+    return report
+
+
+# --- complaints and documents ------------------------------------------------------------------------
+
+def add_complaint(session: Session, *, received_on: date, source: str, description: str,
+                  volunteer_id: int | None = None, shift_id: int | None = None, point_id: int | None = None,
+                  finding: str | None = None, resolution: str | None = None, by: str | None = None) -> Complaint:
+    if not (description or "").strip() or not (source or "").strip():
+        raise DomainError("required", _("请填写投诉来源和内容"))
+    row = Complaint(received_on=received_on, source=source.strip(), description=description.strip(),
+                    volunteer_id=volunteer_id, shift_id=shift_id, point_id=point_id, finding=finding,
+                    resolution=resolution, status="closed" if resolution else "open", created_by=by)
+    session.add(row)
+    session.commit()
+    return row
+
+
+def close_complaint(session: Session, complaint_id: int, *, finding: str, resolution: str) -> None:
+    row = session.get(Complaint, complaint_id)
+    if row is None:
+        raise DomainError("not_found", _("投诉记录不存在"))
+    if not (resolution or "").strip():
+        raise DomainError("required", _("请填写处理结果"))
+    row.finding, row.resolution, row.status = finding, resolution, "closed"
+    session.commit()
+
+
+def add_document(session: Session, *, year: int, kind: str, title: str, filename: str | None,
+                 content_type: str | None, content: bytes | None, by: str | None) -> ProgrammeDocument:
+    if kind not in ("rule", "plan", "meeting", "other"):
+        raise DomainError("bad_kind", _("未知的文件类别"))
+    if not (title or "").strip():
+        raise DomainError("required", _("请填写文件标题"))
+    row = ProgrammeDocument(year=year, kind=kind, title=title.strip(), filename=filename, content_type=content_type,
+                            content=content, uploaded_by=by)
+    session.add(row)
+    session.commit()
+    return row
