@@ -46,7 +46,8 @@ EXCLUDED_TABLES = {"apscheduler_jobs"}
 
 
 def include_object(obj, name, type_, reflected, compare_to):
-    return not (type_ == "table" and name in EXCLUDED_TABLES)
+    table = obj if type_ == "table" else getattr(obj, "table", None)
+    return getattr(table, "name", name) not in EXCLUDED_TABLES
 
 
 def render_item(type_, obj, autogen_context):
