@@ -10,7 +10,7 @@ from __future__ import annotations
 import calendar
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -275,7 +275,8 @@ def compute_indicators(session: Session, year: int, *, today: date, evidence_lim
     docs = dict(session.execute(select(ProgrammeDocument.kind, func.count(ProgrammeDocument.id))
                                 .where(ProgrammeDocument.year == year).group_by(ProgrammeDocument.kind)).all())
     y_start = datetime(year, 1, 1, tzinfo=SHANGHAI)
-    y_end = datetime(year + 1, 1, 1, tzinfo=SHANGHAI)
+    y_end = min(datetime(year + 1, 1, 1, tzinfo=SHANGHAI),
+                datetime.combine(as_of, datetime.min.time(), tzinfo=SHANGHAI) + timedelta(days=1))
     sent = dict(session.execute(select(Message.kind, func.count(OutboxItem.id))
                                 .join(OutboxItem, OutboxItem.message_id == Message.id)
                                 .where(OutboxItem.status == "sent", OutboxItem.sent_at >= y_start,

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from flask import Flask
+from flask import Flask, jsonify
 from flask.views import MethodView
 from flask_smorest import Api, Blueprint
 
@@ -10,8 +10,9 @@ from extensions import code_signer, csrf, db
 from services.checkin import open_attendance, scan, upcoming_shifts
 from services.errors import DomainError
 from services.hours import volunteer_hours
+from services.indicators import compute_indicators, report_as_dict
 from services.i18n import _
-from web.auth import current_device_id, current_volunteer
+from web.auth import current_device_id, current_user, current_volunteer
 from web.runtime import clock, now, scan_rules
 from services.catalog import get_event, get_point, list_events, list_points
 
@@ -217,6 +218,26 @@ class Scans(MethodView):
                 "point_code": result.point_code, "point_name": result.point_name,
                 "hours_year": round(result.year_minutes / 60, 1) if result.year_minutes is not None else None,
                 "flags": list(result.flags), "replayed": result.replayed}
+
+
+class IndicatorQuery(ma.Schema):
+    year = ma.fields.Integer(load_default=None, metadata={"description": "programme year (default: this year, to date)"})
+
+
+@blp.route("/indicators")
+class Indicators(MethodView):
+    @blp.arguments(IndicatorQuery, location="query")
+    @blp.alt_response(401, schema=ErrorSchema)
+    @blp.alt_response(403, schema=ErrorSchema)
+    def get(self, args):
+        """The 14 performance indicators of a programme year (coordinators; session cookie)"""
+        user = current_user()
+        if user is None:
+            raise DomainError("not_signed_in", _("请先以平安办账号登录"))
+        if not user.is_staff:
+            raise DomainError("forbidden", _("没有权限"))
+        today = now().astimezone(scan_rules().zone).date()
+        return jsonify(report_as_dict(compute_indicators(db.session, args.get("year") or today.year, today=today)))
 
 
 def init_api(app: Flask) -> None:

@@ -52,6 +52,7 @@ def test_get_changes_nothing_and_shows_the_button(client, auth, clock, point_pat
         assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert "周浦塘桥路口" in html and "签到" in html and 'data-geofence="1"' in html
+    assert 'data-ok="已获取位置（精度约 %s 米）"' in html  # the script fills in the accuracy
     assert session.scalar(select(func.count(Attendance.id))) == 0
     assert session.scalar(select(func.count(ScanRecord.id))) == 0
 

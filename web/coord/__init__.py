@@ -37,8 +37,8 @@ def qr_data_uri(data: str) -> str:
 
 
 def register(app: Flask) -> None:
-    from web.coord import accounts, attendance, auth, board, events, notices, points, volunteers
+    from web.coord import accounts, attendance, auth, board, events, notices, points, programme, volunteers
 
-    for module in (auth, volunteers, points, events, attendance, board, notices, accounts):
+    for module in (auth, volunteers, points, events, attendance, board, notices, programme, accounts):
         app.register_blueprint(module.bp)
     app.jinja_env.globals["current_user"] = current_user

@@ -1,0 +1,287 @@
+"""Coordinator pages for the programme year: indicator dashboard and drill-down, ledgers
+(insurance, equipment, budget, complaints, documents), settings, digest and exports."""
+from __future__ import annotations
+
+import io
+from datetime import date
+
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from sqlalchemy import func, select
+
+from extensions import data_cipher, db
+from models.messaging import SurveyRound
+from models.programme import (BUDGET_LINES, Complaint, EquipmentDelivery, EquipmentIssue, Expenditure,
+                              InsuranceCover, InsurancePolicy, JobRun, ProgrammeDocument)
+from models.volunteer import Volunteer
+from services.digest import digest_text, send_digest
+from services.errors import DomainError
+from services.exports import attendance_xlsx, expenditure_xlsx, hours_roster_xlsx, self_evaluation_xlsx
+from services.i18n import _
+from services.indicators import compute_indicators
+from services.programme import (LINE_NAMES, add_complaint, add_delivery, add_document, add_expenditure,
+                                budget, close_complaint, create_policy, import_insured, import_issues, money,
+                                programme_year, set_budget, update_year)
+from web.auth import actor, current_user
+from web.coord import protect
+from web.runtime import clock, now
+
+bp = protect(Blueprint("coord_programme", __name__, url_prefix="/coord/programme"))
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _year() -> int:
+    return request.values.get("year", type=int) or _today().year
+
+
+def _today() -> date:
+    from services.clock import SHANGHAI
+    return now().astimezone(SHANGHAI).date()
+
+
+def _date(name: str) -> date:
+    try:
+        return date.fromisoformat(request.form.get(name, ""))
+    except ValueError:
+        raise DomainError("bad_date", _("请填写有效的日期")) from None
+
+
+def _int(name: str) -> int:
+    try:
+        return int(request.form.get(name, ""))
+    except ValueError:
+        raise DomainError("bad_number", _("请填写整数")) from None
+
+
+def _back(endpoint: str, **kw):
+    return redirect(url_for(endpoint, year=_year(), **kw))
+
+
+@bp.get("/")
+def dashboard():
+    year = _year()
+    report = compute_indicators(db.session, year, today=_today())
+    return render_template("coord/programme/dashboard.html", report=report, year=year)
+
+
+@bp.get("/indicator/<int:number>")
+def indicator(number: int):
+    if not 1 <= number <= 14:
+        abort(404)
+    year = _year()
+    report = compute_indicators(db.session, year, today=_today(), evidence_limit=2000)
+    extra = {}
+    if number == 1:
+        extra["entries"] = db.session.scalars(select(Expenditure).where(Expenditure.year == year)
+                                              .order_by(Expenditure.spent_on)).all()
+    elif number == 11:
+        extra["complaints"] = db.session.scalars(select(Complaint).where(
+            Complaint.received_on.between(date(year, 1, 1), date(year, 12, 31)))).all()
+    elif number == 13:
+        extra["runs"] = db.session.scalars(select(JobRun).order_by(JobRun.started_at.desc()).limit(50)).all()
+    return render_template("coord/programme/indicator.html", report=report, row=report.row(number), year=year, **extra)
+
+
+@bp.get("/export/<kind>.xlsx")
+def export(kind: str):
+    year = _year()
+    if kind == "self-evaluation":
+        data = self_evaluation_xlsx(compute_indicators(db.session, year, today=_today()))
+    elif kind == "hours":
+        data = hours_roster_xlsx(db.session, year, as_of=min(_today(), date(year, 12, 31)))
+    elif kind == "attendance":
+        data = attendance_xlsx(db.session, year)
+    elif kind == "expenditures":
+        data = expenditure_xlsx(db.session, year)
+    else:
+        abort(404)
+    return send_file(io.BytesIO(data), mimetype=XLSX, download_name=f"{kind}-{year}.xlsx")
+
+
+@bp.route("/digest", methods=["GET", "POST"])
+def digest():
+    if request.method == "POST":
+        result = send_digest(db.session, clock=clock())
+        flash(_("周报已排队发送") if result and result.created else _("本周周报已经发送过"), "success")
+        return redirect(url_for(".digest"))
+    title, body = digest_text(db.session, now=now())
+    return render_template("coord/programme/digest.html", title=title, body=body)
+
+
+# --- ledgers -----------------------------------------------------------------------------------------
+
+@bp.route("/insurance", methods=["GET", "POST"])
+def insurance():
+    year = _year()
+    if request.method == "POST":
+        try:
+            create_policy(db.session, insurer=request.form.get("insurer", ""), policy_no=request.form.get("policy_no", ""),
+                          cover_start=_date("cover_start"), cover_end=_date("cover_end"),
+                          premium_per_person=money(request.form.get("premium_per_person"), _("保费")))
+            flash(_("已登记保单"), "success")
+        except DomainError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+        return _back(".insurance")
+    policies = db.session.execute(select(InsurancePolicy, func.count(InsuranceCover.id))
+                                  .outerjoin(InsuranceCover, InsuranceCover.policy_id == InsurancePolicy.id)
+                                  .group_by(InsurancePolicy.id).order_by(InsurancePolicy.cover_start.desc())).all()
+    return render_template("coord/programme/insurance.html", policies=policies, year=year, report=None)
+
+
+@bp.post("/insurance/<int:policy_id>/import")
+def insurance_import(policy_id: int):
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        flash(_("请选择要导入的文件"), "error")
+        return _back(".insurance")
+    report = import_insured(db.session, policy_id, upload.read(), upload.filename, cipher=data_cipher())
+    if report.ok:
+        flash(report.summary(), "success")
+        return _back(".insurance")
+    policies = db.session.execute(select(InsurancePolicy, func.count(InsuranceCover.id))
+                                  .outerjoin(InsuranceCover, InsuranceCover.policy_id == InsurancePolicy.id)
+                                  .group_by(InsurancePolicy.id)).all()
+    return render_template("coord/programme/insurance.html", policies=policies, year=_year(), report=report), 400
+
+
+@bp.route("/equipment", methods=["GET", "POST"])
+def equipment():
+    year = _year()
+    report = None
+    if request.method == "POST":
+        try:
+            if request.form.get("form") == "delivery":
+                add_delivery(db.session, supplier=request.form.get("supplier", ""), delivered_on=_date("delivered_on"),
+                             sets=_int("sets"), unit_cost=money(request.form.get("unit_cost"), _("单价")),
+                             passed_sets=int(request.form["passed_sets"]) if request.form.get("passed_sets") else None,
+                             note=request.form.get("note"))
+                flash(_("已登记到货"), "success")
+            else:
+                upload = request.files.get("file")
+                if upload is None or not upload.filename:
+                    raise DomainError("required", _("请选择要导入的文件"))
+                report = import_issues(db.session, upload.read(), upload.filename)
+                if report.ok:
+                    flash(report.summary(), "success")
+                    report = None
+        except (DomainError, ValueError) as exc:
+            db.session.rollback()
+            flash(exc.message if isinstance(exc, DomainError) else _("请填写整数"), "error")
+        if report is None:
+            return _back(".equipment")
+    deliveries = db.session.scalars(select(EquipmentDelivery).order_by(EquipmentDelivery.delivered_on.desc())).all()
+    issued = db.session.scalar(select(func.count(func.distinct(EquipmentIssue.volunteer_id))).where(
+        EquipmentIssue.issued_on.between(date(year, 1, 1), date(year, 12, 31)))) or 0
+    return render_template("coord/programme/equipment.html", deliveries=deliveries, issued=issued, year=year,
+                           report=report), 400 if report else 200
+
+
+@bp.route("/budget", methods=["GET", "POST"])
+def budget_page():
+    year = _year()
+    if request.method == "POST":
+        try:
+            if request.form.get("form") == "line":
+                set_budget(db.session, year, request.form.get("code", ""), money(request.form.get("amount"), _("预算")))
+            else:
+                add_expenditure(db.session, year=year, line=request.form.get("line", ""), spent_on=_date("spent_on"),
+                                amount=money(request.form.get("amount")), description=request.form.get("description", ""),
+                                payee=request.form.get("payee"), voucher_no=request.form.get("voucher_no"), by=actor())
+            flash(_("已保存"), "success")
+        except DomainError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+        return _back(".budget_page")
+    entries = db.session.scalars(select(Expenditure).where(Expenditure.year == year)
+                                 .order_by(Expenditure.spent_on.desc())).all()
+    return render_template("coord/programme/budget.html", lines=budget(db.session, year), entries=entries, year=year,
+                           line_names=LINE_NAMES, codes=BUDGET_LINES)
+
+
+@bp.route("/complaints", methods=["GET", "POST"])
+def complaints():
+    year = _year()
+    if request.method == "POST":
+        try:
+            if request.form.get("complaint_id"):
+                close_complaint(db.session, int(request.form["complaint_id"]), finding=request.form.get("finding", ""),
+                                resolution=request.form.get("resolution", ""))
+            else:
+                vol_id = None
+                if request.form.get("volunteer"):
+                    from services.review import find_volunteer
+                    vol_id = find_volunteer(db.session, request.form["volunteer"]).id
+                add_complaint(db.session, received_on=_date("received_on"), source=request.form.get("source", ""),
+                              description=request.form.get("description", ""), volunteer_id=vol_id,
+                              finding=request.form.get("finding") or None, resolution=request.form.get("resolution") or None,
+                              by=actor())
+            flash(_("已保存"), "success")
+        except DomainError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+        return _back(".complaints")
+    rows = db.session.execute(select(Complaint, Volunteer.name).outerjoin(Volunteer, Volunteer.id == Complaint.volunteer_id)
+                              .order_by(Complaint.received_on.desc())).all()
+    return render_template("coord/programme/complaints.html", rows=rows, year=year, today=_today())
+
+
+@bp.route("/documents", methods=["GET", "POST"])
+def documents():
+    year = _year()
+    if request.method == "POST":
+        upload = request.files.get("file")
+        try:
+            add_document(db.session, year=year, kind=request.form.get("kind", "other"), title=request.form.get("title", ""),
+                         filename=upload.filename if upload and upload.filename else None,
+                         content_type=upload.mimetype if upload and upload.filename else None,
+                         content=upload.read() if upload and upload.filename else None, by=actor())
+            flash(_("已归档"), "success")
+        except DomainError as exc:
+            flash(exc.message, "error")
+        return _back(".documents")
+    docs = db.session.scalars(select(ProgrammeDocument).where(ProgrammeDocument.year == year)
+                              .order_by(ProgrammeDocument.created_at.desc())).all()
+    return render_template("coord/programme/documents.html", docs=docs, year=year)
+
+
+@bp.get("/documents/<int:doc_id>")
+def document_file(doc_id: int):
+    doc = db.session.get(ProgrammeDocument, doc_id)
+    if doc is None or doc.content is None:
+        abort(404)
+    return send_file(io.BytesIO(doc.content), mimetype=doc.content_type or "application/octet-stream",
+                     download_name=doc.filename or f"document-{doc.id}", as_attachment=True)
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+def settings():
+    year = _year()
+    row = programme_year(db.session, year)
+    if request.method == "POST":
+        if not current_user().is_admin:
+            abort(403)
+        try:
+            f = request.form
+            update_year(db.session, year,
+                        target_volunteers=_int("target_volunteers"), target_hours=float(f.get("target_hours", "6")),
+                        target_satisfaction=float(f.get("target_satisfaction", "90")) / 100,
+                        target_work_fund=money(f.get("target_work_fund")),
+                        target_insurance_per_person=money(f.get("target_insurance_per_person")),
+                        target_equipment_per_person=money(f.get("target_equipment_per_person")),
+                        target_equipment_sets=_int("target_equipment_sets"),
+                        insurance_due=_date("insurance_due"), equipment_due=_date("equipment_due"),
+                        survey_round_id=int(f["survey_round_id"]) if f.get("survey_round_id") else None,
+                        hours_rule=f.get("hours_rule", "mean"),
+                        assessment_safety=(f.get("assessment_safety") or "").strip() or None,
+                        assessment_mechanism=(f.get("assessment_mechanism") or "").strip() or None,
+                        assessed_by=actor())
+            flash(_("年度设置已保存"), "success")
+        except (DomainError, ValueError) as exc:
+            db.session.rollback()
+            flash(exc.message if isinstance(exc, DomainError) else _("请检查填写的数字"), "error")
+        return _back(".settings")
+    rounds = db.session.scalars(select(SurveyRound).order_by(SurveyRound.opens_at.desc())).all()
+    return render_template("coord/programme/settings.html", row=row, year=year, rounds=rounds)
+
+
