@@ -28,12 +28,15 @@ install-dev: $(VENV)/.dev-installed
 migrate: install
 	$(FLASK) db upgrade
 
-## run: install, migrate, load the demo programme into an empty embedded database, serve on $(PORT)
+## run: install, migrate, load the demo programme into an empty embedded database, then run the
+## scheduler, the bot (when TELEGRAM_BOT_TOKEN is set) and the web on $(PORT) until Ctrl-C
 run: migrate
 	$(FLASK) demo --auto
-	@if [ -n "$$TELEGRAM_BOT_TOKEN" ]; then echo "Starting the Telegram bot"; $(FLASK) bot & \
+	@trap 'kill $$(jobs -p) 2>/dev/null' INT TERM EXIT; \
+	$(FLASK) scheduler & \
+	if [ -n "$$TELEGRAM_BOT_TOKEN" ]; then echo "Starting the Telegram bot"; $(FLASK) bot & \
 	  else echo "Telegram bot off (set TELEGRAM_BOT_TOKEN to start it); messages wait in the outbox and the web inbox."; fi; \
-	trap 'kill 0' INT TERM EXIT; $(FLASK) run --host $(HOST) --port $(PORT)
+	$(FLASK) run --host $(HOST) --port $(PORT)
 
 ## serve: production-style server (gunicorn, 2 workers) — put an HTTPS reverse proxy in front
 serve: migrate

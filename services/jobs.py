@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from models.attendance import ATT_OPEN, Attendance
 from models.event import ASSIGNMENT_DECLINED, Assignment, Event, Shift
-from models.messaging import SurveyRound
+from models.messaging import Message, SurveyRound
 from models.point import PatrolPoint
 from models.programme import JobRun
 from services.clock import SHANGHAI, Clock, system_clock
@@ -56,13 +56,22 @@ class ReminderResult:
 
 
 def send_due_reminders(session: Session, now: datetime, *, leads_hours: tuple[float, ...] = (24, 2)) -> ReminderResult:
-    """Remind assigned volunteers of shifts starting within each lead time (24 h and 2 h before)."""
+    """Remind assigned volunteers of shifts starting within each lead time (24 h and 2 h before).
+
+    Leads are handled shortest first: when the scheduler comes back after being down and several
+    reminders of one shift are overdue, only the nearest one goes out, and the longer ones are
+    skipped for good (a "tomorrow" reminder after the "in 2 hours" one would only confuse).
+    """
     shifts = queued = 0
-    for lead in leads_hours:
+    leads_hours = tuple(sorted(leads_hours))
+    for index, lead in enumerate(leads_hours):
         due = session.execute(select(Shift, Event.name, PatrolPoint)
                               .join(Event, Event.id == Shift.event_id).join(PatrolPoint, PatrolPoint.id == Shift.point_id)
                               .where(Shift.starts_at > now, Shift.starts_at <= now + timedelta(hours=lead))).all()
         for shift, event_name, point in due:
+            shorter = [f"reminder:{shift.id}:{x:g}h" for x in leads_hours[:index]]
+            if shorter and session.scalar(select(Message.id).where(Message.dedupe_key.in_(shorter))) is not None:
+                continue
             vids = list(session.scalars(select(Assignment.volunteer_id).where(
                 Assignment.shift_id == shift.id, Assignment.status != ASSIGNMENT_DECLINED)))
             if not vids:
