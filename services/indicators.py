@@ -105,7 +105,7 @@ def compute_indicators(session: Session, year: int, *, today: date, evidence_lim
     fraction = max(0.0, min(1.0, ((as_of - start).days + 1) / days))
     active = active_volunteer_ids(session, as_of)
     n_active = len(active)
-    names = dict(session.execute(select(Volunteer.id, Volunteer.name)).all()) if n_active <= 5000 else {}
+    names: dict[int, str] = {}  # filled in at the end, for the volunteers the evidence names
     rows: list[IndicatorRow] = []
 
     # 1 work-fund spending ------------------------------------------------------------------------
@@ -312,6 +312,7 @@ def compute_indicators(session: Session, year: int, *, today: date, evidence_lim
         rows.append(IndicatorRow(14, "满意度指标", "服务对象满意度指标", "平安志愿者满意度", f"≥{ts * 100:.0f}%",
                                  _("尚未开展调查"), AMBER if ytd else RED, None))
 
+    _fill_names(session, rows)
     histogram = {"0": 0, "0–3": 0, "3–6": 0, "6–12": 0, "12+": 0}
     for h in per.values():
         key = "0" if h == 0 else "0–3" if h < 3 else "3–6" if h < target_h else "6–12" if h < 12 else "12+"
@@ -319,6 +320,17 @@ def compute_indicators(session: Session, year: int, *, today: date, evidence_lim
     return IndicatorReport(year, as_of, ytd, rows, {m: round(h, 1) for m, h in by_month.items()}, histogram,
                            [(name, res.satisfaction_rate, res.responses) for name, res in rounds],
                            sorted((k, round(v, 1)) for k, v in weekly.items()))
+
+
+def _fill_names(session: Session, rows: list[IndicatorRow]) -> None:
+    lists = [item for r in rows for key in ("below", "late") for item in (r.evidence or {}).get(key, [])]
+    ids = list({item["volunteer_id"] for item in lists})
+    names: dict[int, str] = {}
+    for start in range(0, len(ids), 900):
+        names.update(session.execute(select(Volunteer.id, Volunteer.name)
+                                     .where(Volunteer.id.in_(ids[start:start + 900]))).all())
+    for item in lists:
+        item["name"] = names.get(item["volunteer_id"], "")
 
 
 def report_as_dict(report: IndicatorReport) -> dict[str, Any]:

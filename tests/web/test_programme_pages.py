@@ -1,0 +1,113 @@
+"""Ledgers, settings and digest pages over HTTP."""
+from __future__ import annotations
+
+import io
+from datetime import date
+
+from sqlalchemy import func, select
+
+from extensions import db
+from models import (Complaint, EquipmentDelivery, EquipmentIssue, Expenditure, InsuranceCover, InsurancePolicy,
+                    ProgrammeDocument, ProgrammeYear, Volunteer)
+from tests.conftest import Auth, csrf_from
+from tests.factories import csv_bytes, id_number
+
+Y = 2025
+
+
+def _vols(app):
+    with app.app_context():
+        idn = id_number("31011219800101123")
+        from extensions import data_cipher
+        from services.pii import mask_id_number
+        c = data_cipher()
+        v1 = Volunteer(name="丙一", phone="13922220001", joined_on=date(Y, 1, 1), id_number_enc=c.encrypt(idn),
+                       id_number_hash=c.blind_index(idn), id_number_masked=mask_id_number(idn))
+        v2 = Volunteer(name="丙二", phone="13922220002", vest_no="PJ-0202", joined_on=date(Y, 1, 1))
+        db.session.add_all([v1, v2])
+        db.session.commit()
+        return idn
+
+
+def test_insurance_policy_and_list_import_all_or_nothing(app, client, auth):
+    idn = _vols(app)
+    auth.login()
+    token = csrf_from(client, f"/coord/programme/insurance?year={Y}")
+    client.post(f"/coord/programme/insurance?year={Y}", data={"csrf_token": token, "insurer": "某保险", "policy_no": "PA-1",
+                "cover_start": f"{Y}-01-01", "cover_end": f"{Y}-12-31", "premium_per_person": "9.80"})
+    with app.app_context():
+        pid = db.session.scalar(select(InsurancePolicy.id))
+    bad = csv_bytes([["身份证号", "手机号"], [idn, None], [None, "13900009999"]])
+    resp = client.post(f"/coord/programme/insurance/{pid}/import?year={Y}", content_type="multipart/form-data",
+                       data={"csrf_token": token, "file": (io.BytesIO(bad), "list.csv")})
+    assert resp.status_code == 400 and "第 3 行" in resp.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(func.count(InsuranceCover.id))) == 0
+    good = csv_bytes([["身份证号", "手机号"], [idn, None], [None, "13922220002"]])
+    client.post(f"/coord/programme/insurance/{pid}/import?year={Y}", content_type="multipart/form-data",
+                data={"csrf_token": token, "file": (io.BytesIO(good), "list.csv")})
+    with app.app_context():
+        assert db.session.scalar(select(func.count(InsuranceCover.id))) == 2
+    page = client.get(f"/coord/programme/insurance?year={Y}").get_data(as_text=True)
+    assert "PA-1" in page and idn not in page
+
+
+def test_equipment_budget_complaints_documents(app, client, auth):
+    _vols(app)
+    auth.login()
+    token = csrf_from(client, f"/coord/programme/equipment?year={Y}")
+    client.post(f"/coord/programme/equipment?year={Y}", data={"csrf_token": token, "form": "delivery", "supplier": "厂",
+                "delivered_on": f"{Y}-01-10", "sets": "2", "unit_cost": "58", "passed_sets": ""})
+    client.post(f"/coord/programme/equipment?year={Y}", content_type="multipart/form-data",
+                data={"csrf_token": token, "form": "issues",
+                      "file": (io.BytesIO(csv_bytes([["手机号", "发放日期"], ["13922220001", f"{Y}-02-01"]])), "i.csv")})
+    client.post(f"/coord/programme/budget?year={Y}", data={"csrf_token": token, "form": "expenditure", "line": "work_fund",
+                "spent_on": f"{Y}-02-11", "amount": "1,200.50", "description": "夜宵"})
+    bad = client.post(f"/coord/programme/budget?year={Y}", data={"csrf_token": token, "form": "expenditure",
+                      "line": "work_fund", "spent_on": f"{Y - 1}-12-31", "amount": "10", "description": "x"},
+                      follow_redirects=True)
+    assert "不在" in bad.get_data(as_text=True)
+    client.post(f"/coord/programme/complaints?year={Y}", data={"csrf_token": token, "received_on": f"{Y}-05-01",
+                "source": "热线", "description": "态度", "volunteer": "PJ-0202"})
+    client.post(f"/coord/programme/documents?year={Y}", content_type="multipart/form-data",
+                data={"csrf_token": token, "kind": "rule", "title": "平安志愿者管理办法",
+                      "file": (io.BytesIO(b"%PDF-1.4 rules"), "rules.pdf")})
+    with app.app_context():
+        assert db.session.scalar(select(EquipmentDelivery.passed_sets)) == 2
+        assert db.session.scalar(select(func.count(EquipmentIssue.id))) == 1
+        assert str(db.session.scalar(select(Expenditure.amount))) == "1200.50"
+        assert db.session.scalar(select(Complaint.volunteer_id)) is not None
+        doc_id = db.session.scalar(select(ProgrammeDocument.id))
+    budget = client.get(f"/coord/programme/budget?year={Y}").get_data(as_text=True)
+    assert "1,200.50" in budget and "8.0%" in budget  # of 15,000
+    assert client.get(f"/coord/programme/documents/{doc_id}").data == b"%PDF-1.4 rules"
+    complaint_page = client.get(f"/coord/programme/complaints?year={Y}").get_data(as_text=True)
+    assert "丙二" in complaint_page and "办结" in complaint_page
+
+
+def test_settings_only_admins_change_them(app, client, auth):
+    auth.login()
+    token = csrf_from(client, f"/coord/programme/settings?year={Y}")
+    form = {"csrf_token": token, "target_volunteers": "480", "target_hours": "6", "target_satisfaction": "90",
+            "target_work_fund": "15000", "target_insurance_per_person": "10", "target_equipment_per_person": "60",
+            "target_equipment_sets": "480", "insurance_due": f"{Y}-03-31", "equipment_due": f"{Y}-04-30",
+            "hours_rule": "every", "assessment_safety": "推进", "assessment_mechanism": ""}
+    assert client.post(f"/coord/programme/settings?year={Y}", data=form).status_code == 403
+    admin = app.test_client()
+    Auth(app, admin).login("boss", role="admin")
+    t2 = csrf_from(admin, f"/coord/programme/settings?year={Y}")
+    admin.post(f"/coord/programme/settings?year={Y}", data={**form, "csrf_token": t2})
+    with app.app_context():
+        row = db.session.get(ProgrammeYear, Y)
+        assert (row.target_volunteers, row.hours_rule, str(row.equipment_due), row.assessment_safety) == \
+            (480, "every", f"{Y}-04-30", "推进")
+
+
+def test_digest_page_shows_and_sends(app, client, auth):
+    auth.login()
+    page = client.get("/coord/programme/digest").get_data(as_text=True)
+    assert "平安马甲周报" in page and "志愿者工作时长" in page
+    token = csrf_from(client, "/coord/programme/digest")
+    client.post("/coord/programme/digest", data={"csrf_token": token})
+    again = client.post("/coord/programme/digest", data={"csrf_token": token}, follow_redirects=True)
+    assert "已经发送过" in again.get_data(as_text=True)
