@@ -275,3 +275,54 @@ def add_document(session: Session, *, year: int, kind: str, title: str, filename
     session.add(row)
     session.commit()
     return row
+
+
+EXPENDITURE_COLUMNS = {"spent_on": ("日期", "支出日期", "date"), "line": ("科目", "预算科目", "line"),
+                       "amount": ("金额", "金额（元）", "amount"), "description": ("事项", "摘要", "description"),
+                       "payee": ("收款方", "payee"), "voucher_no": ("凭证号", "voucher")}
+LINE_ALIASES = {"work_fund": LINE_WORK_FUND, "志愿者工作经费": LINE_WORK_FUND, "工作经费": LINE_WORK_FUND,
+                "insurance": LINE_INSURANCE, "平安志愿者意外险": LINE_INSURANCE, "意外险": LINE_INSURANCE, "保险": LINE_INSURANCE,
+                "equipment": LINE_EQUIPMENT, "装备制作": LINE_EQUIPMENT, "装备": LINE_EQUIPMENT}
+
+
+def import_expenditures(session: Session, year: int, data: bytes, filename: str, *, by: str | None = None):
+    """Expenditure entries from the finance office's spreadsheet (all-or-nothing; same row twice is skipped)."""
+    from services.imports import ImportReport, RowError, _file_error
+
+    report = ImportReport(kind="expenditures")
+    try:
+        sheet = read_sheet(data, filename, EXPENDITURE_COLUMNS, required=("spent_on", "line", "amount", "description"))
+    except DomainError as exc:
+        return _file_error("expenditures", exc)
+    report.total_rows = len(sheet.rows)
+    parsed = []
+    for row in sheet.rows:
+        try:
+            day = parse_date(row.get("spent_on"))
+            if day.year != year:
+                raise DomainError("wrong_year", _("支出日期不在 %(y)d 年内", y=year))
+            line = LINE_ALIASES.get((row.text("line") or "").strip())
+            if line is None:
+                raise DomainError("bad_line", _("未知的预算科目“%(l)s”", l=row.text("line") or ""))
+            amount = money(row.get("amount"))
+            if amount <= 0:
+                raise DomainError("bad_amount", _("金额必须大于 0"))
+            if not row.text("description"):
+                raise DomainError("required", _("请填写支出事项"))
+            parsed.append((day, line, amount, row.text("description"), row.text("payee"), row.text("voucher_no")))
+        except DomainError as exc:
+            report.errors.append(RowError(row.number, None, exc.code, exc.message))
+    if not report.ok:
+        return report
+    for day, line, amount, description, payee, voucher in parsed:
+        exists = session.scalar(select(Expenditure.id).where(Expenditure.year == year, Expenditure.spent_on == day,
+                                                             Expenditure.line == line, Expenditure.amount == amount,
+                                                             Expenditure.description == description))
+        if exists:
+            report.unchanged += 1
+            continue
+        session.add(Expenditure(year=year, line=line, spent_on=day, amount=amount, description=description,
+                                payee=payee, voucher_no=voucher, created_by=by))
+        report.created += 1
+    session.commit()
+    return report

@@ -111,3 +111,22 @@ def test_digest_page_shows_and_sends(app, client, auth):
     client.post("/coord/programme/digest", data={"csrf_token": token})
     again = client.post("/coord/programme/digest", data={"csrf_token": token}, follow_redirects=True)
     assert "已经发送过" in again.get_data(as_text=True)
+
+
+def test_expenditure_import_all_or_nothing(app, client, auth):
+    auth.login()
+    token = csrf_from(client, f"/coord/programme/budget?year={Y}")
+    bad = csv_bytes([["日期", "科目", "金额", "事项"], [f"{Y}-03-01", "工作经费", "500", "饮料"],
+                     [f"{Y}-03-02", "茶水费", "20", "茶叶"]])
+    resp = client.post(f"/coord/programme/budget?year={Y}", content_type="multipart/form-data", follow_redirects=True,
+                       data={"csrf_token": token, "form": "import", "file": (io.BytesIO(bad), "e.csv")})
+    assert "第 3 行" in resp.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Expenditure.id))) == 0
+    good = csv_bytes([["日期", "科目", "金额", "事项"], [f"{Y}-03-01", "工作经费", "500", "饮料"],
+                      [f"{Y}-03-02", "装备", "1,000.00", "补做马甲"]], "gb18030")
+    for _ in range(2):
+        client.post(f"/coord/programme/budget?year={Y}", content_type="multipart/form-data",
+                    data={"csrf_token": token, "form": "import", "file": (io.BytesIO(good), "e.csv")})
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Expenditure.id))) == 2

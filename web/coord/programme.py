@@ -20,7 +20,7 @@ from services.exports import attendance_xlsx, expenditure_xlsx, hours_roster_xls
 from services.i18n import _
 from services.indicators import compute_indicators
 from services.programme import (LINE_NAMES, add_complaint, add_delivery, add_document, add_expenditure,
-                                budget, close_complaint, create_policy, import_insured, import_issues, money,
+                                budget, close_complaint, create_policy, import_expenditures, import_insured, import_issues, money,
                                 programme_year, set_budget, update_year)
 from web.auth import actor, current_user
 from web.coord import protect
@@ -184,6 +184,17 @@ def budget_page():
         try:
             if request.form.get("form") == "line":
                 set_budget(db.session, year, request.form.get("code", ""), money(request.form.get("amount"), _("预算")))
+            elif request.form.get("form") == "import":
+                upload = request.files.get("file")
+                if upload is None or not upload.filename:
+                    raise DomainError("required", _("请选择要导入的文件"))
+                report = import_expenditures(db.session, year, upload.read(), upload.filename, by=actor())
+                if not report.ok:
+                    for line in [report.summary(), *report.lines()]:
+                        flash(line, "error")
+                    return _back(".budget_page")
+                flash(report.summary(), "success")
+                return _back(".budget_page")
             else:
                 add_expenditure(db.session, year=year, line=request.form.get("line", ""), spent_on=_date("spent_on"),
                                 amount=money(request.form.get("amount")), description=request.form.get("description", ""),
