@@ -145,8 +145,67 @@ def load_demo(session: Session, *, cipher: PersonalDataCipher, admin_password: s
         for k in range(min(shift.capacity - 2, 6)):
             session.add(Assignment(shift_id=shift.id, volunteer_id=volunteers[(n * 7 + k) % VOLUNTEERS].id))
 
+    _demo_history(session, rng, volunteers, points, today)
+
     if session.scalar(select(User.id).where(User.username == admin_username)) is None:
         session.add(User(username=admin_username, display_name="平安办管理员", role=ROLE_ADMIN,
                          password_hash=generate_password_hash(admin_password)))
     session.commit()
     return DemoInfo(True, len(volunteers), len(points), 2, len(shifts), admin_username)
+
+
+def _demo_history(session: Session, rng: random.Random, volunteers: list[Volunteer], points: list[PatrolPoint],
+                  today: date) -> None:
+    """This year so far: patrols, insurance, kit, spending, a survey — so the dashboard has data."""
+    from decimal import Decimal
+
+    from models.attendance import Attendance, AttendanceCredit
+    from models.messaging import SurveyAnswer, SurveyRound
+    from models.programme import (Complaint, EquipmentDelivery, EquipmentIssue, Expenditure, InsuranceCover,
+                                  InsurancePolicy, ProgrammeDocument)
+
+    year_start = date(today.year, 1, 1)
+    days_so_far = max(1, (today - year_start).days)
+    history = Event(name=f"{today.year}年常态化平安巡逻", starts_on=year_start, ends_on=today - timedelta(days=1),
+                    description="重大节点与节假日巡逻记录（演示数据）")
+    session.add(history)
+    session.flush()
+    for vol in volunteers:
+        for _k in range(rng.choice((0, 1, 2, 2, 3, 3, 4, 5))):
+            day = year_start + timedelta(days=rng.randrange(days_so_far))
+            start = from_local(datetime.combine(day, time(rng.choice((9, 14, 18, 19)))))
+            minutes = rng.choice((60, 90, 120, 150, 180))
+            att = Attendance(volunteer_id=vol.id, event_id=history.id, point_id=rng.choice(points).id, source="scan",
+                             status="closed", check_in_at=start, check_out_at=start + timedelta(minutes=minutes),
+                             credited_minutes=minutes, work_date=day, review_status="none", flags="", walk_in=False)
+            session.add(att)
+            session.flush()
+            session.add(AttendanceCredit(attendance_id=att.id, volunteer_id=vol.id, work_date=day, minutes=minutes))
+    policy = InsurancePolicy(insurer="（演示）某财产保险公司", policy_no=f"DEMO-{today.year}-001",
+                             cover_start=year_start, cover_end=date(today.year, 12, 31),
+                             premium_per_person=Decimal("9.80"))
+    session.add(policy)
+    session.flush()
+    session.add_all([InsuranceCover(policy_id=policy.id, volunteer_id=v.id) for v in volunteers[:495]])
+    session.add(EquipmentDelivery(supplier="（演示）某服装厂", delivered_on=year_start + timedelta(days=20), sets=500,
+                                  unit_cost=Decimal("58.00"), passed_sets=498, inspection_note="2 套反光条脱落，已退换"))
+    session.add_all([EquipmentIssue(volunteer_id=v.id, issued_on=year_start + timedelta(days=31), kit="马甲套装")
+                     for v in volunteers[:490]])
+    for month, amount, what in ((1, "1860.00", "春节值守餐饮"), (2, "2400.50", "元宵巡逻饮用水与交通"),
+                                (5, "980.00", "五一节假日巡逻餐饮"), (10, "2150.00", "国庆巡逻餐饮与交通")):
+        if date(today.year, month, 15) < today:
+            session.add(Expenditure(year=today.year, line="work_fund", spent_on=date(today.year, month, 15),
+                                    amount=Decimal(amount), description=what, payee="（演示）社区食堂"))
+    opens = from_local(datetime.combine(year_start + timedelta(days=min(150, days_so_far - 1)), time(9)))
+    survey = SurveyRound(name=f"{today.year}年年中满意度调查", question="您对平安志愿者工作的组织和保障是否满意？",
+                         opens_at=opens, sent_at=opens)
+    session.add(survey)
+    session.flush()
+    session.add_all([SurveyAnswer(round_id=survey.id, volunteer_id=v.id, score=rng.choice((5, 5, 5, 4, 4, 4, 4, 3)),
+                                  channel="web", answered_at=opens + timedelta(days=1), awaiting_comment=False)
+                     for v in volunteers[:380]])
+    session.add(Complaint(received_on=year_start + timedelta(days=min(60, days_so_far - 1)), source="居民来电",
+                          description="劝阻燃放时语气生硬（演示数据）", finding="经核实属实", resolution="已当面致歉并开展培训",
+                          status="closed", volunteer_id=volunteers[7].id))
+    session.add_all([ProgrammeDocument(year=today.year, kind="rule", title="浦锦街道平安志愿者管理办法（演示）"),
+                     ProgrammeDocument(year=today.year, kind="plan", title=f"{today.year}年春节烟花爆竹安全管控巡逻方案（演示）")])
