@@ -21,7 +21,11 @@ $(VENV)/.dev-installed: requirements-dev.txt $(VENV)/.installed
 	$(PY) -m pip install -q -r requirements-dev.txt
 	@touch $@
 
-install: $(VENV)/.installed
+MO := translations/en/LC_MESSAGES/messages.mo
+$(MO): translations/en/LC_MESSAGES/messages.po $(VENV)/.installed
+	$(VENV)/bin/pybabel compile -d translations
+
+install: $(VENV)/.installed $(MO)
 
 install-dev: $(VENV)/.dev-installed
 
@@ -47,10 +51,11 @@ lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check --select F,E9 --exclude migrations,.venv .
 
 ## test: install test dependencies, lint, and run the suite (TEST_DATABASE_URL selects PostgreSQL)
-test: lint
+test: lint $(MO)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-## translations: extract strings and update the English catalogue, then compile
+## translations: extract strings and merge them into the English catalogue (then translate the new
+## entries in translations/en/LC_MESSAGES/messages.po and run `make install`)
 translations: install
 	$(VENV)/bin/pybabel extract -F babel.cfg -o translations/messages.pot app.py cli services web bot scheduler templates
 	$(VENV)/bin/pybabel update -i translations/messages.pot -d translations -l en
