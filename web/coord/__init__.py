@@ -36,6 +36,26 @@ def qr_data_uri(data: str) -> str:
     return "data:image/png;base64," + base64.b64encode(qr_png(data, box_size=6)).decode("ascii")
 
 
+def import_page(run_import, *, title: str, help_lines: list[str], back: str, **extra):
+    """The shared upload page of every all-or-nothing import: GET shows the form; POST runs
+    `run_import(data, filename)` and shows the report (every bad row) or flashes the summary."""
+    from flask import flash, render_template
+
+    from services.i18n import _
+
+    report = None
+    if request.method == "POST":
+        upload = request.files.get("file")
+        if upload is None or not upload.filename:
+            flash(_("请选择要导入的文件"), "error")
+        else:
+            report = run_import(upload.read(), upload.filename)
+            if report.ok:
+                flash(report.summary(), "success")
+    return render_template("coord/import.html", report=report, title=title, help_lines=help_lines, back=back,
+                           **extra)
+
+
 def register(app: Flask) -> None:
     from web.coord import accounts, attendance, auth, board, events, notices, points, programme, volunteers
 

@@ -15,7 +15,7 @@ from services.imports import import_attendance
 from services.review import add_adjustment, list_attendances, review_attendance
 from services.volunteers import teams
 from web.auth import current_user
-from web.coord import protect
+from web.coord import import_page, protect
 from web.runtime import clock, scan_rules
 
 bp = protect(Blueprint("coord_attendance", __name__, url_prefix="/coord/attendance"))
@@ -68,18 +68,11 @@ def adjust(volunteer_id: int):
 
 @bp.route("/import", methods=["GET", "POST"])
 def import_file():
-    report = None
-    if request.method == "POST":
-        upload = request.files.get("file")
-        if upload is None or not upload.filename:
-            flash(_("请选择要导入的文件"), "error")
-        else:
-            report = import_attendance(db.session, upload.read(), upload.filename, rules=scan_rules(),
-                                       actor=f"user:{current_user().id}")
-            if report.ok:
-                flash(report.summary(), "success")
-    return render_template("coord/import.html", report=report, title=_("导入历史签到记录"),
-                           help_lines=[_("列：手机号、点位编号或活动、签到时间、签退时间、备注；时间为北京时间。"),
-                                       _("用于服务上线前的纸质签到表，或停电、手机没电时的纸质记录；这些时长单独记为“历史导入”。"),
-                                       _("签到、签退都空着的行（未到岗）会被跳过。")],
-                           back=url_for("coord_attendance.index"))
+    return import_page(
+        lambda data, name: import_attendance(db.session, data, name, rules=scan_rules(),
+                                             actor=f"user:{current_user().id}"),
+        title=_("导入历史签到记录"),
+        help_lines=[_("列：手机号、点位编号或活动、签到时间、签退时间、备注；时间为北京时间。"),
+                    _("用于服务上线前的纸质签到表，或停电、手机没电时的纸质记录；这些时长单独记为“历史导入”。"),
+                    _("签到、签退都空着的行（未到岗）会被跳过。")],
+        back=url_for("coord_attendance.index"))

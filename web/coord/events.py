@@ -18,7 +18,7 @@ from services.events import (assign_volunteers, assignment_counts, create_event,
 from services.i18n import _
 from services.imports import import_shifts
 from services.sheets import sheet_pdf, sheet_xlsx, shift_sheet
-from web.coord import protect
+from web.coord import import_page, protect
 
 bp = protect(Blueprint("coord_events", __name__, url_prefix="/coord/events"))
 
@@ -167,20 +167,12 @@ def unassign(shift_id: int, volunteer_id: int):
 
 @bp.route("/import", methods=["GET", "POST"])
 def import_file():
-    report = None
-    if request.method == "POST":
-        upload = request.files.get("file")
-        if upload is None or not upload.filename:
-            flash(_("请选择要导入的文件"), "error")
-        else:
-            report = import_shifts(db.session, upload.read(), upload.filename,
-                                   zone=local_zone(current_app.config["TIMEZONE"]))
-            if report.ok:
-                flash(report.summary(), "success")
-    return render_template("coord/import.html", report=report, title=_("导入班次"),
-                           help_lines=[_("列：活动、点位编号、开始时间、结束时间、人数、备注；时间为北京时间，如 2027-02-05 18:00。"),
-                                       _("新的活动名称会自动创建活动。")],
-                           back=url_for("coord_events.index"))
+    return import_page(
+        lambda data, name: import_shifts(db.session, data, name, zone=local_zone(current_app.config["TIMEZONE"])),
+        title=_("导入班次"),
+        help_lines=[_("列：活动、点位编号、开始时间、结束时间、人数、备注；时间为北京时间，如 2027-02-05 18:00。"),
+                    _("新的活动名称会自动创建活动。")],
+        back=url_for("coord_events.index"))
 
 
 @bp.get("/shifts/<int:shift_id>/sheet.pdf")

@@ -15,7 +15,7 @@ from services.imports import import_points
 from services.points import PointInput, create_point, update_point
 from services.posters import PosterItem, posters_pdf
 from services.qr import qr_png, rotate_point_key, scan_url
-from web.coord import protect
+from web.coord import import_page, protect
 
 bp = protect(Blueprint("coord_points", __name__, url_prefix="/coord/points"))
 
@@ -119,17 +119,9 @@ def posters():
 
 @bp.route("/import", methods=["GET", "POST"])
 def import_file():
-    report = None
-    if request.method == "POST":
-        upload = request.files.get("file")
-        if upload is None or not upload.filename:
-            flash(_("请选择要导入的文件"), "error")
-        else:
-            coords = request.form.get("coords") or "wgs84"
-            report = import_points(db.session, upload.read(), upload.filename, coords=coords)
-            if report.ok:
-                flash(report.summary(), "success")
-    return render_template("coord/import.html", report=report, title=_("导入巡逻点位"), systems=SYSTEMS,
-                           help_lines=[_("列：点位编号、点位名称、纬度、经度、半径、地址、坐标系（可选）。"),
-                                       _("从高德/腾讯地图复制的坐标选 gcj02，百度地图选 bd09，GPS 选 wgs84。")],
-                           back=url_for("coord_points.index"))
+    return import_page(
+        lambda data, name: import_points(db.session, data, name, coords=request.form.get("coords") or "wgs84"),
+        title=_("导入巡逻点位"), systems=SYSTEMS,
+        help_lines=[_("列：点位编号、点位名称、纬度、经度、半径、地址、坐标系（可选）。"),
+                    _("从高德/腾讯地图复制的坐标选 gcj02，百度地图选 bd09，GPS 选 wgs84。")],
+        back=url_for("coord_points.index"))

@@ -25,7 +25,7 @@ from services.messaging import chat_link_of
 from services.review import list_adjustments, list_attendances
 from web.auth import actor, current_user
 from web.runtime import now, scan_rules
-from web.coord import protect, qr_data_uri
+from web.coord import import_page, protect, qr_data_uri
 
 bp = protect(Blueprint("coord_volunteers", __name__, url_prefix="/coord/volunteers"))
 
@@ -43,21 +43,14 @@ def index():
 
 @bp.route("/import", methods=["GET", "POST"])
 def import_roster():
-    report = None
-    if request.method == "POST":
-        upload = request.files.get("file")
-        if upload is None or not upload.filename:
-            flash(_("请选择要导入的文件"), "error")
-        else:
-            report = import_volunteers(db.session, upload.read(), upload.filename, cipher=data_cipher(),
-                                       zone=local_zone(current_app.config["TIMEZONE"]))
-            if report.ok:
-                flash(report.summary(), "success")
-    return render_template("coord/import.html", report=report, title=_("导入志愿者花名册"),
-                           help_lines=[_("必填列：姓名、手机号；可选：所属居委、马甲编号、身份证号、入队日期。"),
-                                       _("按手机号匹配：已有的更新，新的新增；空白单元格不会清除已有数据。"),
-                                       _("任何一行有错，整个文件都不会导入，并列出每一行错误。")],
-                           back=url_for("coord_volunteers.index"))
+    return import_page(
+        lambda data, name: import_volunteers(db.session, data, name, cipher=data_cipher(),
+                                             zone=local_zone(current_app.config["TIMEZONE"])),
+        title=_("导入志愿者花名册"),
+        help_lines=[_("必填列：姓名、手机号；可选：所属居委、马甲编号、身份证号、入队日期。"),
+                    _("按手机号匹配：已有的更新，新的新增；空白单元格不会清除已有数据。"),
+                    _("任何一行有错，整个文件都不会导入，并列出每一行错误。")],
+        back=url_for("coord_volunteers.index"))
 
 
 @bp.get("/<int:volunteer_id>")
