@@ -326,3 +326,93 @@ def import_expenditures(session: Session, year: int, data: bytes, filename: str,
         report.created += 1
     session.commit()
     return report
+
+
+DELIVERY_COLUMNS = {"supplier": ("供应商", "厂家", "supplier"), "delivered_on": ("到货日期", "日期", "delivered_on"),
+                    "sets": ("套数", "数量", "sets"), "unit_cost": ("单价", "单价（元）", "unit_cost"),
+                    "passed_sets": ("验收合格", "合格套数", "passed_sets"), "note": ("验收说明", "备注", "note")}
+COMPLAINT_COLUMNS = {"received_on": ("收到日期", "日期", "received_on"), "source": ("来源", "source"),
+                     "description": ("内容", "投诉内容", "description"), "volunteer": ("涉及志愿者", "手机号", "马甲编号", "volunteer"),
+                     "finding": ("调查结论", "finding"), "resolution": ("处理结果", "resolution")}
+
+
+def _whole(value: Any, label: str) -> int:
+    try:
+        number = float(str(value).strip())
+    except (TypeError, ValueError):
+        raise DomainError("bad_number", _("%(l)s“%(v)s”不是整数", l=label, v=value)) from None
+    if not number.is_integer() or number < 0:
+        raise DomainError("bad_number", _("%(l)s“%(v)s”不是整数", l=label, v=value))
+    return int(number)
+
+
+def import_deliveries(session: Session, data: bytes, filename: str):
+    """Equipment deliveries from the supplier's delivery notes (all-or-nothing; a repeat is skipped)."""
+    from services.imports import ImportReport, RowError, _file_error
+
+    report = ImportReport(kind="deliveries")
+    try:
+        sheet = read_sheet(data, filename, DELIVERY_COLUMNS, required=("delivered_on", "sets", "unit_cost"))
+    except DomainError as exc:
+        return _file_error("deliveries", exc)
+    report.total_rows = len(sheet.rows)
+    parsed = []
+    for row in sheet.rows:
+        try:
+            sets = _whole(row.get("sets"), _("套数"))
+            passed = _whole(row.get("passed_sets"), _("验收合格")) if row.get("passed_sets") is not None else sets
+            if sets <= 0 or passed > sets:
+                raise DomainError("bad_number", _("验收合格套数应在 0 到 %(n)d 之间", n=sets))
+            parsed.append((row.text("supplier") or _("未填写"), parse_date(row.get("delivered_on")), sets,
+                           money(row.get("unit_cost"), _("单价")), passed, row.text("note")))
+        except DomainError as exc:
+            report.errors.append(RowError(row.number, None, exc.code, exc.message))
+    if not report.ok:
+        return report
+    for supplier, day, sets, cost, passed, note in parsed:
+        if session.scalar(select(EquipmentDelivery.id).where(EquipmentDelivery.delivered_on == day,
+                                                             EquipmentDelivery.supplier == supplier,
+                                                             EquipmentDelivery.sets == sets)):
+            report.unchanged += 1
+            continue
+        session.add(EquipmentDelivery(supplier=supplier, delivered_on=day, sets=sets, unit_cost=cost, passed_sets=passed,
+                                      inspection_note=note))
+        report.created += 1
+    session.commit()
+    return report
+
+
+def import_complaints(session: Session, data: bytes, filename: str, *, by: str | None = None):
+    """Complaints from a register kept in a spreadsheet (all-or-nothing; a repeat is skipped)."""
+    from services.imports import ImportReport, RowError, _file_error
+    from services.review import find_volunteer
+
+    report = ImportReport(kind="complaints")
+    try:
+        sheet = read_sheet(data, filename, COMPLAINT_COLUMNS, required=("received_on", "source", "description"))
+    except DomainError as exc:
+        return _file_error("complaints", exc)
+    report.total_rows = len(sheet.rows)
+    parsed = []
+    for row in sheet.rows:
+        try:
+            if not row.text("source") or not row.text("description"):
+                raise DomainError("required", _("请填写投诉来源和内容"))
+            vol_id = find_volunteer(session, row.text("volunteer")).id if row.text("volunteer") else None
+            parsed.append((parse_date(row.get("received_on")), row.text("source"), row.text("description"), vol_id,
+                           row.text("finding"), row.text("resolution")))
+        except DomainError as exc:
+            report.errors.append(RowError(row.number, None, exc.code, exc.message))
+    if not report.ok:
+        return report
+    for day, source, description, vol_id, finding, resolution in parsed:
+        if session.scalar(select(Complaint.id).where(Complaint.received_on == day, Complaint.source == source,
+                                                     Complaint.description == description)):
+            report.unchanged += 1
+            continue
+        session.add(Complaint(received_on=day, source=source, description=description, volunteer_id=vol_id,
+                              finding=finding, resolution=resolution, status="closed" if resolution else "open",
+                              created_by=by))
+        report.created += 1
+    session.commit()
+    return report

@@ -130,3 +130,36 @@ def test_expenditure_import_all_or_nothing(app, client, auth):
                     data={"csrf_token": token, "form": "import", "file": (io.BytesIO(good), "e.csv")})
     with app.app_context():
         assert db.session.scalar(select(func.count(Expenditure.id))) == 2
+
+
+def test_delivery_and_complaint_imports_all_or_nothing(app, client, auth):
+    _vols(app)
+    auth.login()
+    token = csrf_from(client, f"/coord/programme/equipment?year={Y}")
+    bad = csv_bytes([["供应商", "到货日期", "套数", "单价", "验收合格"], ["厂", f"{Y}-01-10", "300", "58", "300"],
+                     ["厂", f"{Y}-01-20", "200", "58", "250"]])
+    resp = client.post(f"/coord/programme/equipment?year={Y}", content_type="multipart/form-data",
+                       data={"csrf_token": token, "form": "deliveries", "file": (io.BytesIO(bad), "d.csv")})
+    assert resp.status_code == 400 and "第 3 行" in resp.get_data(as_text=True)
+    good = csv_bytes([["供应商", "到货日期", "套数", "单价"], ["厂", f"{Y}-01-10", "300", "58"],
+                      ["厂", f"{Y}-01-20", "200", "58.5"]])
+    for _ in range(2):
+        client.post(f"/coord/programme/equipment?year={Y}", content_type="multipart/form-data",
+                    data={"csrf_token": token, "form": "deliveries", "file": (io.BytesIO(good), "d.csv")})
+    with app.app_context():
+        assert db.session.scalar(select(func.sum(EquipmentDelivery.sets))) == 500
+        assert db.session.scalar(select(func.sum(EquipmentDelivery.passed_sets))) == 500
+
+    bad = csv_bytes([["收到日期", "来源", "内容", "涉及志愿者"], [f"{Y}-05-01", "热线", "态度", "PJ-0202"],
+                     [f"{Y}-05-02", "来访", "噪音", "PJ-9999"]])
+    resp = client.post(f"/coord/programme/complaints?year={Y}", content_type="multipart/form-data", follow_redirects=True,
+                       data={"csrf_token": token, "form": "import", "file": (io.BytesIO(bad), "c.csv")})
+    assert "第 3 行" in resp.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Complaint.id))) == 0
+    good = csv_bytes([["收到日期", "来源", "内容", "涉及志愿者", "处理结果"], [f"{Y}-05-01", "热线", "态度", "PJ-0202", "已致歉"]])
+    client.post(f"/coord/programme/complaints?year={Y}", content_type="multipart/form-data",
+                data={"csrf_token": token, "form": "import", "file": (io.BytesIO(good), "c.csv")})
+    with app.app_context():
+        row = db.session.scalar(select(Complaint))
+        assert (row.status, row.resolution) == ("closed", "已致歉") and row.volunteer_id is not None

@@ -20,7 +20,8 @@ from services.exports import attendance_xlsx, expenditure_xlsx, hours_roster_xls
 from services.i18n import _
 from services.indicators import compute_indicators
 from services.programme import (LINE_NAMES, add_complaint, add_delivery, add_document, add_expenditure,
-                                budget, close_complaint, create_policy, import_expenditures, import_insured, import_issues, money,
+                                budget, close_complaint, create_policy, import_complaints, import_deliveries, import_expenditures,
+                                import_insured, import_issues, money,
                                 programme_year, set_budget, update_year)
 from web.auth import actor, current_user
 from web.coord import protect
@@ -161,7 +162,8 @@ def equipment():
                 upload = request.files.get("file")
                 if upload is None or not upload.filename:
                     raise DomainError("required", _("请选择要导入的文件"))
-                report = import_issues(db.session, upload.read(), upload.filename)
+                importer = import_deliveries if request.form.get("form") == "deliveries" else import_issues
+                report = importer(db.session, upload.read(), upload.filename)
                 if report.ok:
                     flash(report.summary(), "success")
                     report = None
@@ -215,6 +217,14 @@ def complaints():
     year = _year()
     if request.method == "POST":
         try:
+            if request.form.get("form") == "import":
+                upload = request.files.get("file")
+                if upload is None or not upload.filename:
+                    raise DomainError("required", _("请选择要导入的文件"))
+                report = import_complaints(db.session, upload.read(), upload.filename, by=actor())
+                for line in ([report.summary()] if report.ok else [report.summary(), *report.lines()]):
+                    flash(line, "success" if report.ok else "error")
+                return _back(".complaints")
             if request.form.get("complaint_id"):
                 close_complaint(db.session, int(request.form["complaint_id"]), finding=request.form.get("finding", ""),
                                 resolution=request.form.get("resolution", ""))
