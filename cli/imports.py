@@ -23,6 +23,8 @@ def import_group() -> None:
 def _finish(report: ImportReport) -> None:
     if report.ok:
         click.echo(report.summary())
+        for line in report.notice_lines():
+            click.echo(line)
         return
     click.echo(report.summary(), err=True)
     for line in report.lines():

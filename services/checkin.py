@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any, Mapping
 from zoneinfo import ZoneInfo
 
@@ -33,22 +33,23 @@ from sqlalchemy import and_, bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from models.attendance import (ATT_AUTO_CLOSED, ATT_CLOSED, ATT_OPEN, REVIEW_FLAGGED, REVIEW_NONE,
-                               SOURCE_PROXY, SOURCE_SCAN, Attendance, AttendanceCredit, ScanRecord)
+from models.attendance import (ATT_AUTO_CLOSED, ATT_CLOSED, ATT_OPEN, REVIEW_FLAGGED, REVIEW_NONE, REVIEW_REJECTED,
+                               SOURCE_PROXY, SOURCE_SCAN, Attendance, ScanRecord)
 from models.event import ASSIGNMENT_DECLINED, Assignment, Event, Shift
 from models.point import PatrolPoint
 from models.programme import InsuranceCover, InsurancePolicy
-from models.volunteer import STATUS_ACTIVE, Volunteer
+from models.volunteer import Volunteer
 from services.clock import SHANGHAI, Clock, system_clock
 from services.coords import distance_m
+from services.credits import FLAG_DAILY_CAP, credit_days, recompute_days  # noqa: F401 (FLAG_DAILY_CAP re-exported)
 from services.errors import DomainError
-from services.hours import capped_credits, credited_window, year_total_minutes
+from services.hours import floor_hours, year_total_minutes
 from services.i18n import _
 from services.tokens import POSTER, CodeSigner
 from services.transactions import lock_volunteer, write_transaction
+from services.volunteers import withdrawal_in_effect
 
 A = Attendance.__table__
-C = AttendanceCredit.__table__
 S = ScanRecord.__table__
 SH = Shift.__table__
 P = PatrolPoint.__table__
@@ -64,8 +65,8 @@ FLAG_NO_LOCATION = "no_location"
 FLAG_SHARED_DEVICE = "shared_device"
 FLAG_FAST_TRAVEL = "fast_travel"
 FLAG_AUTO_CLOSED = "auto_closed"
-FLAG_DAILY_CAP = "daily_cap"
 FLAG_UNINSURED = "uninsured"
+FLAG_WITHDRAWN = "withdrawn"
 INSURANCE_GATES = ("flag", "enforce", "off")
 
 
@@ -119,7 +120,7 @@ class AttendanceView:
 
     @property
     def credited_hours(self) -> float:
-        return round(self.credited_minutes / 60.0, 1)
+        return floor_hours(self.credited_minutes)
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,10 @@ class ScanResult:
     year_minutes: int | None = None  # credited minutes this programme year, after a check-out
     flags: tuple[str, ...] = field(default_factory=tuple)
     replayed: bool = False
+
+    @property
+    def year_hours(self) -> float | None:
+        return floor_hours(self.year_minutes) if self.year_minutes is not None else None
 
     def to_json(self) -> str:
         def enc(o):
@@ -167,7 +172,7 @@ def _dt(value: datetime | None) -> datetime | None:
 # small indexed table, and a key-date burst runs them hundreds of times a second.
 _last_scan = (select(S.c.scanned_at, S.c.point_id).where(S.c.volunteer_id == V.c.id, S.c.action.in_(ACCEPTED))
               .order_by(S.c.scanned_at.desc()).limit(1))
-_STATE = (select(V.c.id, V.c.status, V.c.name,
+_STATE = (select(V.c.id, V.c.status, V.c.name, V.c.withdrawn_on,
                  P.c.id.label("p_id"), P.c.code.label("p_code"), P.c.name.label("p_name"), P.c.lat.label("p_lat"),
                  P.c.lon.label("p_lon"), P.c.radius_m.label("p_radius_m"), P.c.active.label("p_active"),
                  P.c.key_version.label("p_key_version"),
@@ -191,8 +196,14 @@ _SHIFTS = (select(SH.c.id, SH.c.event_id, SH.c.starts_at, SH.c.ends_at, SH.c.cap
                   select(func.count()).select_from(AS).where(AS.c.shift_id == SH.c.id,
                                                              AS.c.status != ASSIGNMENT_DECLINED)
                   .scalar_subquery().label("assigned"),
-                  select(func.count()).select_from(A).where(A.c.shift_id == SH.c.id, A.c.walk_in.is_(True))
-                  .scalar_subquery().label("walk_ins"))
+                  # Walk-in places are held by people, not records: back from dinner is still one
+                  # walk-in, and a rejected record holds no place.
+                  select(func.count(A.c.volunteer_id.distinct())).select_from(A)
+                  .where(A.c.shift_id == SH.c.id, A.c.walk_in.is_(True), A.c.review_status != REVIEW_REJECTED)
+                  .scalar_subquery().label("walk_ins"),
+                  select(A.c.id).where(A.c.shift_id == SH.c.id, A.c.walk_in.is_(True),
+                                       A.c.review_status != REVIEW_REJECTED, A.c.volunteer_id == bindparam("vid"))
+                  .limit(1).scalar_subquery().label("my_walk_in"))
            .where(SH.c.point_id == bindparam("pid"), SH.c.starts_at <= bindparam("latest_start"),
                   SH.c.ends_at >= bindparam("earliest_end")))
 _IC, _IP = InsuranceCover.__table__, InsurancePolicy.__table__
@@ -208,7 +219,6 @@ _SAME_EVENT = select(SH.c.id).where(SH.c.event_id == bindparam("eid"), SH.c.poin
 _LAST_ATTENDANCE = (select(A.c.id).where(A.c.volunteer_id == bindparam("vid")).order_by(A.c.id.desc()).limit(1))
 _INSERT_SCAN = insert(S)
 _INSERT_ATTENDANCE = insert(A).returning(A.c.id)
-_INSERT_CREDIT = insert(C)
 _CLOSE = (update(A).where(A.c.id == bindparam("b_id"), A.c.status == ATT_OPEN)
           .values(status=bindparam("b_status"), check_out_at=bindparam("b_out"),
                   checkout_point_id=bindparam("b_point"), credited_minutes=bindparam("b_minutes"),
@@ -305,22 +315,33 @@ def _flags_str(*groups) -> str:
 
 def _close(conn: Connection, att, *, at: datetime, status: str, checkout_point_id: int | None,
            extra_flags: list[str], rules: ScanRules, shift_start, shift_end) -> tuple[int, str]:
-    """Close an open attendance and store its per-day credit (check-out, auto-close, proxy).
+    """Close an open attendance, then recompute its days' credit (check-out, auto-close, proxy).
 
     `att` needs id, volunteer_id, check_in_at, flags and review_status. Returns the credited
     minutes and the flags.
     """
-    window = credited_window(_dt(att.check_in_at), at, _dt(shift_start), _dt(shift_end))
-    credits, capped = capped_credits(conn, att.volunteer_id, att.id, window, rules.daily_cap_minutes, rules.zone)
-    flags = _flags_str(att.flags or "", extra_flags, [FLAG_DAILY_CAP] if capped else [])
-    if credits:
-        conn.execute(_INSERT_CREDIT, [{"attendance_id": att.id, "volunteer_id": att.volunteer_id, "work_date": day,
-                                       "minutes": minutes} for day, minutes in credits])
-    minutes = sum(m for _d, m in credits)
+    flags = _flags_str(att.flags or "", extra_flags)
     conn.execute(_CLOSE, {"b_id": att.id, "b_status": status, "b_out": at, "b_point": checkout_point_id,
-                          "b_minutes": minutes, "b_flags": flags,
+                          "b_minutes": 0, "b_flags": flags,
                           "b_review": REVIEW_FLAGGED if flags else att.review_status})
-    return minutes, flags
+    days = credit_days(att.check_in_at, at, shift_start, shift_end, rules.zone)
+    credited = recompute_days(conn, att.volunteer_id, days, cap_minutes=rules.daily_cap_minutes, zone=rules.zone)
+    return credited.get(att.id, (0, flags))
+
+
+def auto_close_time(check_in_at: datetime, shift_end: datetime, withdrawn_on: date | None,
+                    zone: ZoneInfo = SHANGHAI) -> tuple[datetime, list[str]]:
+    """When a forgotten check-out is closed, and the flags that says why.
+
+    At the shift end; never before the check-in (a check-in in the after-window credits nothing);
+    and never after the volunteer's withdrawal took effect (the start of the withdrawal date).
+    """
+    at, flags = _dt(shift_end), [FLAG_AUTO_CLOSED]
+    if withdrawn_on is not None:
+        leaving = datetime.combine(withdrawn_on, datetime.min.time(), tzinfo=zone)
+        if leaving < at:
+            at, flags = leaving, [FLAG_AUTO_CLOSED, FLAG_WITHDRAWN]
+    return max(at, _dt(check_in_at)), flags
 
 
 def _open_attendance(conn: Connection, volunteer_id: int):
@@ -392,7 +413,7 @@ def _decide(conn: Connection, state, version: int | None, *, rules: ScanRules, n
             lat, lon, accuracy, device_id, ctx: dict) -> ScanResult:
     point = _point_from_state(state, version)
     ctx["point_id"] = point.id
-    if state.status != STATUS_ACTIVE:
+    if withdrawal_in_effect(state.status, state.withdrawn_on, now.astimezone(rules.zone).date()):
         raise DomainError("volunteer_withdrawn", _("%(name)s 已退出志愿者队伍，无法签到", name=state.name))
 
     open_att = state if state.att_id is not None else None
@@ -405,9 +426,9 @@ def _decide(conn: Connection, state, version: int | None, *, rules: ScanRules, n
     if open_att is not None and open_att.ends_at is not None and now > _dt(open_att.ends_at) + rules.window_after:
         # A forgotten check-out from an earlier shift: close it as the job would have, then this
         # scan is a fresh check-in.
-        _close(conn, _Att(open_att), at=_dt(open_att.ends_at), status=ATT_AUTO_CLOSED, checkout_point_id=None,
-               extra_flags=[FLAG_AUTO_CLOSED], rules=rules, shift_start=open_att.starts_at,
-               shift_end=open_att.ends_at)
+        at, why = auto_close_time(open_att.check_in_at, open_att.ends_at, state.withdrawn_on, rules.zone)
+        _close(conn, _Att(open_att), at=at, status=ATT_AUTO_CLOSED, checkout_point_id=None, extra_flags=why,
+               rules=rules, shift_start=open_att.starts_at, shift_end=open_att.ends_at)
         open_att = None
 
     flags, distance = _geofence_flags(point, lat, lon, accuracy, rules)
@@ -480,7 +501,7 @@ def _check_in(conn, state, point, *, now, flags, rules, ctx) -> ScanResult:
                                                a=int(rules.window_after.total_seconds() // 60)))
     ctx["shift_id"] = shift.id
     walk_in = shift.my_status is None or shift.my_status == ASSIGNMENT_DECLINED
-    if walk_in and shift.walk_ins >= shift.capacity - shift.assigned:
+    if walk_in and shift.my_walk_in is None and shift.walk_ins >= shift.capacity - shift.assigned:
         raise DomainError("shift_full", _("本班次名额已满（%(c)d 人），请联系现场负责人", c=shift.capacity))
     flags = flags + insurance_flags(conn, state.id, now, rules)
     flag_text = _flags_str(flags)
@@ -496,7 +517,7 @@ def _check_in(conn, state, point, *, now, flags, rules, ctx) -> ScanResult:
 
 def close_forgotten(session: Session, *, rules: ScanRules = ScanRules(), clock: Clock = system_clock) -> list[int]:
     """Close attendances whose shift's check-out window has passed: `auto_closed`, credited up to
-    the shift end, flagged for review. Safe to run twice, or beside live scans."""
+    the shift end (see `auto_close_time`), flagged for review. Safe to run twice, or beside live scans."""
     closed: list[int] = []
     now = clock()
     candidates = session.execute(select(A.c.id, A.c.volunteer_id).select_from(A.join(SH, SH.c.id == A.c.shift_id))
@@ -506,15 +527,30 @@ def close_forgotten(session: Session, *, rules: ScanRules = ScanRules(), clock: 
         with write_transaction(session) as conn:
             lock_volunteer(conn, volunteer_id)
             att = conn.execute(select(A.c.id, A.c.volunteer_id, A.c.check_in_at, A.c.flags, A.c.review_status,
-                                      SH.c.starts_at, SH.c.ends_at)
-                               .select_from(A.join(SH, SH.c.id == A.c.shift_id))
+                                      SH.c.starts_at, SH.c.ends_at, V.c.withdrawn_on)
+                               .select_from(A.join(SH, SH.c.id == A.c.shift_id).join(V, V.c.id == A.c.volunteer_id))
                                .where(A.c.id == att_id, A.c.status == ATT_OPEN)).first()
             if att is None:
                 continue
-            _close(conn, att, at=_dt(att.ends_at), status=ATT_AUTO_CLOSED, checkout_point_id=None,
-                   extra_flags=[FLAG_AUTO_CLOSED], rules=rules, shift_start=att.starts_at, shift_end=att.ends_at)
+            at, why = auto_close_time(att.check_in_at, att.ends_at, att.withdrawn_on, rules.zone)
+            _close(conn, att, at=at, status=ATT_AUTO_CLOSED, checkout_point_id=None, extra_flags=why, rules=rules,
+                   shift_start=att.starts_at, shift_end=att.ends_at)
             closed.append(att_id)
     return closed
+
+
+def close_for_withdrawal(session: Session, volunteer_id: int, *, rules: ScanRules = ScanRules(),
+                         clock: Clock = system_clock) -> int | None:
+    """End the patrol of a volunteer who has just been withdrawn, at this moment, flagged."""
+    with write_transaction(session) as conn:
+        lock_volunteer(conn, volunteer_id)
+        now = clock()
+        att = _open_attendance(conn, volunteer_id)
+        if att is None:
+            return None
+        _close(conn, att, at=max(now, _dt(att.check_in_at)), status=ATT_AUTO_CLOSED, checkout_point_id=None,
+               extra_flags=[FLAG_WITHDRAWN], rules=rules, shift_start=att.starts_at, shift_end=att.ends_at)
+        return att.id
 
 
 def open_attendance(session: Session, volunteer_id: int) -> AttendanceView | None:
@@ -570,7 +606,7 @@ def proxy_check_in(session: Session, volunteer_id: int, point_id: int, *, by_use
         now = clock()
         if volunteer is None:
             raise DomainError("not_found", _("志愿者不存在"))
-        if volunteer.status != STATUS_ACTIVE:
+        if withdrawal_in_effect(volunteer.status, volunteer.withdrawn_on, now.astimezone(rules.zone).date()):
             raise DomainError("volunteer_withdrawn", _("%(name)s 已退出志愿者队伍，无法签到", name=volunteer.name))
         if _open_attendance(conn, volunteer_id) is not None:
             raise DomainError("already_checked_in", _("%(name)s 已经签到，尚未签退", name=volunteer.name))

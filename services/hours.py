@@ -34,19 +34,24 @@ def year_bounds(year: int) -> tuple[date, date]:
 
 
 def hours(minutes: int) -> float:
-    """Hours shown with one decimal (whole minutes are what is stored)."""
-    return round(minutes / 60.0, 1)
+    """Hours shown with one decimal (whole minutes are what is stored), rounded down: `floor_hours`."""
+    return floor_hours(minutes)
 
 
 def split_by_day(start: datetime, end: datetime, zone: ZoneInfo = SHANGHAI) -> list[tuple[date, int]]:
-    """Whole minutes of [start, end) on each local calendar day."""
+    """Whole minutes of [start, end) on each local calendar day.
+
+    The presence is rounded once, not per day: each day gets the whole minutes of the running total
+    at its end minus those at its start, so no minute is lost at midnight and the parts add up to
+    the whole (23:00:30–01:00:45 is 59 + 61 = 120).
+    """
     out: list[tuple[date, int]] = []
     cursor = start
     while cursor < end:
         local_day = cursor.astimezone(zone).date()
         next_midnight = datetime.combine(local_day + timedelta(days=1), time(), tzinfo=zone)
         seg_end = min(end, next_midnight)
-        minutes = int((seg_end - cursor).total_seconds() // 60)
+        minutes = int((seg_end - start).total_seconds() // 60) - int((cursor - start).total_seconds() // 60)
         if minutes > 0:
             out.append((local_day, minutes))
         cursor = seg_end
@@ -61,11 +66,6 @@ def credited_window(check_in: datetime, check_out: datetime, shift_start: dateti
     return (start, end) if end > start else None
 
 
-_OTHER_CREDITS = (select(C.c.work_date, func.sum(C.c.minutes))
-                  .select_from(C.join(A, A.c.id == C.c.attendance_id))
-                  .where(C.c.volunteer_id == bindparam("vid"), C.c.work_date.in_(bindparam("days", expanding=True)),
-                         C.c.attendance_id != bindparam("aid"), A.c.review_status != REVIEW_REJECTED)
-                  .group_by(C.c.work_date))
 _YEAR_TOTAL = select(
     select(func.coalesce(func.sum(C.c.minutes), 0)).select_from(C.join(A, A.c.id == C.c.attendance_id))
     .where(C.c.volunteer_id == bindparam("vid"), C.c.work_date.between(bindparam("start"), bindparam("end")),
@@ -73,28 +73,6 @@ _YEAR_TOTAL = select(
     + select(func.coalesce(func.sum(H.c.minutes), 0))
     .where(H.c.volunteer_id == bindparam("vid"), H.c.work_date.between(bindparam("start"), bindparam("end")))
     .scalar_subquery())
-
-
-def capped_credits(conn: Any, volunteer_id: int, attendance_id: int, window: tuple[datetime, datetime] | None,
-                   cap_minutes: int, zone: ZoneInfo = SHANGHAI) -> tuple[list[tuple[date, int]], bool]:
-    """Per-day credit for one attendance, each day capped against the volunteer's other credits.
-
-    Returns the rows to store and whether the cap cut anything.
-    """
-    if window is None:
-        return [], False
-    raw = split_by_day(window[0], window[1], zone)
-    days = [d for d, _m in raw]
-    other = dict(conn.execute(_OTHER_CREDITS, {"vid": volunteer_id, "days": days, "aid": attendance_id}).all()) \
-        if days else {}
-    out, capped = [], False
-    for day, minutes in raw:
-        room = max(0, cap_minutes - int(other.get(day) or 0))
-        if minutes > room:
-            capped = True
-        if min(minutes, room) > 0:
-            out.append((day, min(minutes, room)))
-    return out, capped
 
 
 @dataclass(frozen=True)
@@ -179,3 +157,8 @@ def recent_attendances(conn: Any, volunteer_id: int, limit: int = 10) -> list[At
                         .where(A.c.volunteer_id == volunteer_id).order_by(A.c.check_in_at.desc()).limit(limit)).all()
     return [AttendanceLine(r.id, r.pname, r.ename, r.check_in_at, r.check_out_at, r.status, r.source,
                            r.review_status, r.credited_minutes) for r in rows]
+
+
+def floor_hours(minutes: int) -> float:
+    """Hours shown to people round down to one decimal, so a shown 6.0 always means the target is met."""
+    return (minutes // 6) / 10

@@ -70,6 +70,8 @@ class ImportReport:
     unchanged: int = 0
     skipped: int = 0
     errors: list[RowError] = field(default_factory=list)
+    # Rows left alone for a reason worth telling (not errors): e.g. a record already rejected.
+    notices: list[RowError] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -81,12 +83,18 @@ class ImportReport:
                      t=self.total_rows, c=self.created, u=self.updated, n=self.unchanged)
             if self.skipped:
                 text += _("，跳过空行 %(s)d", s=self.skipped)
+            if self.notices:
+                text += _("，另有 %(n)d 行见下方说明", n=len(self.notices))
             return text
         return _("导入失败，未写入任何数据：%(n)d 处错误", n=len(self.errors))
 
     def lines(self) -> list[str]:
         return [_("第 %(row)d 行%(col)s：%(msg)s", row=e.row,
                   col=f"（{e.column}）" if e.column else "", msg=e.message) for e in self.errors]
+
+    def notice_lines(self) -> list[str]:
+        return [_("第 %(row)d 行%(col)s：%(msg)s", row=e.row,
+                  col=f"（{e.column}）" if e.column else "", msg=e.message) for e in self.notices]
 
 
 class _Collector:
@@ -399,25 +407,75 @@ ATTENDANCE_COLUMNS = {
     "check_in": ("签到时间", "签到", "checkin", "checkinat"),
     "check_out": ("签退时间", "签退", "checkout", "checkoutat"),
     "note": ("备注",),
+    "unscheduled": ("计划外", "计划外巡逻", "unscheduled", "offshift"),
 }
+FLAG_UNSCHEDULED = "unscheduled"
+_YES = {"是", "y", "yes", "true", "1", "√", "✓"}
+_NO = {"否", "n", "no", "false", "0"}
+
+
+def _yes_no(row: SheetRow, key: str, label: str) -> bool:
+    value = row.text(key)
+    if value is None:
+        return False
+    if value.lower() in _YES:
+        return True
+    if value.lower() in _NO:
+        return False
+    raise DomainError("bad_yes_no", _("%(label)s只能填“是”或“否”", label=label))
+
+
+def _paper_shift(session: Session, point_id: int | None, event_id: int | None, start, end, zone: ZoneInfo):
+    """The shift a paper row belongs to, as a scan would credit it: of the shifts on that day at
+    that point (or of the named campaign), the one the presence overlaps most.
+
+    Returns (shift or None, whether that day has any such shift at all).
+    """
+    from datetime import datetime, time, timezone
+
+    from models.event import Shift
+    SH = Shift.__table__
+
+    if point_id is None and event_id is None:
+        return None, False
+    day_from = datetime.combine(start.astimezone(zone).date(), time(), tzinfo=zone)
+    day_to = datetime.combine(end.astimezone(zone).date() + timedelta(days=1), time(), tzinfo=zone)
+    stmt = select(SH.c.id, SH.c.event_id, SH.c.starts_at, SH.c.ends_at).where(SH.c.starts_at < day_to,
+                                                                                 SH.c.ends_at > day_from)
+    stmt = stmt.where(SH.c.point_id == point_id) if point_id is not None else stmt.where(SH.c.event_id == event_id)
+    rows = session.execute(stmt).all()
+
+    def aware(v):
+        return v if v.tzinfo else v.replace(tzinfo=timezone.utc)
+
+    best, best_overlap = None, timedelta(0)
+    for r in sorted(rows, key=lambda r: (aware(r.starts_at), r.id)):
+        overlap = min(end, aware(r.ends_at)) - max(start, aware(r.starts_at))
+        if overlap > best_overlap:
+            best, best_overlap = r, overlap
+    return best, bool(rows)
 
 
 def import_attendance(session: Session, data: bytes, filename: str, *, rules=None, actor: str = "",
                       commit: bool = True) -> ImportReport:
     """Import patrols recorded on paper (before the service, or on a night without phones).
 
-    They count as `import`, kept apart from scan-verified time, credited like a scan (overlap with
-    the shift at that point if there is one, the 12 h daily cap) and checked against overlaps with
-    the volunteer's other records. Rows with neither time filled in (absent) are skipped; a row
-    already imported is left unchanged, so a sheet can be imported again after fixing one row.
+    They count as `import`, kept apart from scan-verified time, and are credited like a scan: a row
+    belongs to the shift of that day at that point (or of the named campaign) that it overlaps
+    most, and earns only inside that shift's start–end, under the 12 h daily cap. A row on a day
+    without any such shift (history from before the service) is imported as unscheduled, flagged;
+    a row that misses every shift of its day is refused unless its `计划外` column says 是.
+    Rows with neither time filled in (absent) are skipped; a row already imported is left
+    unchanged, and so is a row whose record a coordinator rejected (reported, not an error), so a
+    sheet can be imported again after fixing one row.
     """
     from models.attendance import (ATT_CLOSED, REVIEW_FLAGGED, REVIEW_NONE, REVIEW_REJECTED, SOURCE_IMPORT,
-                                   Attendance, AttendanceCredit)
-    from services.checkin import FLAG_DAILY_CAP, ScanRules, choose_shift
-    from services.hours import capped_credits, credited_window
+                                   Attendance)
+    from services.checkin import ScanRules
+    from services.credits import credit_days, recompute_days
 
     rules = rules or ScanRules()
-    A, C = Attendance.__table__, AttendanceCredit.__table__
+    A = Attendance.__table__
     report = ImportReport(kind="attendance")
     try:
         sheet = read_sheet(data, filename, ATTENDANCE_COLUMNS, required=("phone", "check_in", "check_out"))
@@ -449,7 +507,8 @@ def import_attendance(session: Session, data: bytes, filename: str, *, rules=Non
         if not code and not event_name:
             c.fail(row, "点位编号/活动", "required", _("点位编号和活动至少填一项"))
         rec["note"] = c.check(row, "备注", lambda: _optional_text(row, "note", _("备注"), 500))
-        rec["start"] = rec["end"] = None
+        unscheduled = c.check(row, "计划外", lambda: _yes_no(row, "unscheduled", _("计划外")))
+        rec["start"] = rec["end"] = rec["shift"] = None
         if start and end:
             if end <= start:
                 c.fail(row, "签退时间", "end_before_start", _("签退时间必须晚于签到时间"))
@@ -457,8 +516,17 @@ def import_attendance(session: Session, data: bytes, filename: str, *, rules=Non
                 c.fail(row, "签退时间", "too_long", _("一次签到不能超过 24 小时"))
             else:
                 rec["start"], rec["end"] = from_local(start, rules.zone), from_local(end, rules.zone)
+        if rec["start"] and (rec["point"] or (not code and event_name)):
+            named = events.get(event_name) if event_name else None
+            rec["shift"], day_has_shifts = _paper_shift(
+                session, rec["point"].id if rec["point"] else None, named.id if named else None,
+                rec["start"], rec["end"], rules.zone)
+            if rec["shift"] is None and day_has_shifts and unscheduled is False:
+                c.fail(row, "签到时间", "outside_shifts",
+                       _("这一天该点位（或活动）有班次，但签到、签退时间与所有班次都不重叠；"
+                         "如确为计划外巡逻，请在“计划外”列填“是”"))
         parsed.append(rec)
-    # overlaps: within the file, and with records already stored
+    # overlaps: within the file, and with records already stored (rejected ones included)
     by_volunteer: dict[int, list[dict]] = {}
     for rec in parsed:
         if rec.get("volunteer") is not None and rec["start"]:
@@ -469,13 +537,20 @@ def import_attendance(session: Session, data: bytes, filename: str, *, rules=Non
             if cur["start"] < prev["end"]:
                 c.fail(cur["row"], "签到时间", "overlap", _("与第 %(r)d 行的时间重叠", r=prev["row"].number))
         for rec in recs:
-            clash = session.execute(select(A.c.id, A.c.source, A.c.check_in_at, A.c.check_out_at).where(
-                A.c.volunteer_id == vol_id, A.c.review_status != REVIEW_REJECTED, A.c.check_in_at < rec["end"],
-                func.coalesce(A.c.check_out_at, A.c.check_in_at) > rec["start"])).first()
-            if clash is None:
+            clashes = session.execute(select(A.c.source, A.c.check_in_at, A.c.check_out_at, A.c.review_status).where(
+                A.c.volunteer_id == vol_id, A.c.check_in_at < rec["end"],
+                func.coalesce(A.c.check_out_at, A.c.check_in_at) > rec["start"])).all()
+            if not clashes:
                 continue
-            if clash.source == SOURCE_IMPORT and clash.check_in_at == rec["start"] and clash.check_out_at == rec["end"]:
+            same = [x for x in clashes if x.source == SOURCE_IMPORT and x.check_in_at == rec["start"]
+                    and x.check_out_at == rec["end"]]
+            live = [x for x in clashes if x.review_status != REVIEW_REJECTED]
+            if same or not live:
+                # Imported before, or the time was already judged: a rejected record stays rejected.
                 rec["unchanged"] = True
+                if (same or clashes)[0].review_status == REVIEW_REJECTED:
+                    report.notices.append(RowError(rec["row"].number, "签到时间", "already_rejected",
+                                                   _("已审核：不通过（平安办已驳回这条记录，不再重复导入）")))
             else:
                 c.fail(rec["row"], "签到时间", "overlap", _("与该志愿者已有的签到记录时间重叠"))
     report.total_rows = len(sheet.rows)
@@ -483,12 +558,12 @@ def import_attendance(session: Session, data: bytes, filename: str, *, rules=Non
         return report
 
     conn = session.connection()
+    touched: dict[int, set] = {}
     for rec in parsed:
         if rec.get("unchanged"):
             report.unchanged += 1
             continue
-        vol, point = rec["volunteer"], rec["point"]
-        shift = choose_shift(conn, point.id, rec["start"], rules) if point else None
+        vol, point, shift = rec["volunteer"], rec["point"], rec["shift"]
         event_id = shift.event_id if shift else None
         if event_id is None and rec["event_name"]:
             event = events.get(rec["event_name"])
@@ -499,22 +574,18 @@ def import_attendance(session: Session, data: bytes, filename: str, *, rules=Non
                 session.flush()
                 events[event.name] = event
             event_id = event.id
-        att_id = conn.execute(A.insert().values(
+        flags = "" if shift else FLAG_UNSCHEDULED
+        conn.execute(A.insert().values(
             volunteer_id=vol.id, event_id=event_id, shift_id=shift.id if shift else None,
             point_id=point.id if point else None, source=SOURCE_IMPORT, status=ATT_CLOSED,
             check_in_at=rec["start"], check_out_at=rec["end"], credited_minutes=0,
-            work_date=rec["start"].astimezone(rules.zone).date(), review_status=REVIEW_NONE, flags="",
-            walk_in=False, note=(rec["note"] or "") + (f" [{actor}]" if actor else "") or None)
-            .returning(A.c.id)).scalar_one()
-        window = credited_window(rec["start"], rec["end"], shift.starts_at if shift else None,
-                                 shift.ends_at if shift else None)
-        credits, capped = capped_credits(conn, vol.id, att_id, window, rules.daily_cap_minutes, rules.zone)
-        for day, minutes in credits:
-            conn.execute(C.insert().values(attendance_id=att_id, volunteer_id=vol.id, work_date=day, minutes=minutes))
-        conn.execute(A.update().where(A.c.id == att_id).values(
-            credited_minutes=sum(m for _d, m in credits),
-            flags=FLAG_DAILY_CAP if capped else "", review_status=REVIEW_FLAGGED if capped else REVIEW_NONE))
+            work_date=rec["start"].astimezone(rules.zone).date(), review_status=REVIEW_FLAGGED if flags else REVIEW_NONE,
+            flags=flags, walk_in=False, note=(rec["note"] or "") + (f" [{actor}]" if actor else "") or None))
+        touched.setdefault(vol.id, set()).update(credit_days(rec["start"], rec["end"], shift.starts_at if shift else None,
+                                                             shift.ends_at if shift else None, rules.zone))
         report.created += 1
+    for vol_id, days in touched.items():
+        recompute_days(conn, vol_id, days, cap_minutes=rules.daily_cap_minutes, zone=rules.zone)
     report.skipped = skipped
     session.flush()
     if commit:

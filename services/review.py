@@ -10,13 +10,17 @@ from sqlalchemy.orm import Session
 
 from models.attendance import (ATT_OPEN, REVIEW_APPROVED, REVIEW_REJECTED, Attendance,
                                HourAdjustment)
-from models.event import Event
+from models.event import Event, Shift
 from models.point import PatrolPoint
 from models.user import User
 from models.volunteer import Volunteer
+from services.checkin import ScanRules
 from services.clock import Clock, system_clock
+from services.credits import credit_days, recompute_days
 from services.errors import DomainError
+from services.hours import floor_hours
 from services.i18n import _
+from services.transactions import lock_volunteer, write_transaction
 
 A = Attendance.__table__
 V = Volunteer.__table__
@@ -24,6 +28,7 @@ P = PatrolPoint.__table__
 E = Event.__table__
 H = HourAdjustment.__table__
 U = User.__table__
+SH = Shift.__table__
 MAX_ADJUST_MINUTES = 24 * 60
 PAGE_SIZE = 50
 
@@ -50,7 +55,7 @@ class AttendanceRow:
 
     @property
     def credited_hours(self) -> float:
-        return round(self.credited_minutes / 60.0, 1)
+        return floor_hours(self.credited_minutes)
 
 
 def _base_query():
@@ -111,18 +116,31 @@ def list_attendances(session: Session, *, event_id: int | None = None, point_id:
 
 
 def review_attendance(session: Session, attendance_id: int, decision: str, *, by_user_id: int,
-                      clock: Clock = system_clock) -> None:
-    """Approve or reject a record after looking at it; a rejected record credits nothing."""
+                      clock: Clock = system_clock, rules: ScanRules = ScanRules()) -> None:
+    """Approve or reject a record after looking at it; a rejected record credits nothing.
+
+    The daily cap is applied again to the record's days, whatever the order of reviews: approving a
+    record rejected earlier takes minutes back from the records after it, a rejection gives its
+    minutes to them.
+    """
     if decision not in (REVIEW_APPROVED, REVIEW_REJECTED):
         raise DomainError("bad_decision", _("只能“通过”或“不通过”"))
-    status = session.execute(select(A.c.status).where(A.c.id == attendance_id)).scalar()
-    if status is None:
+    volunteer_id = session.execute(select(A.c.volunteer_id).where(A.c.id == attendance_id)).scalar()
+    session.rollback()
+    if volunteer_id is None:
         raise DomainError("not_found", _("签到记录不存在"))
-    if status == ATT_OPEN:
-        raise DomainError("still_open", _("该记录尚未签退，签退后再审核"))
-    session.execute(update(A).where(A.c.id == attendance_id)
-                    .values(review_status=decision, reviewed_by_user_id=by_user_id, reviewed_at=clock()))
-    session.commit()
+    with write_transaction(session) as conn:
+        lock_volunteer(conn, volunteer_id)
+        att = conn.execute(select(A.c.status, A.c.check_in_at, A.c.check_out_at, SH.c.starts_at, SH.c.ends_at)
+                           .select_from(A.outerjoin(SH, SH.c.id == A.c.shift_id))
+                           .where(A.c.id == attendance_id)).one()
+        if att.status == ATT_OPEN:
+            raise DomainError("still_open", _("该记录尚未签退，签退后再审核"))
+        conn.execute(update(A).where(A.c.id == attendance_id)
+                     .values(review_status=decision, reviewed_by_user_id=by_user_id, reviewed_at=clock()))
+        recompute_days(conn, volunteer_id, credit_days(att.check_in_at, att.check_out_at, att.starts_at, att.ends_at,
+                                                       rules.zone),
+                       cap_minutes=rules.daily_cap_minutes, zone=rules.zone)
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,13 @@ from sqlalchemy.orm import Session
 
 from models.signin import METHOD_CARD, METHOD_LINK, METHOD_SELF_SERVICE, Device, LoginLink
 from models.volunteer import STATUS_ACTIVE, Volunteer
-from services.clock import Clock, system_clock
+from services.clock import Clock, local_date, system_clock
 from services.errors import DomainError
 from services.i18n import _
 from services.phones import normalise_phone
 from services.settings import SELF_SERVICE_SIGNIN, get_bool
 from services.tokens import CARD, CodeSigner, hash_secret, new_secret
+from services.volunteers import withdrawal_in_effect
 
 DEFAULT_LINK_DAYS = 7
 LAST_SEEN_GRANULARITY = timedelta(minutes=5)
@@ -208,7 +209,7 @@ class SignedInVolunteer:
 
 _D, _V = Device.__table__, Volunteer.__table__
 _DEVICE_LOOKUP = (select(_D.c.id.label("device_id"), _D.c.revoked_at, _D.c.last_seen_at, _V.c.id, _V.c.name,
-                         _V.c.team, _V.c.vest_no, _V.c.status)
+                         _V.c.team, _V.c.vest_no, _V.c.status, _V.c.withdrawn_on)
                   .select_from(_D.join(_V, _V.c.id == _D.c.volunteer_id))
                   .where(_D.c.token_hash == bindparam("h")))
 _TOUCH_DEVICE = update(Device).where(Device.id == bindparam("did")).values(last_seen_at=bindparam("seen"))
@@ -220,9 +221,11 @@ def device_volunteer(session: Session, device_secret: str | None, *,
     if not device_secret:
         return None
     row = session.execute(_DEVICE_LOOKUP, {"h": hash_secret(device_secret)}).first()
-    if row is None or row.revoked_at is not None or row.status != STATUS_ACTIVE:
+    if row is None or row.revoked_at is not None:
         return None
     now = clock()
+    if withdrawal_in_effect(row.status, row.withdrawn_on, local_date(now)):
+        return None
     last = row.last_seen_at
     if last is not None and last.tzinfo is None:
         last = last.replace(tzinfo=now.tzinfo)

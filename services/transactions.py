@@ -40,7 +40,7 @@ def lock_volunteer(conn: Connection, volunteer_id: int):
     """Lock the volunteer's row (PostgreSQL) so concurrent scans of one person queue up instead of
     colliding on the one-open-attendance index; SQLite's IMMEDIATE transaction already serialises."""
     V = Volunteer.__table__
-    stmt = select(V.c.id, V.c.status, V.c.name).where(V.c.id == volunteer_id)
+    stmt = select(V.c.id, V.c.status, V.c.name, V.c.withdrawn_on).where(V.c.id == volunteer_id)
     if conn.dialect.name == "postgresql":
         stmt = stmt.with_for_update()
     return conn.execute(stmt).first()

@@ -3,15 +3,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from models.volunteer import STATUS_ACTIVE, STATUS_WITHDRAWN, Volunteer
+from services.clock import Clock, local_date, system_clock
 from services.errors import DomainError
 from services.i18n import _
 
 PAGE_SIZE = 50
+
+
+def withdrawal_in_effect(status: str, withdrawn_on: date | None, today: date) -> bool:
+    """A withdrawal counts from its date on, as the indicators count the roster: on the days before
+    it the volunteer is still on the roster and may patrol."""
+    return status != STATUS_ACTIVE and (withdrawn_on is None or withdrawn_on <= today)
 
 
 @dataclass(frozen=True)
@@ -71,14 +79,24 @@ def get_volunteer(session: Session, volunteer_id: int) -> Volunteer:
     return vol
 
 
-def withdraw_volunteer(session: Session, volunteer_id: int, on: date) -> VolunteerRow:
-    """Mark a volunteer as withdrawn on a date (kept on file so past years still compute)."""
+def withdraw_volunteer(session: Session, volunteer_id: int, on: date, *, rules: Any = None,
+                       clock: Clock = system_clock) -> VolunteerRow:
+    """Mark a volunteer as withdrawn on a date (kept on file so past years still compute).
+
+    A withdrawal that takes effect now also ends a patrol in progress at this moment (flagged):
+    otherwise the forgotten check-out would later be credited up to the shift end.
+    """
+    from services.checkin import ScanRules, close_for_withdrawal
+
+    rules = rules or ScanRules()
     vol = get_volunteer(session, volunteer_id)
     if on < vol.joined_on:
         raise DomainError("withdraw_before_join", _("退出日期不能早于入队日期 %(d)s", d=vol.joined_on))
     vol.status = STATUS_WITHDRAWN
     vol.withdrawn_on = on
     session.commit()
+    if withdrawal_in_effect(vol.status, on, local_date(clock(), rules.zone)):
+        close_for_withdrawal(session, volunteer_id, rules=rules, clock=clock)
     return _row(vol)
 
 

@@ -129,11 +129,16 @@ class MeSchema(ma.Schema):
     team = ma.fields.String(allow_none=True)
     vest_no = ma.fields.String(allow_none=True)
     year = ma.fields.Integer(metadata={"description": "programme year the hours are counted in"})
-    hours_total = ma.fields.Float(metadata={"description": "credited hours this programme year (1 decimal)"})
+    hours_total = ma.fields.Float(metadata={"description": "credited hours this programme year, rounded down to "
+                                                          "1 decimal (6.0 only once the target is met)"})
     hours_verified = ma.fields.Float(metadata={"description": "checked in and out by scanning a poster"})
     hours_imported = ma.fields.Float(metadata={"description": "imported from paper sheets"})
     hours_adjusted = ma.fields.Float(metadata={"description": "added or corrected by a coordinator"})
     hours_target = ma.fields.Float()
+    minutes_total = ma.fields.Integer(metadata={"description": "the exact credited minutes behind hours_total"})
+    minutes_verified = ma.fields.Integer()
+    minutes_imported = ma.fields.Integer()
+    minutes_adjusted = ma.fields.Integer()
     open_attendance = ma.fields.Nested(OpenAttendanceSchema, allow_none=True)
     upcoming_shifts = ma.fields.List(ma.fields.Nested(UpcomingShiftSchema))
 
@@ -159,6 +164,8 @@ class Me(MethodView):
                 "hours_total": summary.total, "hours_verified": summary.verified,
                 "hours_imported": summary.imported, "hours_adjusted": summary.adjusted,
                 "hours_target": summary.target_hours,
+                "minutes_total": summary.total_minutes, "minutes_verified": summary.verified_minutes,
+                "minutes_imported": summary.imported_minutes, "minutes_adjusted": summary.adjusted_minutes,
                 "open_attendance": {"id": current.id, "point_code": current.point_code,
                                     "point_name": current.point_name, "since": current.check_in_at} if current else None,
                 "upcoming_shifts": upcoming_shifts(db.session, vol.id, clock=clock())}
@@ -216,7 +223,7 @@ class Scans(MethodView):
                       channel="api")
         return {"action": result.action, "attendance": result.attendance, "scanned_at": result.scanned_at,
                 "point_code": result.point_code, "point_name": result.point_name,
-                "hours_year": round(result.year_minutes / 60, 1) if result.year_minutes is not None else None,
+                "hours_year": result.year_hours,
                 "flags": list(result.flags), "replayed": result.replayed}
 
 

@@ -10,6 +10,7 @@ from werkzeug.exceptions import Forbidden
 from extensions import db
 from models.user import User
 from services.signin import SignedInVolunteer, device_volunteer
+from web.runtime import clock
 
 DEVICE_COOKIE = "pv_device"
 DEVICE_COOKIE_AGE = 10 * 365 * 24 * 3600  # "until revoked": the server decides, not the date
@@ -29,7 +30,7 @@ def current_user() -> User | None:
 
 def current_volunteer() -> SignedInVolunteer | None:
     if "volunteer" not in g:
-        g.volunteer = device_volunteer(db.session, request.cookies.get(DEVICE_COOKIE))
+        g.volunteer = device_volunteer(db.session, request.cookies.get(DEVICE_COOKIE), clock=clock())
     return g.volunteer
 
 

@@ -220,3 +220,16 @@ def test_a_leader_sees_who_is_on_patrol(app, harness):
     token = _link_token(app, user_id=uid)
     req = harness.feed(_message(f"/start {token}"), _message("/onpatrol", message_id=2))
     assert "现在没有人在岗" in req.texts()[-1]
+
+
+def test_hours_round_down_so_6_0_means_the_target_is_met(app, harness, volunteer):
+    from zoneinfo import ZoneInfo
+
+    from services.review import add_adjustment
+
+    today = datetime.now(ZoneInfo(app.config["TIMEZONE"])).date()
+    with app.app_context():
+        add_adjustment(db.session, volunteer, minutes=357, work_date=today, reason="补录纸质记录", by_user_id=None)
+    token = _link_token(app, volunteer_id=volunteer)
+    text = harness.feed(_message(f"/start {token}"), _message("/hours", message_id=2)).texts()[-1]
+    assert "已累计 5.9 小时" in text and "还差 0.1 小时" in text and "已达到" not in text

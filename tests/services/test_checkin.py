@@ -317,3 +317,132 @@ def test_rules_come_from_config():
     assert (rules.geofence_mode, rules.debounce, rules.daily_cap_minutes) == ("enforce", timedelta(seconds=90), 600)
     with pytest.raises(ValueError):
         ScanRules.from_config({"GEOFENCE_MODE": "strict"})
+
+
+# --- issue 9: rule corrections -------------------------------------------------------------------
+
+def test_walk_in_places_are_held_by_people_not_records_and_rejected_ones_hold_none(w):
+    from models import User
+    from services.review import review_attendance
+
+    user = User(username="coord", password_hash="x", role="coordinator")
+    w.session.add(user)
+    shift = w.shift(w.p1, local(2027, 2, 5, 18), local(2027, 2, 5, 23), capacity=2)
+    w.assign(shift, w.vols[0])                      # 2 - 1 assignment = 1 walk-in place
+    walker = w.vols[1]
+    assert w.scan(walker, w.p1, local(2027, 2, 5, 18, 5)).attendance.walk_in
+    assert w.scan(walker, w.p1, local(2027, 2, 5, 19)).action == "check_out"       # dinner
+    back = w.scan(walker, w.p1, local(2027, 2, 5, 19, 40))                          # same person: same place
+    assert back.action == "check_in" and back.attendance.walk_in
+    assert refused(lambda: w.scan(w.vols[2], w.p1, local(2027, 2, 5, 19, 45))) == "shift_full"
+    w.scan(walker, w.p1, local(2027, 2, 5, 20))
+    for att_id in w.session.scalars(select(Attendance.id).where(Attendance.volunteer_id == walker.id)).all():
+        review_attendance(w.session, att_id, "rejected", by_user_id=user.id, clock=fixed_clock(local(2027, 2, 5, 20, 5)))
+    assert w.scan(w.vols[2], w.p1, local(2027, 2, 5, 20, 10)).action == "check_in"  # the rejected place is free
+    assert refused(lambda: w.scan(w.vols[3], w.p1, local(2027, 2, 5, 20, 15))) == "shift_full"
+
+
+def test_auto_close_never_stamps_a_check_out_before_the_check_in(w):
+    from services.review import list_attendances
+
+    w.shift(w.p1, local(2027, 2, 5, 18), local(2027, 2, 5, 21))
+    w.shift(w.p1, local(2027, 2, 6, 18), local(2027, 2, 6, 21))
+    late, other = w.vols[0], w.vols[1]
+    w.scan(late, w.p1, local(2027, 2, 5, 21, 10))    # in the after-window: earns nothing
+    w.scan(other, w.p1, local(2027, 2, 5, 21, 20))
+    assert close_forgotten(w.session, clock=fixed_clock(local(2027, 2, 5, 21, 31))) != []
+    att = w.session.scalar(select(Attendance).where(Attendance.volunteer_id == late.id))
+    w.session.refresh(att)
+    assert att.check_out_at == att.check_in_at == local(2027, 2, 5, 21, 10)
+    assert (att.status, att.credited_minutes, att.review_status) == ("auto_closed", 0, "flagged")
+    assert "auto_closed" in att.flag_list
+    # the same when the forgotten record is closed by the volunteer's next scan
+    w.session.execute(Attendance.__table__.update().where(Attendance.volunteer_id == other.id)
+                      .values(status="open", check_out_at=None, flags="", review_status="none"))
+    w.session.commit()
+    assert w.scan(other, w.p1, local(2027, 2, 6, 18)).action == "check_in"
+    rows = {r.check_in_at: r for r in list_attendances(w.session, volunteer_id=other.id).rows}
+    first = rows[local(2027, 2, 5, 21, 20)]
+    assert first.check_out_at == first.check_in_at and first.credited_minutes == 0 and "auto_closed" in first.flags
+
+
+def test_no_minute_is_lost_at_midnight(w):
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
+    from services.exports import hours_roster_xlsx
+
+    assert split_by_day(local(2027, 2, 5, 23, 0, 30), local(2027, 2, 6, 1, 0, 45)) == \
+        [(date(2027, 2, 5), 59), (date(2027, 2, 6), 61)]
+    w.shift(w.p1, local(2027, 2, 5, 23), local(2027, 2, 6, 1, 30))
+    v = w.vols[0]
+    w.scan(v, w.p1, local(2027, 2, 5, 23, 0, 30))
+    out = w.scan(v, w.p1, local(2027, 2, 6, 1, 0, 45))
+    assert out.attendance.credited_minutes == 120 and out.year_minutes == 120
+    parts = w.session.execute(select(AttendanceCredit.work_date, AttendanceCredit.minutes)
+                              .order_by(AttendanceCredit.work_date)).all()
+    assert [tuple(p) for p in parts] == [(date(2027, 2, 5), 59), (date(2027, 2, 6), 61)]
+    assert volunteer_hours(w.session, v.id, 2027).verified_minutes == 120
+    ws = load_workbook(BytesIO(hours_roster_xlsx(w.session, 2027, as_of=date(2027, 2, 6)))).active
+    row = next(r for r in ws.iter_rows(values_only=True) if r[0] == v.name)
+    assert row[3] == 2.0 and row[6] == 2.0       # the export shows 2.0 h, not 1.9
+
+
+def test_a_withdrawal_dated_in_the_future_still_lets_the_volunteer_scan_until_then(w):
+    from services.volunteers import withdraw_volunteer
+
+    w.shift(w.p1, local(2027, 2, 5, 18), local(2027, 2, 5, 21))
+    w.shift(w.p1, local(2027, 2, 10, 18), local(2027, 2, 10, 21))
+    v = w.vols[0]
+    withdraw_volunteer(w.session, v.id, date(2027, 2, 10), clock=fixed_clock(local(2027, 2, 1, 9)))
+    assert w.scan(v, w.p1, local(2027, 2, 5, 18)).action == "check_in"   # before the date: still on the roster
+    assert w.scan(v, w.p1, local(2027, 2, 5, 21)).attendance.credited_minutes == 180
+    assert refused(lambda: w.scan(v, w.p1, local(2027, 2, 10, 18))) == "volunteer_withdrawn"
+    from services.indicators import active_volunteer_ids
+    assert v.id in active_volunteer_ids(w.session, date(2027, 2, 9))
+    assert v.id not in active_volunteer_ids(w.session, date(2027, 2, 10))
+
+
+def test_withdrawing_a_checked_in_volunteer_closes_the_patrol_at_that_moment(w):
+    from services.volunteers import withdraw_volunteer
+
+    w.shift(w.p1, local(2027, 2, 5, 18), local(2027, 2, 5, 23))
+    v = w.vols[0]
+    w.scan(v, w.p1, local(2027, 2, 5, 18))
+    withdraw_volunteer(w.session, v.id, date(2027, 2, 5), clock=fixed_clock(local(2027, 2, 5, 20)))
+    att = w.session.scalar(select(Attendance))
+    w.session.refresh(att)
+    assert (att.status, att.check_out_at, att.credited_minutes) == ("auto_closed", local(2027, 2, 5, 20), 120)
+    assert att.review_status == "flagged" and "withdrawn" in att.flag_list
+    assert close_forgotten(w.session, clock=fixed_clock(local(2027, 2, 6, 9))) == []
+    assert volunteer_hours(w.session, v.id, 2027).verified_minutes == 120   # never the shift end's 300
+
+
+def test_a_patrol_left_open_when_a_dated_withdrawal_takes_effect_ends_at_that_midnight(w):
+    from services.volunteers import withdraw_volunteer
+
+    w.shift(w.p1, local(2027, 2, 9, 22), local(2027, 2, 10, 2))
+    v = w.vols[0]
+    withdraw_volunteer(w.session, v.id, date(2027, 2, 10), clock=fixed_clock(local(2027, 2, 1, 9)))
+    w.scan(v, w.p1, local(2027, 2, 9, 22))
+    assert close_forgotten(w.session, clock=fixed_clock(local(2027, 2, 10, 2, 31))) != []
+    att = w.session.scalar(select(Attendance))
+    w.session.refresh(att)
+    assert (att.check_out_at, att.credited_minutes) == (local(2027, 2, 10), 120)
+    assert {"auto_closed", "withdrawn"} <= set(att.flag_list)
+
+
+def test_hours_shown_to_a_volunteer_round_down(w):
+    from services.hours import floor_hours
+
+    assert [floor_hours(m) for m in (0, 5, 6, 177, 357, 359, 360, 365, 366)] == \
+        [0.0, 0.0, 0.1, 2.9, 5.9, 5.9, 6.0, 6.0, 6.1]
+    w.shift(w.p1, local(2027, 2, 5, 18), local(2027, 2, 5, 23))
+    v = w.vols[0]
+    w.scan(v, w.p1, local(2027, 2, 5, 18))
+    out = w.scan(v, w.p1, local(2027, 2, 5, 20, 57))
+    assert out.attendance.credited_minutes == 177
+    assert (out.attendance.credited_hours, out.year_hours) == (2.9, 2.9)
+    summary = volunteer_hours(w.session, v.id, 2027)
+    assert (summary.total_minutes, summary.total, summary.verified) == (177, 2.9, 2.9)

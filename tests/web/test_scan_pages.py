@@ -146,3 +146,25 @@ def test_me_page_shows_hours_in_three_buckets(client, auth, clock, point_path):
     _post(client, point_path)
     page = client.get("/me").get_data(as_text=True)
     assert "正在巡逻" in page and "扫码核验" in page and "历史导入" in page and "人工登记" in page
+
+
+def test_hours_shown_on_the_phone_round_down(client, auth, clock, point_path, session):
+    auth.volunteer()
+    assert "签到成功" in _post(client, point_path).get_data(as_text=True)     # 18:02
+    clock.advance(minutes=177)                                                # 20:59: 2 h 57 min
+    page = _post(client, point_path).get_data(as_text=True)
+    assert "本次计 2.9 小时" in page and "今年累计 2.9 小时" in page
+    me = client.get("/api/v1/me").get_json()
+    assert (me["hours_total"], me["hours_verified"], me["minutes_total"], me["minutes_verified"]) == (2.9, 2.9, 177, 177)
+    assert "<strong>2.9</strong>" in client.get("/me").get_data(as_text=True)
+
+
+def test_a_withdrawal_dated_tomorrow_keeps_the_phone_scanning_today(client, auth, clock, point_path, session):
+    from services.volunteers import withdraw_volunteer
+
+    vol_id = auth.volunteer()
+    withdraw_volunteer(session, vol_id, date(2027, 2, 6), clock=clock)
+    assert client.get("/api/v1/me").status_code == 200
+    assert "签到成功" in _post(client, point_path).get_data(as_text=True)
+    clock.advance(days=1)
+    assert client.get("/api/v1/me").status_code == 401

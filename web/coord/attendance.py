@@ -41,7 +41,7 @@ def index():
 def review(attendance_id: int):
     try:
         review_attendance(db.session, attendance_id, request.form.get("decision", ""), by_user_id=current_user().id,
-                          clock=clock())
+                          rules=scan_rules(), clock=clock())
         flash(_("已审核"), "success")
     except DomainError as exc:
         flash(exc.message, "error")
@@ -72,7 +72,9 @@ def import_file():
         lambda data, name: import_attendance(db.session, data, name, rules=scan_rules(),
                                              actor=f"user:{current_user().id}"),
         title=_("导入历史签到记录"),
-        help_lines=[_("列：手机号、点位编号或活动、签到时间、签退时间、备注；时间为北京时间。"),
+        help_lines=[_("列：手机号、点位编号或活动、签到时间、签退时间、备注，可选“计划外”（是/否）；时间为北京时间。"),
+                    _("按当天该点位（或该活动）的班次计时，只计班次起止时间之内；当天没有班次的记为计划外并待核对，"
+                      "与当天所有班次都不重叠的行须在“计划外”列填“是”。"),
                     _("用于服务上线前的纸质签到表，或停电、手机没电时的纸质记录；这些时长单独记为“历史导入”。"),
                     _("签到、签退都空着的行（未到岗）会被跳过。")],
         back=url_for("coord_attendance.index"))

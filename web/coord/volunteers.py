@@ -24,7 +24,7 @@ from services.hours import volunteer_hours
 from services.messaging import chat_link_of
 from services.review import list_adjustments, list_attendances
 from web.auth import actor, current_user
-from web.runtime import now, scan_rules
+from web.runtime import clock, now, scan_rules
 from web.coord import import_page, protect, qr_data_uri
 
 bp = protect(Blueprint("coord_volunteers", __name__, url_prefix="/coord/volunteers"))
@@ -79,9 +79,12 @@ def withdraw(volunteer_id: int):
         flash(_("请填写有效的退出日期"), "error")
         return redirect(url_for(".detail", volunteer_id=volunteer_id))
     try:
-        withdraw_volunteer(db.session, volunteer_id, on)
-        revoke_all_devices(db.session, volunteer_id, by=actor())
-        flash(_("已登记退出（%(d)s），其手机登录已全部注销", d=on.isoformat()), "success")
+        withdraw_volunteer(db.session, volunteer_id, on, rules=scan_rules(), clock=clock())
+        if on <= local_date(now()):
+            revoke_all_devices(db.session, volunteer_id, by=actor())
+            flash(_("已登记退出（%(d)s），其手机登录已全部注销", d=on.isoformat()), "success")
+        else:  # until that date they still patrol with the phones they have
+            flash(_("已登记退出（%(d)s）：此前仍可扫码签到", d=on.isoformat()), "success")
     except DomainError as exc:
         flash(exc.message, "error")
     return redirect(url_for(".detail", volunteer_id=volunteer_id))
