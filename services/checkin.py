@@ -12,9 +12,10 @@ configurable, see `ScanRules`):
 - a repeated nonce returns the first answer unchanged; a second scan within the debounce is a
   `duplicate` and changes nothing;
 - credit is the overlap of presence with the shift's start–end, in whole minutes, at most 12 h per
-  volunteer per Shanghai calendar day;
-- unassigned volunteers may walk in while walk-ins are below capacity minus assignments; assigned
-  volunteers are never refused as `shift_full`;
+  volunteer per Shanghai calendar day (written by `services/credits.py`);
+- unassigned volunteers may walk in while walk-ins (people, not records; rejected ones aside) are
+  below capacity minus assignments; assigned volunteers are never refused as `shift_full`;
+- a volunteer may scan until the day their withdrawal takes effect;
 - geofence (`flag` / `enforce` / `off`), a device used by two volunteers on one day, and travel
   faster than 30 km/h between points put the attendance up for review.
 

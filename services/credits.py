@@ -99,8 +99,11 @@ def recompute_days(conn: Any, volunteer_id: int, days: Iterable[date], *, cap_mi
         if given:
             plan.append((r, parts, given))
 
-    conn.execute(delete(C).where(C.c.volunteer_id == volunteer_id, C.c.work_date.in_(wanted)))
-    if rejected:
+    # Credit rows on these days belong to records read above; none with minutes means nothing to delete
+    # (the common check-out: one statement fewer in a key-date burst).
+    if any(r.credited_minutes for r in rows if r.review_status != REVIEW_REJECTED):
+        conn.execute(delete(C).where(C.c.volunteer_id == volunteer_id, C.c.work_date.in_(wanted)))
+    if any(r.credited_minutes for r in rejected):
         conn.execute(delete(C).where(C.c.attendance_id.in_([r.id for r in rejected])))
     new_rows = [{"attendance_id": r.id, "volunteer_id": volunteer_id, "work_date": day, "minutes": minutes}
                 for r, _parts, given in plan for day, minutes in given.items() if minutes > 0]
