@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -12,6 +12,9 @@ from models.volunteer import STATUS_ACTIVE, STATUS_WITHDRAWN, Volunteer
 from services.clock import Clock, local_date, system_clock
 from services.errors import DomainError
 from services.i18n import _
+
+if TYPE_CHECKING:
+    from services.checkin import ScanRules
 
 PAGE_SIZE = 50
 
@@ -79,7 +82,7 @@ def get_volunteer(session: Session, volunteer_id: int) -> Volunteer:
     return vol
 
 
-def withdraw_volunteer(session: Session, volunteer_id: int, on: date, *, rules: Any = None,
+def withdraw_volunteer(session: Session, volunteer_id: int, on: date, *, rules: ScanRules | None = None,
                        clock: Clock = system_clock) -> VolunteerRow:
     """Mark a volunteer as withdrawn on a date (kept on file so past years still compute).
 

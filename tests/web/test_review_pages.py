@@ -132,3 +132,30 @@ def test_cli_sheet_and_import(runner, night, tmp_path, app):
     src.write_bytes(csv_bytes([["phone", "event", "check_in", "check_out"], ["13900000007", "除夕", "2027-02-05 09:00", "2027-02-05 08:00"]]))
     bad = runner.invoke(args=["import", "attendance", str(src)])
     assert bad.exit_code == 1 and "第 2 行" in bad.output
+
+
+def test_import_page_reports_a_rejected_row_and_review_reapplies_the_cap(client, auth, night, app):
+    auth.login()
+    from tests.factories import csv_bytes
+    data = csv_bytes([["手机号", "点位编号", "签到时间", "签退时间"], ["13900000007", "P1", "2027-02-05 18:00", "2027-02-05 19:00"]])
+
+    def upload():
+        token = csrf_from(client, "/coord/attendance/import")
+        return client.post("/coord/attendance/import", data={"csrf_token": token, "file": (io.BytesIO(data), "p.csv")},
+                           content_type="multipart/form-data").get_data(as_text=True)
+
+    assert "导入成功" in upload()
+    with app.app_context():
+        att_id = db.session.scalar(select(Attendance.id))
+    token = csrf_from(client, "/coord/attendance/")
+    client.post(f"/coord/attendance/{att_id}/review", data={"csrf_token": token, "decision": "rejected"})
+    with app.app_context():
+        att = db.session.get(Attendance, att_id)
+        assert (att.review_status, att.credited_minutes) == ("rejected", 0)
+    page = upload()
+    assert "未变 1" in page and "已审核：不通过" in page
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Attendance.id))) == 1
+    client.post(f"/coord/attendance/{att_id}/review", data={"csrf_token": token, "decision": "approved"})
+    with app.app_context():
+        assert db.session.get(Attendance, att_id).credited_minutes == 60
