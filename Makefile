@@ -50,8 +50,13 @@ serve: migrate
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check --select F,E9 --exclude migrations,.venv .
 
+## test-tools: npm test tools (axe-core, injected into pages by the accessibility tests)
+node_modules/.installed: package.json package-lock.json
+	@if command -v npm >/dev/null; then npm ci --no-audit --no-fund --silent && touch $@; \
+	  else echo "npm not found: the accessibility tests will be skipped (apt-get install nodejs npm)"; fi
+
 ## test: install test dependencies, lint, and run the suite (TEST_DATABASE_URL selects PostgreSQL)
-test: lint $(MO)
+test: lint $(MO) node_modules/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## translations: extract strings and merge them into the English catalogue (then translate the new
@@ -62,4 +67,4 @@ translations: install
 	$(VENV)/bin/pybabel compile -d translations
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache node_modules

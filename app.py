@@ -33,13 +33,14 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
 
 
 def select_locale() -> str:
-    """Chinese unless the person chose English (?lang=en, remembered in a cookie)."""
+    """The person's choice first (?lang=, or the switch remembered in a cookie), then what the
+    browser asks for; Chinese when it asks for no language we have, since the programme is Chinese."""
     if not has_request_context():
         return "zh"
     chosen = request.args.get("lang") or request.cookies.get("lang")
     if chosen in SUPPORTED_LOCALES:
         return chosen
-    return "zh"
+    return request.accept_languages.best_match(SUPPORTED_LOCALES) or "zh"
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:

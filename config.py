@@ -89,6 +89,7 @@ def load_config(instance_path: Path | None = None) -> dict[str, Any]:
         "LOGIN_LINK_DAYS": _env_int("LOGIN_LINK_DAYS", 7),
         "GEOFENCE_MODE": (os.environ.get("GEOFENCE_MODE") or "flag").lower(),
         "SCAN_DEBOUNCE_SECONDS": _env_int("SCAN_DEBOUNCE_SECONDS", 60),
+        "CHECKOUT_CONFIRM_MINUTES": _env_int("CHECKOUT_CONFIRM_MINUTES", 30),
         "SCAN_WINDOW_BEFORE_MINUTES": _env_int("SCAN_WINDOW_BEFORE_MINUTES", 30),
         "SCAN_WINDOW_AFTER_MINUTES": _env_int("SCAN_WINDOW_AFTER_MINUTES", 30),
         "DAILY_CAP_HOURS": _env_int("DAILY_CAP_HOURS", 12),

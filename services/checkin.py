@@ -80,6 +80,7 @@ class ScanRules:
     geofence_mode: str = "flag"
     max_speed_kmh: float = 30.0
     insurance_gate: str = "flag"
+    checkout_confirm: timedelta = timedelta(minutes=30)
     # A phone's reported accuracy widens the fence, but never by more than this.
     max_accuracy_allowance_m: float = 100.0
     zone: ZoneInfo = SHANGHAI
@@ -95,6 +96,7 @@ class ScanRules:
                    daily_cap_minutes=int(float(config.get("DAILY_CAP_HOURS", 12)) * 60),
                    geofence_mode=mode, max_speed_kmh=float(config.get("TRAVEL_MAX_KMH", 30)),
                    insurance_gate=_gate(config.get("INSURANCE_GATE", "flag")),
+                   checkout_confirm=timedelta(minutes=int(config.get("CHECKOUT_CONFIRM_MINUTES", 30))),
                    zone=ZoneInfo(config.get("TIMEZONE", "Asia/Shanghai")))
 
 
@@ -126,7 +128,7 @@ class AttendanceView:
 
 @dataclass(frozen=True)
 class ScanResult:
-    action: str                      # check_in | check_out | duplicate
+    action: str                      # check_in | check_out | duplicate | confirm_checkout
     attendance: AttendanceView | None
     scanned_at: datetime
     point_code: str
@@ -134,6 +136,8 @@ class ScanResult:
     year_minutes: int | None = None  # credited minutes this programme year, after a check-out
     flags: tuple[str, ...] = field(default_factory=tuple)
     replayed: bool = False
+    shift_ends_at: datetime | None = None  # with confirm_checkout: when the shift ends
+    elapsed_minutes: int | None = None     # with confirm_checkout: minutes since the check-in
 
     @property
     def year_hours(self) -> float | None:
@@ -144,6 +148,8 @@ class ScanResult:
             return o.isoformat() if isinstance(o, datetime) else o
         data = asdict(self)
         data.pop("replayed")
+        data.pop("shift_ends_at")
+        data.pop("elapsed_minutes")
         return json.dumps(data, default=enc)
 
     @classmethod
@@ -370,8 +376,15 @@ def choose_shift(conn: Connection, point_id: int, now: datetime, rules: ScanRule
 def scan(session: Session, volunteer_id: int | None, token: str, *, signer: CodeSigner,
          rules: ScanRules = ScanRules(), clock: Clock = system_clock, nonce: str | None = None,
          lat: float | None = None, lon: float | None = None, accuracy: float | None = None,
-         device_id: int | None = None, channel: str = "web") -> ScanResult:
-    """Check the volunteer in or out at the point named by `token`; see the module docstring."""
+         device_id: int | None = None, channel: str = "web", ask_before_ending: bool = False) -> ScanResult:
+    """Check the volunteer in or out at the point named by `token`; see the module docstring.
+
+    With `ask_before_ending` (the phone page and the API, unless the person already confirmed), a
+    scan that would end a patrol early — within `checkout_confirm` of the check-in, or before the
+    shift's end — changes nothing and answers `confirm_checkout`: a tap the volunteer did not mean
+    must not cost them the rest of their shift. Its nonce is not used up, so the confirmed scan may
+    send the same one.
+    """
     nonce = (nonce or "").strip()[:64] or None
     refusal: DomainError | None = None
     result: ScanResult | None = None
@@ -394,14 +407,15 @@ def scan(session: Session, volunteer_id: int | None, token: str, *, signer: Code
                 if state is None:
                     raise DomainError("not_signed_in", _("这部手机还没有登录：请先用平安办发给您的登录链接或志愿者卡登录"))
                 result = _decide(conn, state, version, rules=rules, now=now, lat=lat, lon=lon,
-                                 accuracy=accuracy, device_id=device_id, ctx=ctx)
+                                 accuracy=accuracy, device_id=device_id, ctx=ctx, ask=ask_before_ending)
             except DomainError as exc:
                 refusal = exc
             _record(conn, volunteer_id=state.id if state else None, now=now,
                     action=result.action if result else "refused", code="ok" if result else refusal.code,
                     point_id=ctx.get("point_id"), shift_id=ctx.get("shift_id"),
                     attendance_id=result.attendance.id if result and result.attendance else None,
-                    nonce=nonce if state else None, channel=channel, lat=lat, lon=lon, accuracy=accuracy,
+                    nonce=nonce if state and not (result and result.action == "confirm_checkout") else None,
+                    channel=channel, lat=lat, lon=lon, accuracy=accuracy,
                     distance=ctx.get("distance"), device_id=device_id,
                     response=result.to_json() if result else _refusal_json(refusal))
     if refusal is not None:
@@ -411,7 +425,7 @@ def scan(session: Session, volunteer_id: int | None, token: str, *, signer: Code
 
 
 def _decide(conn: Connection, state, version: int | None, *, rules: ScanRules, now: datetime,
-            lat, lon, accuracy, device_id, ctx: dict) -> ScanResult:
+            lat, lon, accuracy, device_id, ctx: dict, ask: bool = False) -> ScanResult:
     point = _point_from_state(state, version)
     ctx["point_id"] = point.id
     if withdrawal_in_effect(state.status, state.withdrawn_on, now.astimezone(rules.zone).date()):
@@ -447,6 +461,8 @@ def _decide(conn: Connection, state, version: int | None, *, rules: ScanRules, n
                 flags.append(FLAG_FAST_TRAVEL)
 
     if open_att is not None:
+        if ask and _ends_early(open_att, now, rules):
+            return _confirm_question(conn, state, point, now=now, ctx=ctx)
         return _check_out(conn, state, point, now=now, flags=flags, rules=rules, ctx=ctx)
     return _check_in(conn, state, point, now=now, flags=flags, rules=rules, ctx=ctx)
 
@@ -459,13 +475,38 @@ class _Att:
         self.check_in_at, self.flags, self.review_status = state.check_in_at, state.flags, state.review_status
 
 
-def _check_out(conn, state, point, *, now, flags, rules, ctx) -> ScanResult:
+def _ends_early(open_att, now: datetime, rules: ScanRules) -> bool:
+    if now - _dt(open_att.check_in_at) < rules.checkout_confirm:
+        return True
+    return open_att.ends_at is not None and now < _dt(open_att.ends_at)
+
+
+def _confirm_question(conn, state, point, *, now, ctx) -> ScanResult:
+    """What the phone shows before ending a patrol early: how long so far, when the shift ends,
+    and where the patrol started (a scan at another point of the campaign checks out there)."""
     ctx["shift_id"] = state.shift_id
+    _check_same_event(conn, state, point)
+    started = conn.execute(_POINT_COORDS, {"pid": state.att_point_id}).first()
+    elapsed = max(int((now - _dt(state.check_in_at)).total_seconds() // 60), 0)
+    view = AttendanceView(state.att_id, ATT_OPEN, SOURCE_SCAN, None, started.name if started is not None else None,
+                          state.shift_id, _dt(state.check_in_at), None, 0, bool(state.walk_in),
+                          tuple(f for f in (state.flags or "").split(",") if f))
+    return ScanResult("confirm_checkout", view, now, point.code, point.name,
+                      shift_ends_at=_dt(state.ends_at) if state.ends_at is not None else None,
+                      elapsed_minutes=elapsed)
+
+
+def _check_same_event(conn, state, point) -> None:
     if point.id != state.att_point_id and state.event_id is not None:
         if conn.execute(_SAME_EVENT, {"eid": state.event_id, "pid": point.id}).first() is None:
             where = conn.execute(_POINT_COORDS, {"pid": state.att_point_id}).first()
             raise DomainError("wrong_event", _("您在“%(p)s”的签到还没有签退：请在本次活动的点位扫码签退",
                                                p=where.name if where else ""))
+
+
+def _check_out(conn, state, point, *, now, flags, rules, ctx) -> ScanResult:
+    ctx["shift_id"] = state.shift_id
+    _check_same_event(conn, state, point)
     minutes, flag_text = _close(conn, _Att(state), at=now, status=ATT_CLOSED, checkout_point_id=point.id,
                                 extra_flags=flags, rules=rules, shift_start=state.starts_at, shift_end=state.ends_at)
     start_point = point if point.id == state.att_point_id else conn.execute(_POINT_COORDS,

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -12,6 +12,7 @@ from models.event import ASSIGNMENT_DECLINED, Assignment, Event, Shift
 from models.point import PatrolPoint
 from models.volunteer import STATUS_ACTIVE, Volunteer
 from services.errors import DomainError
+from services.vests import volunteer_by_vest
 from services.i18n import _
 from services.phones import normalise_phone
 
@@ -138,8 +139,13 @@ def assign_volunteers(session: Session, shift_id: int, identifiers: list[str]) -
             phone = normalise_phone(ident)
         except DomainError:
             phone = None
-        cond = or_(Volunteer.vest_no == ident, Volunteer.phone == phone) if phone else Volunteer.vest_no == ident
-        vol = session.scalar(select(Volunteer).where(cond, Volunteer.status == STATUS_ACTIVE))
+        vol = (session.scalar(select(Volunteer).where(Volunteer.phone == phone, Volunteer.status == STATUS_ACTIVE))
+               if phone else None)
+        if vol is None:
+            try:
+                vol = volunteer_by_vest(session, ident, Volunteer.status == STATUS_ACTIVE)
+            except DomainError:
+                vol = None  # several volunteers fit: reported as not found rather than guessed
         if vol is None:
             missing.append(ident)
         elif vol.id in existing:

@@ -182,14 +182,16 @@ def list_adjustments(session: Session, volunteer_id: int) -> list[AdjustmentRow]
 def find_volunteer(session: Session, ident: str) -> Volunteer:
     """By phone number or vest number (what a team leader has at hand on the night)."""
     from services.phones import normalise_phone
+    from services.vests import volunteer_by_vest
 
     ident = (ident or "").strip()
     try:
         phone = normalise_phone(ident)
     except DomainError:
         phone = None
-    cond = or_(Volunteer.vest_no == ident, Volunteer.phone == phone) if phone else Volunteer.vest_no == ident
-    vol = session.scalar(select(Volunteer).where(cond)) if ident else None
+    vol = session.scalar(select(Volunteer).where(Volunteer.phone == phone)) if phone else None
+    if vol is None and ident:
+        vol = volunteer_by_vest(session, ident)
     if vol is None:
         raise DomainError("not_found", _("找不到手机号或马甲编号为“%(i)s”的志愿者", i=ident))
     return vol

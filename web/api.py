@@ -178,6 +178,9 @@ class ScanIn(ma.Schema):
     accuracy = ma.fields.Float(allow_none=True, load_default=None, metadata={"description": "metres"})
     nonce = ma.fields.String(allow_none=True, load_default=None,
                              metadata={"description": "idempotency key: a repeat returns the first answer"})
+    confirm = ma.fields.Boolean(load_default=False, metadata={
+        "description": "true: end the patrol now even if early (after a confirm_checkout answer, or from an "
+                       "offline queue); false: an early check-out is answered with confirm_checkout"})
 
 
 class AttendanceOut(ma.Schema):
@@ -196,7 +199,7 @@ class AttendanceOut(ma.Schema):
 
 
 class ScanOut(ma.Schema):
-    action = ma.fields.String(metadata={"description": "check_in | check_out | duplicate"})
+    action = ma.fields.String(metadata={"description": "check_in | check_out | duplicate | confirm_checkout"})
     attendance = ma.fields.Nested(AttendanceOut, allow_none=True)
     scanned_at = ma.fields.AwareDateTime()
     point_code = ma.fields.String()
@@ -204,6 +207,10 @@ class ScanOut(ma.Schema):
     hours_year = ma.fields.Float(allow_none=True)
     flags = ma.fields.List(ma.fields.String())
     replayed = ma.fields.Boolean()
+    shift_ends_at = ma.fields.AwareDateTime(allow_none=True, metadata={
+        "description": "with confirm_checkout: when the shift ends"})
+    elapsed_minutes = ma.fields.Integer(allow_none=True, metadata={
+        "description": "with confirm_checkout: minutes patrolled since the check-in"})
 
 
 @blp.route("/scans")
@@ -220,11 +227,12 @@ class Scans(MethodView):
         result = scan(db.session, vol.id if vol else None, body["token"], signer=code_signer(),
                       rules=scan_rules(), clock=clock(), nonce=body.get("nonce"), lat=body.get("lat"),
                       lon=body.get("lon"), accuracy=body.get("accuracy"), device_id=current_device_id(),
-                      channel="api")
+                      channel="api", ask_before_ending=not body.get("confirm"))
         return {"action": result.action, "attendance": result.attendance, "scanned_at": result.scanned_at,
                 "point_code": result.point_code, "point_name": result.point_name,
                 "hours_year": result.year_hours,
-                "flags": list(result.flags), "replayed": result.replayed}
+                "flags": list(result.flags), "replayed": result.replayed,
+                "shift_ends_at": result.shift_ends_at, "elapsed_minutes": result.elapsed_minutes}
 
 
 class IndicatorQuery(ma.Schema):

@@ -57,9 +57,14 @@ def point_scan(token: str):
     try:
         result = scan(db.session, vol.id if vol else None, token, signer=code_signer(), rules=scan_rules(),
                       clock=clock(), nonce=request.form.get("nonce"), lat=_float("lat"), lon=_float("lon"),
-                      accuracy=_float("accuracy"), device_id=current_device_id(), channel="web")
+                      accuracy=_float("accuracy"), device_id=current_device_id(), channel="web",
+                      ask_before_ending=request.form.get("confirm") != "1")
     except DomainError as exc:
         if exc.code == "not_signed_in":
             session["after_signin"] = request.path
         return render_template("volunteer/refused.html", error=exc, retry=request.path), domain_status(exc)
+    if result.action == "confirm_checkout":
+        # nothing changed yet: the same form, confirmed, ends the patrol; cancelling goes back
+        return render_template("volunteer/scan_confirm.html", result=result, vol=vol,
+                               form={k: request.form.get(k, "") for k in ("nonce", "lat", "lon", "accuracy")})
     return render_template("volunteer/scan_result.html", result=result, vol=vol, target=6.0)

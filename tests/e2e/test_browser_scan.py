@@ -66,6 +66,8 @@ def test_qr_to_hours_in_a_real_browser(app, runner, tmp_path):
                 clock.advance(hours=2, minutes=30)
                 page.goto(scan_url)
                 page.get_by_role("button", name="签退").click()
+                page.wait_for_selector("text=现在结束巡逻？")  # 20:32, before the 21:00 end: asked first
+                page.get_by_role("button", name="是，结束巡逻并签退").click()
                 page.wait_for_selector("text=签退成功")
                 text = page.inner_text("main")
                 assert "本次计 2.5 小时" in text and "今年累计 2.5 小时" in text

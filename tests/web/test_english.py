@@ -59,3 +59,17 @@ def test_service_messages_follow_the_locale(client):
     assert "Invalid QR code" in en
     api = client.post("/api/v1/scans?lang=en", json={"token": "x"})
     assert api.get_json()["error"]["message"].startswith("This phone is not signed in")
+
+
+def test_the_browser_language_is_followed_until_the_person_chooses(client):
+    """An English phone gets English pages marked lang="en"; a browser asking for a language we do
+    not have gets Chinese; the switch in the header wins over the browser and is remembered."""
+    en = client.get("/signin", headers={"Accept-Language": "en-GB,en;q=0.9"}).get_data(as_text=True)
+    assert "Volunteer sign-in" in en and '<html lang="en">' in en
+    zh = client.get("/signin", headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"}).get_data(as_text=True)
+    assert "志愿者登录" in zh and '<html lang="zh-CN">' in zh
+    fr = client.get("/signin", headers={"Accept-Language": "fr-FR,de;q=0.8"}).get_data(as_text=True)
+    assert "志愿者登录" in fr and '<html lang="zh-CN">' in fr
+    client.get("/lang/zh")
+    chosen = client.get("/signin", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "志愿者登录" in chosen and '<html lang="zh-CN">' in chosen

@@ -77,7 +77,7 @@ def test_attendance_list_review_and_adjust(client, auth, night, app):
         token = point_token(code_signer(), db.session.get(PatrolPoint, night["point_id"]))
     phone.post("/api/v1/scans", json={"token": token})
     night["clock"].advance(hours=1)
-    assert phone.post("/api/v1/scans", json={"token": token}).get_json()["action"] == "check_out"
+    assert phone.post("/api/v1/scans", json={"token": token, "confirm": True}).get_json()["action"] == "check_out"
 
     auth.login()
     assert "钱七" in client.get("/coord/attendance/").get_data(as_text=True)

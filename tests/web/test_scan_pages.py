@@ -74,6 +74,13 @@ def test_check_in_and_out_on_the_page(client, auth, clock, point_path):
     assert "签退" in page and "已签到" in page
     resp = _post(client, point_path, lat="31.0689", lon="121.5049")
     html = resp.get_data(as_text=True)
+    # 20:32, before the shift's 21:00 end: asked first, nothing changed yet
+    assert "现在结束巡逻？" in html and "已经 2 小时 30 分钟" in html and "21:00 结束" in html
+    assert "签退成功" not in html and "继续巡逻" in html
+    assert "已签到" in client.get(point_path).get_data(as_text=True)
+    confirm = dict(re.findall(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)"', html))
+    assert confirm["confirm"] == "1" and confirm["lat"] == "31.0689"
+    html = client.post(point_path, data=confirm).get_data(as_text=True)
     assert "签退成功" in html and "本次计 2.5 小时" in html and "今年累计 2.5 小时" in html
 
 
@@ -85,6 +92,8 @@ def test_a_page_left_open_for_hours_still_checks_out(client, auth, clock, point_
     data = {"csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', page).group(1),
             "nonce": NONCE_RE.search(page).group(1)}
     resp = client.post(point_path, data=data)
+    assert "现在结束巡逻？" in resp.get_data(as_text=True)  # 20:52, before the shift's end
+    resp = client.post(point_path, data={**data, "confirm": "1"})
     assert "签退成功" in resp.get_data(as_text=True)
 
 
@@ -130,7 +139,10 @@ def test_scan_api(client, auth, clock, point_path, session):
     assert replay["action"] == "check_in" and replay["replayed"] and replay["attendance"] == body["attendance"]
     assert client.post("/api/v1/scans", json={"token": token}).get_json()["action"] == "duplicate"
     clock.advance(hours=1)
-    out = client.post("/api/v1/scans", json={"token": token}).get_json()
+    asked = client.post("/api/v1/scans", json={"token": token, "nonce": "a2"}).get_json()
+    assert asked["action"] == "confirm_checkout" and asked["elapsed_minutes"] == 60
+    assert asked["shift_ends_at"].startswith("2027-02-05T13:00") and asked["attendance"]["status"] == "open"
+    out = client.post("/api/v1/scans", json={"token": token, "nonce": "a2", "confirm": True}).get_json()
     assert out["action"] == "check_out" and out["attendance"]["credited_minutes"] == 60 and out["hours_year"] == 1.0
     assert "no_location" in out["flags"]
     me = client.get("/api/v1/me").get_json()
@@ -152,7 +164,7 @@ def test_hours_shown_on_the_phone_round_down(client, auth, clock, point_path, se
     auth.volunteer()
     assert "签到成功" in _post(client, point_path).get_data(as_text=True)     # 18:02
     clock.advance(minutes=177)                                                # 20:59: 2 h 57 min
-    page = _post(client, point_path).get_data(as_text=True)
+    page = _post(client, point_path, confirm="1").get_data(as_text=True)  # before the end: confirmed
     assert "本次计 2.9 小时" in page and "今年累计 2.9 小时" in page
     me = client.get("/api/v1/me").get_json()
     assert (me["hours_total"], me["hours_verified"], me["minutes_total"], me["minutes_verified"]) == (2.9, 2.9, 177, 177)
