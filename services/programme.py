@@ -15,7 +15,8 @@ from models.programme import (BUDGET_LINES, LINE_EQUIPMENT, LINE_INSURANCE, LINE
 from models.volunteer import Volunteer
 from services.errors import DomainError
 from services.i18n import _
-from services.pii import PersonalDataCipher, normalise_id_number
+from services.pii import (PersonalDataCipher, near_identical_error, near_identical_ids, normalise_id_number,
+                          record_export, same_name)
 from services.phones import normalise_phone
 from services.spreadsheet import parse_date, read_sheet
 
@@ -128,8 +129,16 @@ def create_policy(session: Session, *, insurer: str, policy_no: str, cover_start
     return row
 
 
-def import_insured(session: Session, policy_id: int, data: bytes, filename: str, *, cipher: PersonalDataCipher):
-    """The insurer's list of insured people, matched by phone or ID number (all-or-nothing)."""
+def import_insured(session: Session, policy_id: int, data: bytes, filename: str, *, cipher: PersonalDataCipher,
+                   actor: str = "system", can_see_id_numbers: bool = False):
+    """The insurer's list of insured people, matched by ID number or phone (all-or-nothing).
+
+    Matching a typed ID number answers "is this someone's number?", so (docs/imports.md): for
+    anyone who cannot already see full ID numbers an ID only matches together with the person's
+    name; a miss says the same whichever field failed; a file with more than MAX_SAME_MASK
+    numbers sharing one masked form is refused before any look-up; and every such import, good
+    or bad, is recorded in the personal-data export log.
+    """
     from services.imports import ImportReport, RowError, _file_error
 
     policy = session.get(InsurancePolicy, policy_id)
@@ -143,20 +152,45 @@ def import_insured(session: Session, policy_id: int, data: bytes, filename: str,
     if "phone" not in sheet.columns and "id_number" not in sheet.columns:
         return _file_error("insured", DomainError("missing_columns", _("需要“手机号”或“身份证号”列")))
     report.total_rows = len(sheet.rows)
-    matched: list[int] = []
+    parsed: list[tuple[Any, str | None, str | None]] = []
     for row in sheet.rows:
-        vid = None
         try:
-            if row.get("id_number") is not None:
-                h = cipher.blind_index(normalise_id_number(row.get("id_number")))
-                vid = session.scalar(select(Volunteer.id).where(Volunteer.id_number_hash == h))
-            if vid is None and row.get("phone") is not None:
-                vid = session.scalar(select(Volunteer.id).where(Volunteer.phone == normalise_phone(row.get("phone"))))
+            idn = normalise_id_number(row.get("id_number")) if row.get("id_number") is not None else None
+            phone = normalise_phone(row.get("phone")) if row.get("phone") is not None else None
         except DomainError as exc:
             report.errors.append(RowError(row.number, None, exc.code, exc.message))
             continue
+        if idn is None and phone is None:
+            report.errors.append(RowError(row.number, None, "required", _("请填写身份证号或手机号")))
+            continue
+        parsed.append((row, idn, phone))
+    id_rows = [idn for _r, idn, _p in parsed if idn]
+    near = near_identical_ids(id_rows)
+    if near is not None:
+        report.errors = [RowError(1, None, *_error_parts(near_identical_error(near)))]
+    if id_rows:
+        record_export(session, actor=actor, what="id_matching_import", record_count=len(id_rows),
+                      detail=f"insured list; policy={policy_id}; file={filename[:100]}; rows={len(sheet.rows)}; "
+                             f"refused={'near-identical' if near else ('errors' if report.errors else 'no')}")
+        session.commit()
+    if near is not None:
+        return report
+    matched: list[int] = []
+    for row, idn, phone in parsed:
+        by_id = by_phone = None
+        if idn:
+            vol = session.scalar(select(Volunteer).where(Volunteer.id_number_hash == cipher.blind_index(idn)))
+            if vol is not None and (can_see_id_numbers or same_name(row.get("name"), vol.name)):
+                by_id = vol.id
+        if phone:
+            by_phone = session.scalar(select(Volunteer.id).where(Volunteer.phone == phone))
+        vid = by_id or by_phone
+        if by_id and by_phone and by_id != by_phone:
+            vid = None
         if vid is None:
-            report.errors.append(RowError(row.number, None, "unknown_volunteer", _("花名册中找不到此人（按身份证号或手机号）")))
+            # One message whichever field failed: a miss must not tell an ID number from a name.
+            report.errors.append(RowError(row.number, None, "unknown_volunteer",
+                                          _("花名册中找不到与此行一致的志愿者（请核对姓名、身份证号、手机号）")))
         else:
             matched.append(vid)
     if not report.ok:
@@ -170,6 +204,10 @@ def import_insured(session: Session, policy_id: int, data: bytes, filename: str,
             report.created += 1
     session.commit()
     return report
+
+
+def _error_parts(exc: DomainError) -> tuple[str, str]:
+    return exc.code, exc.message
 
 
 def insured_on(session: Session, volunteer_id: int, day: date) -> bool:

@@ -15,6 +15,7 @@ from models.point import PatrolPoint
 from models.user import User
 from models.volunteer import Volunteer
 from services.clock import Clock, system_clock
+from services.audit_log import record_action
 from services.errors import DomainError
 from services.i18n import _
 
@@ -111,7 +112,7 @@ def list_attendances(session: Session, *, event_id: int | None = None, point_id:
 
 
 def review_attendance(session: Session, attendance_id: int, decision: str, *, by_user_id: int,
-                      clock: Clock = system_clock) -> None:
+                      clock: Clock = system_clock, actor: str | None = None) -> None:
     """Approve or reject a record after looking at it; a rejected record credits nothing."""
     if decision not in (REVIEW_APPROVED, REVIEW_REJECTED):
         raise DomainError("bad_decision", _("只能“通过”或“不通过”"))
@@ -122,6 +123,7 @@ def review_attendance(session: Session, attendance_id: int, decision: str, *, by
         raise DomainError("still_open", _("该记录尚未签退，签退后再审核"))
     session.execute(update(A).where(A.c.id == attendance_id)
                     .values(review_status=decision, reviewed_by_user_id=by_user_id, reviewed_at=clock()))
+    record_action(session, actor or f"user:{by_user_id}", "review", f"attendance:{attendance_id}", decision, clock=clock)
     session.commit()
 
 
@@ -137,7 +139,8 @@ class AdjustmentRow:
 
 
 def add_adjustment(session: Session, volunteer_id: int, *, minutes: int, work_date: date, reason: str,
-                   by_user_id: int, attendance_id: int | None = None, clock: Clock = system_clock) -> AdjustmentRow:
+                   by_user_id: int, attendance_id: int | None = None, clock: Clock = system_clock,
+                   actor: str | None = None) -> AdjustmentRow:
     """Add (or, with negative minutes, remove) time by hand: a reason is mandatory."""
     reason = (reason or "").strip()
     if len(reason) < 2:
@@ -149,6 +152,8 @@ def add_adjustment(session: Session, volunteer_id: int, *, minutes: int, work_da
     row = HourAdjustment(volunteer_id=volunteer_id, attendance_id=attendance_id, work_date=work_date,
                          minutes=minutes, reason=reason, created_by_user_id=by_user_id, created_at=clock())
     session.add(row)
+    record_action(session, actor or f"user:{by_user_id}", "adjust", f"volunteer:{volunteer_id}",
+                  f"minutes={minutes:+d}; work_date={work_date.isoformat()}; reason={reason}", clock=clock)
     session.commit()
     return AdjustmentRow(row.id, row.work_date, row.minutes, row.reason, None, row.created_at, row.attendance_id)
 

@@ -8,6 +8,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from models.volunteer import STATUS_ACTIVE, STATUS_WITHDRAWN, Volunteer
+from services.audit_log import record_action
 from services.errors import DomainError
 from services.i18n import _
 
@@ -71,20 +72,24 @@ def get_volunteer(session: Session, volunteer_id: int) -> Volunteer:
     return vol
 
 
-def withdraw_volunteer(session: Session, volunteer_id: int, on: date) -> VolunteerRow:
+def withdraw_volunteer(session: Session, volunteer_id: int, on: date, *, by: str = "system") -> VolunteerRow:
     """Mark a volunteer as withdrawn on a date (kept on file so past years still compute)."""
     vol = get_volunteer(session, volunteer_id)
     if on < vol.joined_on:
         raise DomainError("withdraw_before_join", _("退出日期不能早于入队日期 %(d)s", d=vol.joined_on))
     vol.status = STATUS_WITHDRAWN
     vol.withdrawn_on = on
+    record_action(session, by, "withdraw", f"volunteer:{vol.id}", f"withdrawn_on={on.isoformat()}")
     session.commit()
     return _row(vol)
 
 
-def reinstate_volunteer(session: Session, volunteer_id: int) -> VolunteerRow:
+def reinstate_volunteer(session: Session, volunteer_id: int, *, by: str = "system") -> VolunteerRow:
     vol = get_volunteer(session, volunteer_id)
+    if vol.erased_at is not None:
+        raise DomainError("erased", _("该志愿者的个人信息已删除，不能恢复为在册"))
     vol.status = STATUS_ACTIVE
     vol.withdrawn_on = None
+    record_action(session, by, "reinstate", f"volunteer:{vol.id}")
     session.commit()
     return _row(vol)

@@ -51,9 +51,28 @@ def import_page(run_import, *, title: str, help_lines: list[str], back: str, **e
         else:
             report = run_import(upload.read(), upload.filename)
             if report.ok:
+                _audit_import(report, upload.filename)
                 flash(report.summary(), "success")
     return render_template("coord/import.html", report=report, title=title, help_lines=help_lines, back=back,
                            **extra)
+
+
+def _audit_import(report, filename: str) -> None:
+    """Every import that wrote something goes into the coordinators' action log."""
+    from extensions import db
+    from services.audit_log import record_action
+    from web.auth import actor
+
+    record_action(db.session, actor(), "import", report.kind,
+                  f"file={filename[:100]}; rows={report.total_rows}; created={report.created}; "
+                  f"updated={report.updated}; unchanged={report.unchanged}")
+    db.session.commit()
+
+
+def audit_import(report, filename: str) -> None:
+    """For import views that do not use `import_page` (the programme ledgers)."""
+    if report.ok:
+        _audit_import(report, filename)
 
 
 def register(app: Flask) -> None:
