@@ -16,6 +16,7 @@ from services.errors import DomainError
 from services.i18n import _
 from services.imports import import_volunteers
 from services.posters import CardItem, cards_pdf
+from services.privacy import erase_volunteer, subject_access_export
 from services.roster import export_roster
 from services.signin import (card_url, issue_login_link, list_devices, revoke_all_devices, revoke_card,
                              revoke_device)
@@ -115,6 +116,33 @@ def card_revoke(volunteer_id: int):
     record_action(db.session, actor(), "revoke_card", f"volunteer:{volunteer_id}")
     db.session.commit()
     flash(_("旧志愿者卡已作废，请打印新卡"), "success")
+    return redirect(url_for(".detail", volunteer_id=volunteer_id))
+
+
+@bp.post("/<int:volunteer_id>/privacy/export")
+def subject_export(volunteer_id: int):
+    """A copy of everything held about the volunteer (PIPL data-subject request), admins only."""
+    if not current_user().is_admin:
+        abort(403)
+    result = subject_access_export(db.session, volunteer_id, cipher=data_cipher(), actor=actor())
+    db.session.commit()
+    return send_file(io.BytesIO(result.content), mimetype="application/json", as_attachment=True,
+                     download_name=result.filename)
+
+
+@bp.post("/<int:volunteer_id>/privacy/erase")
+def erase(volunteer_id: int):
+    if not current_user().is_admin:
+        abort(403)
+    if request.form.get("confirm") != "1":
+        flash(_("请勾选确认后再删除"), "error")
+        return redirect(url_for(".detail", volunteer_id=volunteer_id))
+    try:
+        erase_volunteer(db.session, volunteer_id, actor=actor())
+        flash(_("已删除该志愿者的个人信息"), "success")
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
     return redirect(url_for(".detail", volunteer_id=volunteer_id))
 
 
