@@ -132,7 +132,7 @@ def erase_volunteer(session: Session, volunteer_id: int, *, actor: str, clock: C
         raise DomainError("already_erased", _("该志愿者的个人信息已经删除"))
     now = clock()
     vid = vol.id
-    vol.name = _("已删除志愿者 #%(id)d", id=vid)[:64]
+    vol.name = f"已删除志愿者 #{vid}"  # stored data, so not in the interface language of the request
     vol.phone = f"erased-{vid}"
     vol.vest_no = None
     vol.id_number_enc = vol.id_number_hash = vol.id_number_masked = None
