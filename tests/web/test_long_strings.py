@@ -117,3 +117,19 @@ def test_the_service_raises_a_domain_error_and_the_flush_guard_catches_what_a_se
         assert exc.value.code == "too_long" and "标题" in exc.value.message
         db.session.rollback()
         check_object(ProgrammeDocument(year=Y, kind="rule", title="短"))
+
+
+def test_the_scan_api_takes_a_long_nonce_and_a_long_user_agent_without_a_500(app, client, auth):
+    from extensions import code_signer
+    from models.attendance import ScanRecord
+    from services.qr import point_token
+
+    _setup(app)
+    auth.volunteer()
+    with app.app_context():
+        token = point_token(code_signer(), db.session.scalar(select(PatrolPoint)))
+    resp = client.post("/api/v1/scans", json={"token": token, "nonce": "n" * 1000},
+                       headers={"User-Agent": "UA" * 2000})
+    assert resp.status_code < 500
+    with app.app_context():
+        assert all(len(n or "") <= 64 for n in db.session.scalars(select(ScanRecord.nonce)))
