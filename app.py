@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 import models  # noqa: F401  (registers every table on the metadata)
 from config import DEFAULT_INSTANCE, _new_data_key, _new_secret, instance_key, load_config
 from extensions import babel, csrf, db, limiter, migrate
+from services.lengths import install_length_guard
 
 SUPPORTED_LOCALES = ("zh", "en")
 
@@ -51,6 +52,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_path=str(instance_path), instance_relative_config=False)
     app.config.update(load_config(instance_path))
     app.config.update(overrides)
+    install_length_guard()
 
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = instance_key(instance_path, "secret_key", _new_secret)

@@ -119,4 +119,6 @@ def load_config(instance_path: Path | None = None) -> dict[str, Any]:
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_HTTPONLY": True,
         "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,
+        # PIPL: scan coordinates are cleared after this many days (0 = never); docs/privacy.md.
+        "SCAN_LOCATION_RETENTION_DAYS": _env_int("SCAN_LOCATION_RETENTION_DAYS", 400),
     }

@@ -1,6 +1,7 @@
 """`flask --app app import volunteers|points|shifts FILE`."""
 from __future__ import annotations
 
+import getpass
 import sys
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from extensions import data_cipher, db
+from services.audit_log import record_action
 from services.clock import local_zone
 from services.coords import SYSTEMS, WGS84
 from services.checkin import ScanRules
@@ -22,6 +24,11 @@ def import_group() -> None:
 
 def _finish(report: ImportReport) -> None:
     if report.ok:
+        file = click.get_current_context().params.get("file")
+        record_action(db.session, f"cli:{getpass.getuser()}", "import", report.kind,
+                      f"file={Path(file).name[:100] if file else '?'}; rows={report.total_rows}; created={report.created}; "
+                      f"updated={report.updated}; unchanged={report.unchanged}")
+        db.session.commit()
         click.echo(report.summary())
         for line in report.notice_lines():
             click.echo(line)
@@ -41,7 +48,7 @@ def _read(path: str) -> bytes:
 @with_appcontext
 def volunteers(file: str) -> None:
     """导入志愿者花名册（按手机号新增或更新）"""
-    _finish(import_volunteers(db.session, _read(file), file, cipher=data_cipher(),
+    _finish(import_volunteers(db.session, _read(file), file, cipher=data_cipher(), actor="cli",
                               zone=local_zone(current_app.config["TIMEZONE"])))
 
 

@@ -14,6 +14,7 @@ from extensions import code_signer, data_cipher, db
 from models.volunteer import STATUS_ACTIVE, Volunteer
 from services.errors import DomainError
 from services.posters import CardItem, cards_pdf
+from services.audit_log import record_action
 from services.roster import export_roster
 from services.signin import card_url, find_volunteer_by_phone, issue_login_link
 
@@ -35,6 +36,9 @@ def export(output: str, team: str | None, with_id_numbers: bool) -> None:
     result = export_roster(db.session, cipher=data_cipher(), actor=actor,
                            include_id_numbers=with_id_numbers, team=team)
     Path(output).write_bytes(result.content)
+    record_action(db.session, actor, "export", "roster", f"rows={result.rows}; team={team or '*'}; "
+                  f"id_numbers={'full' if with_id_numbers else 'masked'}; format=xlsx")
+    db.session.commit()
     note = "（含完整身份证号，已记录此次导出）" if with_id_numbers else "（身份证号已打码）"
     click.echo(f"已导出 {result.rows} 名志愿者到 {output}{note}")
 

@@ -1,6 +1,6 @@
 """All models, imported here so Alembic and the app see every table."""
 from models.attendance import Attendance, AttendanceCredit, HourAdjustment, ScanRecord
-from models.audit import PersonalDataExport
+from models.audit import CoordinatorAction, PersonalDataExport
 from models.event import Assignment, Event, Shift
 from models.messaging import (ChatLink, ChatLinkToken, Message, MessageRecipient, OutboxItem, SurveyAnswer,
                               SurveyRound)
@@ -12,6 +12,7 @@ from models.user import User
 from models.volunteer import Volunteer
 
 __all__ = [
+    "CoordinatorAction",
     "BudgetLine", "Complaint", "EquipmentDelivery", "EquipmentIssue", "Expenditure", "InsuranceCover",
     "InsurancePolicy", "JobRun", "ProgrammeDocument", "ProgrammeYear",
     "ChatLink", "ChatLinkToken", "Message", "MessageRecipient", "OutboxItem", "SurveyAnswer", "SurveyRound",

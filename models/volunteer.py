@@ -32,6 +32,9 @@ class Volunteer(db.Model):
     status: Mapped[str] = mapped_column(String(16), default=STATUS_ACTIVE)
     joined_on: Mapped[date] = mapped_column(Date)
     withdrawn_on: Mapped[date | None] = mapped_column(Date)
+    # Set when the volunteer's personal data was erased on request (services/privacy.py); the row
+    # stays, with its dates, so the programme's figures for past years do not change.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -9,6 +9,7 @@ from services.checkin import ScanRules, close_forgotten
 from services.clock import system_clock
 from services.digest import send_digest
 from services.jobs import dispatch_surveys, record_run, send_checkout_nudges, send_due_reminders
+from services.privacy import clear_old_scan_locations
 
 _APP: Flask | None = None
 
@@ -57,3 +58,8 @@ def surveys() -> None:
 
 def weekly_digest() -> None:
     _run("weekly_digest", lambda app, clock: bool(send_digest(db.session, clock=clock)))
+
+
+def scan_retention() -> None:
+    _run("scan_retention", lambda app, clock: clear_old_scan_locations(
+        db.session, now=clock(), retention_days=int(app.config["SCAN_LOCATION_RETENTION_DAYS"])))

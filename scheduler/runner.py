@@ -42,6 +42,8 @@ def job_specs(app: Flask) -> list[tuple[str, str, object]]:
         ("auto_close", "scheduler.jobs:auto_close", IntervalTrigger(seconds=tick)),
         ("surveys", "scheduler.jobs:surveys", IntervalTrigger(seconds=max(tick, 60) if tick >= 60 else tick)),
         ("weekly_digest", "scheduler.jobs:weekly_digest", digest_trigger(zone)),
+        # PIPL retention: once a day, at night.
+        ("scan_retention", "scheduler.jobs:scan_retention", CronTrigger(hour=3, minute=30, timezone=ZoneInfo(zone))),
     ]
 
 

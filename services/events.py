@@ -14,6 +14,7 @@ from models.volunteer import STATUS_ACTIVE, Volunteer
 from services.errors import DomainError
 from services.vests import volunteer_by_vest
 from services.i18n import _
+from services.lengths import check_length
 from services.phones import normalise_phone
 
 
@@ -74,6 +75,7 @@ def save_shift(session: Session, event_id: int, point_code: str, starts_at: date
     if point is None:
         raise DomainError("unknown_point", _("点位“%(c)s”不存在", c=point_code))
     _check_shift(starts_at, ends_at, capacity)
+    check_length(note, 255, _("备注"))
     if shift_id is None:
         shift = Shift(event_id=event.id)
         session.add(shift)

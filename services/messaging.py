@@ -19,6 +19,7 @@ from models.volunteer import STATUS_ACTIVE, Volunteer
 from services.clock import Clock, system_clock
 from services.errors import DomainError
 from services.i18n import _
+from services.lengths import check_length
 from services.outbox import Outgoing, Recipient, enqueue_many
 from services.tokens import hash_secret, new_secret
 
@@ -228,8 +229,9 @@ def send_notice(session: Session, *, text: str, audience: Audience, nonce: str, 
         raise DomainError("required", _("通知内容不能为空"))
     if len(text) > MAX_NOTICE_LENGTH:
         raise DomainError("too_long", _("通知内容过长（最多 %(n)d 字）", n=MAX_NOTICE_LENGTH))
-    if not nonce:
+    if not nonce or len(nonce) > 64:
         raise DomainError("nonce_required", _("缺少表单标识，请刷新页面后重试"))
+    check_length(title, 128, _("标题"))
     vids = audience_volunteers(session, audience)
     if not vids:
         raise DomainError("no_recipients", _("没有符合条件的在册志愿者"))

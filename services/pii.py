@@ -76,6 +76,38 @@ class PersonalDataCipher:
         return hmac.new(self._hash_key, value.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
+# At most this many ID numbers of one uploaded file may share a masked form (first 4 and last 4
+# characters). Guessing one person's number from its masked form means trying thousands of
+# numbers with the same masked form; a real list of 500 people has 4 such numbers with odds of
+# about 1 in 400 (docs/imports.md).
+MAX_SAME_MASK = 3
+
+
+def near_identical_ids(id_numbers: list[str]) -> tuple[str, int] | None:
+    """The first masked form shared by more than MAX_SAME_MASK numbers of a file, with its count."""
+    counts: dict[str, int] = {}
+    for value in id_numbers:
+        masked = mask_id_number(value)
+        counts[masked] = counts.get(masked, 0) + 1
+    for masked, n in counts.items():
+        if n > MAX_SAME_MASK:
+            return masked, n
+    return None
+
+
+def near_identical_error(found: tuple[str, int]) -> DomainError:
+    return DomainError("id_numbers_near_identical",
+                       _("文件中有 %(n)d 个身份证号打码后相同（%(m)s），超过 %(k)d 个。为防止用文件试出他人的身份证号，"
+                         "此文件不予导入；如确有需要，请联系管理员。", n=found[1], m=found[0], k=MAX_SAME_MASK))
+
+
+def same_name(typed: object, stored: str) -> bool:
+    """Names compared the way people type them: spaces (also full-width) and the middle dot ignored."""
+    def norm(value: object) -> str:
+        return "".join(str(value or "").split()).replace("\u3000", "").replace("·", "").replace("•", "").casefold()
+    return bool(norm(typed)) and norm(typed) == norm(stored)
+
+
 def record_export(session: Session, *, actor: str, what: str, record_count: int,
                   detail: str | None = None) -> PersonalDataExport:
     """Log an export that includes ID numbers. Call it in the same transaction as the export."""

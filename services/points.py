@@ -11,6 +11,7 @@ from models.point import PatrolPoint
 from services.coords import WGS84, to_wgs84
 from services.errors import DomainError
 from services.i18n import _
+from services.lengths import check_length
 
 _CODE_RE = re.compile(r"^[A-Za-z0-9_\-]{1,32}$")
 
@@ -32,6 +33,8 @@ def _validate(data: PointInput) -> tuple[float | None, float | None]:
         raise DomainError("bad_code", _("点位编号只能包含字母、数字、- 和 _（最多 32 个字符）"))
     if not (data.name or "").strip():
         raise DomainError("required", _("点位名称不能为空"))
+    check_length(data.name.strip(), 128, _("点位名称"))
+    check_length((data.address or "").strip(), 255, _("地址"))
     if not 1 <= data.radius_m <= 5000:
         raise DomainError("out_of_range", _("半径应为 1 到 5000 米"))
     if (data.lat is None) != (data.lon is None):

@@ -15,7 +15,9 @@ from models.programme import (BUDGET_LINES, LINE_EQUIPMENT, LINE_INSURANCE, LINE
 from models.volunteer import Volunteer
 from services.errors import DomainError
 from services.i18n import _
-from services.pii import PersonalDataCipher, normalise_id_number
+from services.lengths import check_length
+from services.pii import (PersonalDataCipher, near_identical_error, near_identical_ids, normalise_id_number,
+                          record_export, same_name)
 from services.phones import normalise_phone
 from services.spreadsheet import parse_date, read_sheet
 
@@ -76,6 +78,9 @@ def add_expenditure(session: Session, *, year: int, line: str, spent_on: date, a
         raise DomainError("bad_line", _("未知的预算科目"))
     if not (description or "").strip():
         raise DomainError("required", _("请填写支出事项"))
+    check_length(description.strip(), 255, _("事项"))
+    check_length((payee or "").strip(), 128, _("收款方"))
+    check_length((voucher_no or "").strip(), 64, _("凭证号"))
     if amount <= 0:
         raise DomainError("bad_amount", _("金额必须大于 0"))
     if spent_on.year != year:
@@ -117,6 +122,8 @@ def create_policy(session: Session, *, insurer: str, policy_no: str, cover_start
                   premium_per_person: Decimal) -> InsurancePolicy:
     if not (insurer or "").strip() or not (policy_no or "").strip():
         raise DomainError("required", _("请填写保险公司和保单号"))
+    check_length(insurer.strip(), 128, _("保险公司"))
+    check_length(policy_no.strip(), 64, _("保单号"))
     if cover_end < cover_start:
         raise DomainError("end_before_start", _("保障结束日期不能早于开始日期"))
     if session.scalar(select(InsurancePolicy.id).where(InsurancePolicy.policy_no == policy_no.strip())):
@@ -128,8 +135,16 @@ def create_policy(session: Session, *, insurer: str, policy_no: str, cover_start
     return row
 
 
-def import_insured(session: Session, policy_id: int, data: bytes, filename: str, *, cipher: PersonalDataCipher):
-    """The insurer's list of insured people, matched by phone or ID number (all-or-nothing)."""
+def import_insured(session: Session, policy_id: int, data: bytes, filename: str, *, cipher: PersonalDataCipher,
+                   actor: str = "system", can_see_id_numbers: bool = False):
+    """The insurer's list of insured people, matched by ID number or phone (all-or-nothing).
+
+    Matching a typed ID number answers "is this someone's number?", so (docs/imports.md): for
+    anyone who cannot already see full ID numbers an ID only matches together with the person's
+    name; a miss says the same whichever field failed; a file with more than MAX_SAME_MASK
+    numbers sharing one masked form is refused before any look-up; and every such import, good
+    or bad, is recorded in the personal-data export log.
+    """
     from services.imports import ImportReport, RowError, _file_error
 
     policy = session.get(InsurancePolicy, policy_id)
@@ -143,20 +158,45 @@ def import_insured(session: Session, policy_id: int, data: bytes, filename: str,
     if "phone" not in sheet.columns and "id_number" not in sheet.columns:
         return _file_error("insured", DomainError("missing_columns", _("需要“手机号”或“身份证号”列")))
     report.total_rows = len(sheet.rows)
-    matched: list[int] = []
+    parsed: list[tuple[Any, str | None, str | None]] = []
     for row in sheet.rows:
-        vid = None
         try:
-            if row.get("id_number") is not None:
-                h = cipher.blind_index(normalise_id_number(row.get("id_number")))
-                vid = session.scalar(select(Volunteer.id).where(Volunteer.id_number_hash == h))
-            if vid is None and row.get("phone") is not None:
-                vid = session.scalar(select(Volunteer.id).where(Volunteer.phone == normalise_phone(row.get("phone"))))
+            idn = normalise_id_number(row.get("id_number")) if row.get("id_number") is not None else None
+            phone = normalise_phone(row.get("phone")) if row.get("phone") is not None else None
         except DomainError as exc:
             report.errors.append(RowError(row.number, None, exc.code, exc.message))
             continue
+        if idn is None and phone is None:
+            report.errors.append(RowError(row.number, None, "required", _("请填写身份证号或手机号")))
+            continue
+        parsed.append((row, idn, phone))
+    id_rows = [idn for _r, idn, _p in parsed if idn]
+    near = near_identical_ids(id_rows)
+    if near is not None:
+        report.errors = [RowError(1, None, *_error_parts(near_identical_error(near)))]
+    if id_rows:
+        record_export(session, actor=actor, what="id_matching_import", record_count=len(id_rows),
+                      detail=f"insured list; policy={policy_id}; file={filename[:100]}; rows={len(sheet.rows)}; "
+                             f"refused={'near-identical' if near else ('errors' if report.errors else 'no')}")
+        session.commit()
+    if near is not None:
+        return report
+    matched: list[int] = []
+    for row, idn, phone in parsed:
+        by_id = by_phone = None
+        if idn:
+            vol = session.scalar(select(Volunteer).where(Volunteer.id_number_hash == cipher.blind_index(idn)))
+            if vol is not None and (can_see_id_numbers or same_name(row.get("name"), vol.name)):
+                by_id = vol.id
+        if phone:
+            by_phone = session.scalar(select(Volunteer.id).where(Volunteer.phone == phone))
+        vid = by_id or by_phone
+        if by_id and by_phone and by_id != by_phone:
+            vid = None
         if vid is None:
-            report.errors.append(RowError(row.number, None, "unknown_volunteer", _("花名册中找不到此人（按身份证号或手机号）")))
+            # One message whichever field failed: a miss must not tell an ID number from a name.
+            report.errors.append(RowError(row.number, None, "unknown_volunteer",
+                                          _("花名册中找不到与此行一致的志愿者（请核对姓名、身份证号、手机号）")))
         else:
             matched.append(vid)
     if not report.ok:
@@ -172,6 +212,10 @@ def import_insured(session: Session, policy_id: int, data: bytes, filename: str,
     return report
 
 
+def _error_parts(exc: DomainError) -> tuple[str, str]:
+    return exc.code, exc.message
+
+
 def insured_on(session: Session, volunteer_id: int, day: date) -> bool:
     return session.scalar(select(InsuranceCover.id).join(InsurancePolicy, InsurancePolicy.id == InsuranceCover.policy_id)
                           .where(InsuranceCover.volunteer_id == volunteer_id, InsurancePolicy.cover_start <= day,
@@ -184,6 +228,8 @@ def add_delivery(session: Session, *, supplier: str, delivered_on: date, sets: i
                  passed_sets: int | None = None, note: str | None = None) -> EquipmentDelivery:
     if sets <= 0:
         raise DomainError("bad_number", _("套数必须大于 0"))
+    check_length((supplier or "").strip(), 128, _("供应商"))
+    check_length((note or "").strip(), 255, _("验收说明"))
     passed = sets if passed_sets is None else passed_sets
     if not 0 <= passed <= sets:
         raise DomainError("bad_number", _("验收合格套数应在 0 到 %(n)d 之间", n=sets))
@@ -222,7 +268,7 @@ def import_issues(session: Session, data: bytes, filename: str):
             vid = session.scalar(select(Volunteer.id).where(Volunteer.phone == normalise_phone(row.get("phone"))))
             if vid is None:
                 raise DomainError("unknown_volunteer", _("花名册中没有这个手机号"))
-            rows.append((vid, parse_date(row.get("issued_on")), row.text("kit") or "马甲套装"))
+            rows.append((vid, parse_date(row.get("issued_on")), check_length(row.text("kit"), 64, _("装备")) or "马甲套装"))
         except DomainError as exc:
             report.errors.append(RowError(row.number, None, exc.code, exc.message))
     if not report.ok:
@@ -246,6 +292,7 @@ def add_complaint(session: Session, *, received_on: date, source: str, descripti
                   finding: str | None = None, resolution: str | None = None, by: str | None = None) -> Complaint:
     if not (description or "").strip() or not (source or "").strip():
         raise DomainError("required", _("请填写投诉来源和内容"))
+    check_length(source.strip(), 64, _("来源"))
     row = Complaint(received_on=received_on, source=source.strip(), description=description.strip(),
                     volunteer_id=volunteer_id, shift_id=shift_id, point_id=point_id, finding=finding,
                     resolution=resolution, status="closed" if resolution else "open", created_by=by)
@@ -270,6 +317,9 @@ def add_document(session: Session, *, year: int, kind: str, title: str, filename
         raise DomainError("bad_kind", _("未知的文件类别"))
     if not (title or "").strip():
         raise DomainError("required", _("请填写文件标题"))
+    check_length(title.strip(), 255, _("标题"))
+    check_length(filename, 255, _("文件名"))
+    check_length(content_type, 128, _("文件类型"))
     row = ProgrammeDocument(year=year, kind=kind, title=title.strip(), filename=filename, content_type=content_type,
                             content=content, uploaded_by=by)
     session.add(row)
@@ -309,7 +359,9 @@ def import_expenditures(session: Session, year: int, data: bytes, filename: str,
                 raise DomainError("bad_amount", _("金额必须大于 0"))
             if not row.text("description"):
                 raise DomainError("required", _("请填写支出事项"))
-            parsed.append((day, line, amount, row.text("description"), row.text("payee"), row.text("voucher_no")))
+            parsed.append((day, line, amount, check_length(row.text("description"), 255, _("事项")),
+                           check_length(row.text("payee"), 128, _("收款方")),
+                           check_length(row.text("voucher_no"), 64, _("凭证号"))))
         except DomainError as exc:
             report.errors.append(RowError(row.number, None, exc.code, exc.message))
     if not report.ok:
@@ -363,8 +415,9 @@ def import_deliveries(session: Session, data: bytes, filename: str):
             passed = _whole(row.get("passed_sets"), _("验收合格")) if row.get("passed_sets") is not None else sets
             if sets <= 0 or passed > sets:
                 raise DomainError("bad_number", _("验收合格套数应在 0 到 %(n)d 之间", n=sets))
-            parsed.append((row.text("supplier") or _("未填写"), parse_date(row.get("delivered_on")), sets,
-                           money(row.get("unit_cost"), _("单价")), passed, row.text("note")))
+            parsed.append((check_length(row.text("supplier"), 128, _("供应商")) or _("未填写"),
+                           parse_date(row.get("delivered_on")), sets, money(row.get("unit_cost"), _("单价")), passed,
+                           check_length(row.text("note"), 255, _("验收说明"))))
         except DomainError as exc:
             report.errors.append(RowError(row.number, None, exc.code, exc.message))
     if not report.ok:
@@ -398,6 +451,7 @@ def import_complaints(session: Session, data: bytes, filename: str, *, by: str |
         try:
             if not row.text("source") or not row.text("description"):
                 raise DomainError("required", _("请填写投诉来源和内容"))
+            check_length(row.text("source"), 64, _("来源"))
             vol_id = find_volunteer(session, row.text("volunteer")).id if row.text("volunteer") else None
             parsed.append((parse_date(row.get("received_on")), row.text("source"), row.text("description"), vol_id,
                            row.text("finding"), row.text("resolution")))

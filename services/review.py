@@ -17,6 +17,7 @@ from models.volunteer import Volunteer
 from services.checkin import ScanRules
 from services.clock import Clock, system_clock
 from services.credits import credit_days, recompute_days
+from services.audit_log import record_action
 from services.errors import DomainError
 from services.hours import floor_hours
 from services.i18n import _
@@ -116,7 +117,8 @@ def list_attendances(session: Session, *, event_id: int | None = None, point_id:
 
 
 def review_attendance(session: Session, attendance_id: int, decision: str, *, by_user_id: int,
-                      clock: Clock = system_clock, rules: ScanRules = ScanRules()) -> None:
+                      clock: Clock = system_clock, rules: ScanRules = ScanRules(),
+                      actor: str | None = None) -> None:
     """Approve or reject a record after looking at it; a rejected record credits nothing.
 
     The daily cap is applied again to the record's days, whatever the order of reviews: approving a
@@ -141,6 +143,8 @@ def review_attendance(session: Session, attendance_id: int, decision: str, *, by
         recompute_days(conn, volunteer_id, credit_days(att.check_in_at, att.check_out_at, att.starts_at, att.ends_at,
                                                        rules.zone),
                        cap_minutes=rules.daily_cap_minutes, zone=rules.zone)
+    record_action(session, actor or f"user:{by_user_id}", "review", f"attendance:{attendance_id}", decision, clock=clock)
+    session.commit()
 
 
 @dataclass(frozen=True)
@@ -155,7 +159,8 @@ class AdjustmentRow:
 
 
 def add_adjustment(session: Session, volunteer_id: int, *, minutes: int, work_date: date, reason: str,
-                   by_user_id: int, attendance_id: int | None = None, clock: Clock = system_clock) -> AdjustmentRow:
+                   by_user_id: int, attendance_id: int | None = None, clock: Clock = system_clock,
+                   actor: str | None = None) -> AdjustmentRow:
     """Add (or, with negative minutes, remove) time by hand: a reason is mandatory."""
     reason = (reason or "").strip()
     if len(reason) < 2:
@@ -167,6 +172,8 @@ def add_adjustment(session: Session, volunteer_id: int, *, minutes: int, work_da
     row = HourAdjustment(volunteer_id=volunteer_id, attendance_id=attendance_id, work_date=work_date,
                          minutes=minutes, reason=reason, created_by_user_id=by_user_id, created_at=clock())
     session.add(row)
+    record_action(session, actor or f"user:{by_user_id}", "adjust", f"volunteer:{volunteer_id}",
+                  f"minutes={minutes:+d}; work_date={work_date.isoformat()}; reason={reason}", clock=clock)
     session.commit()
     return AdjustmentRow(row.id, row.work_date, row.minutes, row.reason, None, row.created_at, row.attendance_id)
 

@@ -1,17 +1,16 @@
 """The roster: listing and exporting volunteers."""
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from datetime import date
 
-from openpyxl import Workbook
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.volunteer import Volunteer
 from services.i18n import _
 from services.pii import PersonalDataCipher, record_export
+from services.spreadsheet import append_row, new_workbook, workbook_bytes, workbook_to_csv
 
 
 @dataclass(frozen=True)
@@ -22,7 +21,7 @@ class RosterExport:
 
 
 def export_roster(session: Session, *, cipher: PersonalDataCipher, actor: str,
-                  include_id_numbers: bool = False, team: str | None = None) -> RosterExport:
+                  include_id_numbers: bool = False, team: str | None = None, fmt: str = "xlsx") -> RosterExport:
     """The roster as `.xlsx`, in the import's own column layout (so it can be edited and re-imported).
 
     ID numbers are masked unless `include_id_numbers` (e.g. the insurer's list); such an export is
@@ -31,10 +30,9 @@ def export_roster(session: Session, *, cipher: PersonalDataCipher, actor: str,
     stmt = select(Volunteer).order_by(Volunteer.team, Volunteer.vest_no, Volunteer.id)
     if team:
         stmt = stmt.where(Volunteer.team == team)
-    wb = Workbook()
+    wb = new_workbook(_("志愿者"))
     ws = wb.active
-    ws.title = _("志愿者")
-    ws.append([_("姓名"), _("手机号"), _("所属居委"), _("马甲编号"), _("身份证号"), _("入队日期"),
+    append_row(ws, [_("姓名"), _("手机号"), _("所属居委"), _("马甲编号"), _("身份证号"), _("入队日期"),
                _("状态"), _("退出日期")])
     count = 0
     for v in session.scalars(stmt):
@@ -42,15 +40,14 @@ def export_roster(session: Session, *, cipher: PersonalDataCipher, actor: str,
             id_cell = cipher.decrypt(v.id_number_enc)
         else:
             id_cell = v.id_number_masked or ""
-        ws.append([v.name, v.phone, v.team or "", v.vest_no or "", id_cell, v.joined_on,
+        append_row(ws, [v.name, v.phone, v.team or "", v.vest_no or "", id_cell, v.joined_on,
                    _("在册") if v.status == "active" else _("已退出"), v.withdrawn_on or ""])
         count += 1
     for cell in ws["B"] + ws["E"]:
         cell.number_format = "@"  # keep phones and ID numbers as text in Excel
-    buf = io.BytesIO()
-    wb.save(buf)
+    content = workbook_to_csv(wb) if fmt == "csv" else workbook_bytes(wb)
     if include_id_numbers:
         record_export(session, actor=actor, what="roster_with_id_numbers", record_count=count,
                       detail=f"team={team or '*'}; date={date.today().isoformat()}")
         session.commit()
-    return RosterExport(buf.getvalue(), count, include_id_numbers)
+    return RosterExport(content, count, include_id_numbers)

@@ -7,7 +7,6 @@ import io
 from dataclasses import dataclass
 from datetime import datetime
 
-from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 from reportlab.lib.colors import HexColor, black
 from reportlab.lib.pagesizes import A4
@@ -23,6 +22,7 @@ from services.clock import SHANGHAI
 from services.errors import DomainError
 from services.i18n import _
 from services.posters import cjk_font
+from services.spreadsheet import append_row, new_workbook, set_text, workbook_bytes
 
 BLANK_ROWS = 8  # for walk-ins
 
@@ -69,14 +69,13 @@ HEADERS = ("手机号", "姓名", "马甲编号", "点位编号", "活动", "签
 
 def sheet_xlsx(sheet: ShiftSheet) -> bytes:
     """Columns the attendance import reads; times are typed as `2027-02-05 18:05`."""
-    wb = Workbook()
+    wb = new_workbook(_("签到表"))
     ws = wb.active
-    ws.title = _("签到表")
-    ws.append(list(HEADERS))
+    append_row(ws, HEADERS)
     for line in sheet.lines:
-        ws.append([line.phone, line.name, line.vest_no or "", sheet.point_code, sheet.event_name, None, None, None])
+        append_row(ws, [line.phone, line.name, line.vest_no or "", sheet.point_code, sheet.event_name, None, None, None])
     for _i in range(BLANK_ROWS):
-        ws.append([None, None, None, sheet.point_code, sheet.event_name, None, None, None])
+        append_row(ws, [None, None, None, sheet.point_code, sheet.event_name, None, None, None])
     for cell in ws[1]:
         cell.font = Font(bold=True)
     for col, width in zip("ABCDEFGH", (15, 10, 10, 10, 24, 18, 18, 20)):
@@ -84,12 +83,10 @@ def sheet_xlsx(sheet: ShiftSheet) -> bytes:
     for cell in ws["A"]:
         cell.number_format = "@"
     ws.freeze_panes = "A2"
-    note = ws.cell(row=ws.max_row + 2, column=1, value=_("时间格式：2027-02-05 18:05（北京时间）。") + _title(sheet))
+    note = set_text(ws, ws.max_row + 2, 1, _("时间格式：2027-02-05 18:05（北京时间）。") + _title(sheet))
     note.alignment = Alignment(wrap_text=False)
     # The note row has no phone and no times, so the import skips it.
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+    return workbook_bytes(wb)
 
 
 def sheet_pdf(sheet: ShiftSheet) -> bytes:

@@ -1,22 +1,38 @@
-"""Reading the spreadsheets a safety office already has: .xlsx from Excel/WPS and .csv files.
+"""Reading the spreadsheets a safety office already has (.xlsx from Excel/WPS and .csv files),
+and writing every spreadsheet the service hands out.
 
 CSV files from Chinese Windows are usually GB18030 (WPS, Excel "CSV"), sometimes UTF-8 with a
 BOM ("CSV UTF-8"); both are accepted. Row numbers are the spreadsheet's own (header = row 1) so
 an error report points at the row a person sees.
+
+Reading streams: an uploaded file is untrusted, and a 1.5 KB .xlsx can declare a sheet of
+A1:XFD1048576 or a single cell on row 1,048,576. Rows are read one at a time from the XML, the
+declared dimension is ignored, at most `MAX_COLUMNS` columns of a row are looked at, and the file
+is refused as soon as it has more than `MAX_ROWS` non-blank data rows (see docs/imports.md).
+
+Writing goes through `new_workbook`/`append_row`/`csv_bytes` only: any text that starts like a
+formula is written as text (OWASP CSV injection), so a volunteer called `=HYPERLINK(...)` cannot
+make a coordinator's Excel send the sheet anywhere.
 """
 from __future__ import annotations
 
 import csv
 import io
+import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Generator, Iterable, Iterator, Mapping, Sequence
 
 from services.errors import DomainError
 from services.i18n import _
 
 XLSX_MAGIC = b"PK\x03\x04"
+# Import limits (docs/imports.md): the roster is 500 people; a year of paper sheets a few thousand.
+MAX_ROWS = 20_000
+MAX_COLUMNS = 100
+# Sum of the declared uncompressed sizes of an .xlsx's parts (zipfile enforces the declared size).
+MAX_XLSX_UNCOMPRESSED = 64 * 1024 * 1024
 
 
 @dataclass
@@ -59,23 +75,59 @@ def decode_csv(data: bytes) -> str:
     raise DomainError("bad_encoding", _("无法识别文件编码：请另存为 UTF-8 或 GB18030 编码的 CSV，或 .xlsx"))
 
 
-def _raw_rows_csv(data: bytes) -> list[list[Any]]:
+def _too_many_rows() -> DomainError:
+    return DomainError("too_many_rows", _("文件超过 %(n)d 行数据，请分成几个文件导入", n=MAX_ROWS))
+
+
+def _too_many_columns() -> DomainError:
+    return DomainError("too_many_columns", _("文件超过 %(n)d 列，请删除多余的列后再导入", n=MAX_COLUMNS))
+
+
+def _raw_rows_csv(data: bytes) -> Generator[list[Any], None, None]:
     text = decode_csv(data)
     first = text.split("\n", 1)[0]
     delimiter = "\t" if first.count("\t") > first.count(",") else ","
-    return [list(r) for r in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
+    for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter):
+        if len(row) > MAX_COLUMNS and any(cell.strip() for cell in row[MAX_COLUMNS:]):
+            raise _too_many_columns()
+        yield row[:MAX_COLUMNS]
 
 
-def _raw_rows_xlsx(data: bytes) -> list[list[Any]]:
+def _check_xlsx_size(data: bytes) -> None:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            total = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, ValueError):
+        raise DomainError("bad_file", _("无法读取该 Excel 文件：文件已损坏")) from None
+    if total > MAX_XLSX_UNCOMPRESSED:
+        raise DomainError("file_too_large", _("Excel 文件解压后过大，请只保留需要导入的数据"))
+
+
+def _raw_rows_xlsx(data: bytes) -> Generator[list[Any], None, None]:
+    """Rows of the first sheet, one at a time, cut to MAX_COLUMNS.
+
+    The sheet's declared dimension is dropped (`reset_dimensions`): openpyxl would otherwise pad
+    every row to the declared width and yield every missing row up to the declared height. Without
+    it a missing row is an empty tuple and a row is as wide as its last cell.
+    """
     from openpyxl import load_workbook
 
+    _check_xlsx_size(data)
     try:
         wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises several unrelated types for a damaged file
         raise DomainError("bad_file", _("无法读取该 Excel 文件：%(e)s", e=str(exc))) from None
     try:
         ws = wb.worksheets[0]
-        return [list(r) for r in ws.iter_rows(values_only=True)]
+        ws.reset_dimensions()
+        for row in ws.iter_rows(values_only=True):
+            if len(row) > MAX_COLUMNS and any(v not in (None, "") for v in row[MAX_COLUMNS:]):
+                raise _too_many_columns()
+            yield list(row[:MAX_COLUMNS])
+    except DomainError:
+        raise
+    except Exception as exc:  # a damaged sheet part shows up only while reading it
+        raise DomainError("bad_file", _("无法读取该 Excel 文件：%(e)s", e=str(exc))) from None
     finally:
         wb.close()
 
@@ -85,7 +137,8 @@ def read_sheet(data: bytes, filename: str, aliases: Mapping[str, Sequence[str]],
     """Parse a file into rows keyed by canonical column names.
 
     `aliases` maps each canonical name to the headers people use for it (Chinese or English).
-    Unknown columns are ignored; a missing required column is an error for the whole file.
+    Unknown columns are ignored; a missing required column is an error for the whole file. Only
+    the non-blank rows are kept, and reading stops with `too_many_rows` after MAX_ROWS of them.
     """
     suffix = Path(filename).suffix.lower()
     if suffix in (".xlsx", ".xlsm") or data[:4] == XLSX_MAGIC:
@@ -94,14 +147,22 @@ def read_sheet(data: bytes, filename: str, aliases: Mapping[str, Sequence[str]],
         raw = _raw_rows_csv(data)
     else:
         raise DomainError("bad_file_type", _("不支持的文件类型“%(s)s”：请使用 .xlsx 或 .csv", s=suffix))
-    if not raw:
-        raise DomainError("empty_file", _("文件是空的"))
+    try:
+        return _read_rows(raw, aliases, required)
+    finally:
+        raw.close()  # an early stop releases the workbook now, not at garbage collection
+
+
+def _read_rows(raw: Iterator[list[Any]], aliases: Mapping[str, Sequence[str]], required: Sequence[str]) -> Sheet:
+    try:
+        header = next(raw)
+    except StopIteration:
+        raise DomainError("empty_file", _("文件是空的")) from None
 
     lookup: dict[str, str] = {}
     for canonical, names in aliases.items():
         for name in (canonical, *names):
             lookup[_norm_header(name)] = canonical
-    header = raw[0]
     index: dict[int, str] = {}
     for i, cell in enumerate(header):
         canonical = lookup.get(_norm_header(cell))
@@ -113,7 +174,9 @@ def read_sheet(data: bytes, filename: str, aliases: Mapping[str, Sequence[str]],
         raise DomainError("missing_columns", _("缺少必需的列：%(cols)s（第 1 行应为表头）", cols=names))
 
     sheet = Sheet(columns=list(index.values()))
-    for number, cells in enumerate(raw[1:], start=2):
+    for number, cells in enumerate(raw, start=2):
+        if not any(c is not None and c != "" for c in cells):
+            continue  # blank rows cost nothing and are not counted
         values: dict[str, Any] = {}
         for i, canonical in index.items():
             value = cells[i] if i < len(cells) else None
@@ -122,8 +185,87 @@ def read_sheet(data: bytes, filename: str, aliases: Mapping[str, Sequence[str]],
             values[canonical] = value
         if all(v is None for v in values.values()):
             continue
+        if len(sheet.rows) >= MAX_ROWS:
+            raise _too_many_rows()
         sheet.rows.append(SheetRow(number=number, values=values))
     return sheet
+
+
+# --- writing ------------------------------------------------------------------------------------
+
+# OWASP "CSV injection": a cell starting with one of these is a formula (or DDE) in Excel/WPS.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def looks_like_formula(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(FORMULA_PREFIXES)
+
+
+def new_workbook(title: str):
+    """A workbook whose first sheet is called `title`; fill it with `append_row` only."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.active.title = title
+    return wb
+
+
+def append_row(ws, values: Iterable[Any]) -> None:
+    """`ws.append` that writes every formula-looking text as a text cell, never a formula.
+
+    openpyxl stores any string starting with `=` as a formula; the cell's type is forced back to
+    text after the append, so the value reads back unchanged (a name stays a name).
+    """
+    values = list(values)
+    ws.append(values)
+    row = ws.max_row
+    for column, value in enumerate(values, start=1):
+        if looks_like_formula(value):
+            cell = ws.cell(row=row, column=column)
+            cell.value = value
+            cell.data_type = "s"
+
+
+def set_text(ws, row: int, column: int, value: Any):
+    """One cell, with the same rule as `append_row`."""
+    cell = ws.cell(row=row, column=column)
+    cell.value = value
+    if looks_like_formula(value):
+        cell.data_type = "s"
+    return cell
+
+
+def workbook_bytes(wb) -> bytes:
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def csv_cell(value: Any) -> str:
+    """A CSV field: formula-looking text gets the OWASP `'` prefix (CSV has no "text" type)."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        text = value.strftime("%Y-%m-%d %H:%M")
+    elif isinstance(value, date):
+        text = value.isoformat()
+    else:
+        text = str(value)
+    return "'" + text if looks_like_formula(text) else text
+
+
+def csv_bytes(rows: Iterable[Iterable[Any]]) -> bytes:
+    """UTF-8 with a BOM, so that Excel on Chinese Windows opens it without mojibake."""
+    buf = io.StringIO(newline="")
+    writer = csv.writer(buf)
+    for row in rows:
+        writer.writerow([csv_cell(v) for v in row])
+    return ("\ufeff" + buf.getvalue()).encode("utf-8")
+
+
+def workbook_to_csv(wb) -> bytes:
+    """The first sheet of a workbook built with `append_row`, as CSV (the same export, other format)."""
+    return csv_bytes(ws_row for ws_row in wb.worksheets[0].iter_rows(values_only=True))
 
 
 _DT_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d %H:%M:%S",

@@ -12,6 +12,7 @@ from models.volunteer import STATUS_ACTIVE, Volunteer
 from services.clock import Clock, system_clock
 from services.errors import DomainError
 from services.i18n import _
+from services.lengths import check_length
 from services.messaging import QueuedMessage, post_message
 from services.outbox import Recipient
 
@@ -43,6 +44,7 @@ def create_round(session: Session, name: str, *, question: str | None = None, op
     name = (name or "").strip()
     if not name:
         raise DomainError("required", _("轮次名称不能为空"))
+    check_length(name, 128, _("轮次名称"))
     if session.scalar(select(SurveyRound.id).where(SurveyRound.name == name)) is not None:
         raise DomainError("name_taken", _("轮次“%(n)s”已存在", n=name))
     opens = opens_at or clock()

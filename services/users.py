@@ -11,6 +11,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from models.user import ROLES, User
 from services.errors import DomainError
 from services.i18n import _
+from services.lengths import check_length
 
 MIN_PASSWORD_LENGTH = 8
 _USERNAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{2,64}$")
@@ -30,6 +31,7 @@ def create_user(session: Session, username: str, password: str, role: str,
         raise DomainError("bad_username", _("用户名只能包含字母、数字和 _ . -，2 到 64 个字符"))
     if role not in ROLES:
         raise DomainError("bad_role", _("角色必须是 admin 或 coordinator"))
+    check_length(display_name, 64, _("名称"))
     if len(password) < MIN_PASSWORD_LENGTH:
         raise DomainError("weak_password", _("密码至少 %(n)d 位", n=MIN_PASSWORD_LENGTH))
     if session.scalar(select(User.id).where(User.username == username)) is not None:

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from models.volunteer import STATUS_ACTIVE, STATUS_WITHDRAWN, Volunteer
 from services.clock import Clock, local_date, system_clock
+from services.audit_log import record_action
 from services.errors import DomainError
 from services.i18n import _
 
@@ -83,7 +84,7 @@ def get_volunteer(session: Session, volunteer_id: int) -> Volunteer:
 
 
 def withdraw_volunteer(session: Session, volunteer_id: int, on: date, *, rules: ScanRules | None = None,
-                       clock: Clock = system_clock) -> VolunteerRow:
+                       clock: Clock = system_clock, by: str = "system") -> VolunteerRow:
     """Mark a volunteer as withdrawn on a date (kept on file so past years still compute).
 
     A withdrawal that takes effect now also ends a patrol in progress at this moment (flagged):
@@ -97,15 +98,19 @@ def withdraw_volunteer(session: Session, volunteer_id: int, on: date, *, rules: 
         raise DomainError("withdraw_before_join", _("退出日期不能早于入队日期 %(d)s", d=vol.joined_on))
     vol.status = STATUS_WITHDRAWN
     vol.withdrawn_on = on
+    record_action(session, by, "withdraw", f"volunteer:{vol.id}", f"withdrawn_on={on.isoformat()}")
     session.commit()
     if withdrawal_in_effect(vol.status, on, local_date(clock(), rules.zone)):
         close_for_withdrawal(session, volunteer_id, rules=rules, clock=clock)
     return _row(vol)
 
 
-def reinstate_volunteer(session: Session, volunteer_id: int) -> VolunteerRow:
+def reinstate_volunteer(session: Session, volunteer_id: int, *, by: str = "system") -> VolunteerRow:
     vol = get_volunteer(session, volunteer_id)
+    if vol.erased_at is not None:
+        raise DomainError("erased", _("该志愿者的个人信息已删除，不能恢复为在册"))
     vol.status = STATUS_ACTIVE
     vol.withdrawn_on = None
+    record_action(session, by, "reinstate", f"volunteer:{vol.id}")
     session.commit()
     return _row(vol)

@@ -90,6 +90,9 @@ def register_web(app: Flask) -> None:
 
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError):
+        from extensions import db
+
+        db.session.rollback()  # bad input changes nothing (and a pending too-long value must not flush again)
         status = domain_status(exc)
         if _wants_json():
             return api_error(exc.code, exc.message, status)

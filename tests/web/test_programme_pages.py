@@ -43,7 +43,8 @@ def test_insurance_policy_and_list_import_all_or_nothing(app, client, auth):
     assert resp.status_code == 400 and "第 3 行" in resp.get_data(as_text=True)
     with app.app_context():
         assert db.session.scalar(select(func.count(InsuranceCover.id))) == 0
-    good = csv_bytes([["身份证号", "手机号"], [idn, None], [None, "13922220002"]])
+    # A coordinator (who cannot see full ID numbers) matches an ID number only with the name (issue 10).
+    good = csv_bytes([["身份证号", "姓名", "手机号"], [idn, "丙一", None], [None, None, "13922220002"]])
     client.post(f"/coord/programme/insurance/{pid}/import?year={Y}", content_type="multipart/form-data",
                 data={"csrf_token": token, "file": (io.BytesIO(good), "list.csv")})
     with app.app_context():

@@ -51,14 +51,33 @@ def import_page(run_import, *, title: str, help_lines: list[str], back: str, **e
         else:
             report = run_import(upload.read(), upload.filename)
             if report.ok:
+                _audit_import(report, upload.filename)
                 flash(report.summary(), "success")
     return render_template("coord/import.html", report=report, title=title, help_lines=help_lines, back=back,
                            **extra)
 
 
-def register(app: Flask) -> None:
-    from web.coord import accounts, attendance, auth, board, events, notices, points, programme, volunteers
+def _audit_import(report, filename: str) -> None:
+    """Every import that wrote something goes into the coordinators' action log."""
+    from extensions import db
+    from services.audit_log import record_action
+    from web.auth import actor
 
-    for module in (auth, volunteers, points, events, attendance, board, notices, programme, accounts):
+    record_action(db.session, actor(), "import", report.kind,
+                  f"file={filename[:100]}; rows={report.total_rows}; created={report.created}; "
+                  f"updated={report.updated}; unchanged={report.unchanged}")
+    db.session.commit()
+
+
+def audit_import(report, filename: str) -> None:
+    """For import views that do not use `import_page` (the programme ledgers)."""
+    if report.ok:
+        _audit_import(report, filename)
+
+
+def register(app: Flask) -> None:
+    from web.coord import accounts, attendance, audit, auth, board, events, notices, points, programme, volunteers
+
+    for module in (auth, volunteers, points, events, attendance, board, notices, programme, accounts, audit):
         app.register_blueprint(module.bp)
     app.jinja_env.globals["current_user"] = current_user

@@ -14,7 +14,7 @@ from services.i18n import _
 from services.imports import import_attendance
 from services.review import add_adjustment, list_attendances, review_attendance
 from services.volunteers import teams
-from web.auth import current_user
+from web.auth import actor, current_user
 from web.coord import import_page, protect
 from web.runtime import clock, scan_rules
 
@@ -41,7 +41,7 @@ def index():
 def review(attendance_id: int):
     try:
         review_attendance(db.session, attendance_id, request.form.get("decision", ""), by_user_id=current_user().id,
-                          rules=scan_rules(), clock=clock())
+                          rules=scan_rules(), clock=clock(), actor=actor())
         flash(_("已审核"), "success")
     except DomainError as exc:
         flash(exc.message, "error")
@@ -59,7 +59,8 @@ def adjust(volunteer_id: int):
         return redirect(url_for("coord_volunteers.detail", volunteer_id=volunteer_id))
     try:
         add_adjustment(db.session, volunteer_id, minutes=round(hours_value * 60), work_date=work_date,
-                       reason=request.form.get("reason", ""), by_user_id=current_user().id, clock=clock())
+                       reason=request.form.get("reason", ""), by_user_id=current_user().id, clock=clock(),
+                       actor=actor())
         flash(_("已登记调整 %(h)+.1f 小时", h=hours_value), "success")
     except DomainError as exc:
         flash(exc.message, "error")

@@ -7,11 +7,12 @@ from sqlalchemy import select
 
 from extensions import db
 from models.point import PatrolPoint
+from services.audit_log import record_action
 from services.checkin import proxy_check_in, proxy_check_out
 from services.errors import DomainError
 from services.i18n import _
 from services.review import find_volunteer, on_patrol
-from web.auth import current_user
+from web.auth import actor, current_user
 from web.coord import protect
 from web.runtime import clock, scan_rules
 
@@ -40,6 +41,8 @@ def check_in():
         point_id = int(request.form.get("point_id", "0") or 0)
         att = proxy_check_in(db.session, vol.id, point_id, by_user_id=current_user().id, rules=scan_rules(),
                              clock=clock())
+        record_action(db.session, actor(), "proxy", f"volunteer:{vol.id}", f"check_in; point={point_id}")
+        db.session.commit()
         flash(_("已为 %(n)s 代签到（%(p)s）", n=vol.name, p=att.point_name), "success")
     except (DomainError, ValueError) as exc:
         db.session.rollback()
@@ -52,6 +55,8 @@ def check_out(attendance_id: int):
     try:
         att = proxy_check_out(db.session, attendance_id, by_user_id=current_user().id, rules=scan_rules(),
                               clock=clock())
+        record_action(db.session, actor(), "proxy", f"attendance:{attendance_id}", "check_out")
+        db.session.commit()
         flash(_("已代签退，本次计 %(h).1f 小时", h=att.credited_hours), "success")
     except DomainError as exc:
         flash(exc.message, "error")

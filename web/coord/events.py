@@ -11,6 +11,7 @@ from sqlalchemy import select
 from extensions import db
 from models.event import Event, Shift
 from models.point import PatrolPoint
+from services.audit_log import record_action
 from services.clock import from_local, local_zone
 from services.errors import DomainError
 from services.events import (assign_volunteers, assignment_counts, create_event, delete_shift, get_event_row,
@@ -18,6 +19,7 @@ from services.events import (assign_volunteers, assignment_counts, create_event,
 from services.i18n import _
 from services.imports import import_shifts
 from services.sheets import sheet_pdf, sheet_xlsx, shift_sheet
+from web.auth import actor
 from web.coord import import_page, protect
 
 bp = protect(Blueprint("coord_events", __name__, url_prefix="/coord/events"))
@@ -178,11 +180,15 @@ def import_file():
 @bp.get("/shifts/<int:shift_id>/sheet.pdf")
 def sheet_pdf_view(shift_id: int):
     pdf = sheet_pdf(shift_sheet(db.session, shift_id))
+    record_action(db.session, actor(), "export", f"shift:{shift_id}", "sign-in sheet; format=pdf")
+    db.session.commit()
     return send_file(io.BytesIO(pdf), mimetype="application/pdf", download_name=f"sheet-{shift_id}.pdf")
 
 
 @bp.get("/shifts/<int:shift_id>/sheet.xlsx")
 def sheet_xlsx_view(shift_id: int):
     data = sheet_xlsx(shift_sheet(db.session, shift_id))
+    record_action(db.session, actor(), "export", f"shift:{shift_id}", "sign-in sheet; format=xlsx")
+    db.session.commit()
     return send_file(io.BytesIO(data), download_name=f"sheet-{shift_id}.xlsx",
                      mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")

@@ -16,15 +16,17 @@ from models.programme import (BUDGET_LINES, Complaint, EquipmentDelivery, Equipm
 from models.volunteer import Volunteer
 from services.digest import digest_text, send_digest
 from services.errors import DomainError
-from services.exports import attendance_xlsx, expenditure_xlsx, hours_roster_xlsx, self_evaluation_xlsx
+from services.exports import attendance_workbook, expenditure_workbook, hours_roster_workbook, self_evaluation_workbook
+from services.audit_log import record_action
 from services.i18n import _
 from services.indicators import compute_indicators
 from services.programme import (LINE_NAMES, add_complaint, add_delivery, add_document, add_expenditure,
                                 budget, close_complaint, create_policy, import_complaints, import_deliveries, import_expenditures,
                                 import_insured, import_issues, money,
                                 programme_year, set_budget, update_year)
+from services.spreadsheet import workbook_bytes, workbook_to_csv
 from web.auth import actor, current_user
-from web.coord import protect
+from web.coord import audit_import, protect
 from web.runtime import clock, now
 
 bp = protect(Blueprint("coord_programme", __name__, url_prefix="/coord/programme"))
@@ -83,20 +85,35 @@ def indicator(number: int):
     return render_template("coord/programme/indicator.html", report=report, row=report.row(number), year=year, **extra)
 
 
+def _export_workbook(kind: str, year: int):
+    if kind == "self-evaluation":
+        return self_evaluation_workbook(compute_indicators(db.session, year, today=_today()))
+    if kind == "hours":
+        return hours_roster_workbook(db.session, year, as_of=min(_today(), date(year, 12, 31)))
+    if kind == "attendance":
+        return attendance_workbook(db.session, year)
+    if kind == "expenditures":
+        return expenditure_workbook(db.session, year)
+    abort(404)
+
+
 @bp.get("/export/<kind>.xlsx")
 def export(kind: str):
     year = _year()
-    if kind == "self-evaluation":
-        data = self_evaluation_xlsx(compute_indicators(db.session, year, today=_today()))
-    elif kind == "hours":
-        data = hours_roster_xlsx(db.session, year, as_of=min(_today(), date(year, 12, 31)))
-    elif kind == "attendance":
-        data = attendance_xlsx(db.session, year)
-    elif kind == "expenditures":
-        data = expenditure_xlsx(db.session, year)
-    else:
-        abort(404)
+    data = workbook_bytes(_export_workbook(kind, year))
+    record_action(db.session, actor(), "export", f"programme:{kind}", f"year={year}; format=xlsx")
+    db.session.commit()
     return send_file(io.BytesIO(data), mimetype=XLSX, download_name=f"{kind}-{year}.xlsx")
+
+
+@bp.get("/export/<kind>.csv")
+def export_csv(kind: str):
+    """The first sheet of the same export as CSV (UTF-8 with BOM), for tools that take no .xlsx."""
+    year = _year()
+    data = workbook_to_csv(_export_workbook(kind, year))
+    record_action(db.session, actor(), "export", f"programme:{kind}", f"year={year}; format=csv")
+    db.session.commit()
+    return send_file(io.BytesIO(data), mimetype="text/csv", download_name=f"{kind}-{year}.csv")
 
 
 @bp.route("/digest", methods=["GET", "POST"])
@@ -136,7 +153,9 @@ def insurance_import(policy_id: int):
     if upload is None or not upload.filename:
         flash(_("请选择要导入的文件"), "error")
         return _back(".insurance")
-    report = import_insured(db.session, policy_id, upload.read(), upload.filename, cipher=data_cipher())
+    report = import_insured(db.session, policy_id, upload.read(), upload.filename, cipher=data_cipher(),
+                            actor=actor(), can_see_id_numbers=current_user().is_admin)
+    audit_import(report, upload.filename)
     if report.ok:
         flash(report.summary(), "success")
         return _back(".insurance")
@@ -164,6 +183,7 @@ def equipment():
                     raise DomainError("required", _("请选择要导入的文件"))
                 importer = import_deliveries if request.form.get("form") == "deliveries" else import_issues
                 report = importer(db.session, upload.read(), upload.filename)
+                audit_import(report, upload.filename)
                 if report.ok:
                     flash(report.summary(), "success")
                     report = None
@@ -191,6 +211,7 @@ def budget_page():
                 if upload is None or not upload.filename:
                     raise DomainError("required", _("请选择要导入的文件"))
                 report = import_expenditures(db.session, year, upload.read(), upload.filename, by=actor())
+                audit_import(report, upload.filename)
                 if not report.ok:
                     for line in [report.summary(), *report.lines()]:
                         flash(line, "error")
@@ -222,6 +243,7 @@ def complaints():
                 if upload is None or not upload.filename:
                     raise DomainError("required", _("请选择要导入的文件"))
                 report = import_complaints(db.session, upload.read(), upload.filename, by=actor())
+                audit_import(report, upload.filename)
                 for line in ([report.summary()] if report.ok else [report.summary(), *report.lines()]):
                     flash(line, "success" if report.ok else "error")
                 return _back(".complaints")

@@ -10,11 +10,13 @@ import io
 
 from extensions import code_signer, data_cipher, db
 from models.volunteer import Volunteer
+from services.audit_log import record_action
 from services.clock import local_date, local_zone
 from services.errors import DomainError
 from services.i18n import _
 from services.imports import import_volunteers
 from services.posters import CardItem, cards_pdf
+from services.privacy import erase_volunteer, subject_access_export
 from services.roster import export_roster
 from services.signin import (card_url, issue_login_link, list_devices, revoke_all_devices, revoke_card,
                              revoke_device)
@@ -44,7 +46,7 @@ def index():
 @bp.route("/import", methods=["GET", "POST"])
 def import_roster():
     return import_page(
-        lambda data, name: import_volunteers(db.session, data, name, cipher=data_cipher(),
+        lambda data, name: import_volunteers(db.session, data, name, cipher=data_cipher(), actor=actor(),
                                              zone=local_zone(current_app.config["TIMEZONE"])),
         title=_("导入志愿者花名册"),
         help_lines=[_("必填列：姓名、手机号；可选：所属居委、马甲编号、身份证号、入队日期。"),
@@ -79,9 +81,11 @@ def withdraw(volunteer_id: int):
         flash(_("请填写有效的退出日期"), "error")
         return redirect(url_for(".detail", volunteer_id=volunteer_id))
     try:
-        withdraw_volunteer(db.session, volunteer_id, on, rules=scan_rules(), clock=clock())
+        withdraw_volunteer(db.session, volunteer_id, on, rules=scan_rules(), clock=clock(), by=actor())
         if on <= local_date(now()):
-            revoke_all_devices(db.session, volunteer_id, by=actor())
+            revoked = revoke_all_devices(db.session, volunteer_id, by=actor())
+            record_action(db.session, actor(), "revoke_device", f"volunteer:{volunteer_id}", f"all; count={revoked}")
+            db.session.commit()
             flash(_("已登记退出（%(d)s），其手机登录已全部注销", d=on.isoformat()), "success")
         else:  # until that date they still patrol with the phones they have
             flash(_("已登记退出（%(d)s）：此前仍可扫码签到", d=on.isoformat()), "success")
@@ -92,14 +96,19 @@ def withdraw(volunteer_id: int):
 
 @bp.post("/<int:volunteer_id>/reinstate")
 def reinstate(volunteer_id: int):
-    reinstate_volunteer(db.session, volunteer_id)
-    flash(_("已恢复为在册志愿者"), "success")
+    try:
+        reinstate_volunteer(db.session, volunteer_id, by=actor())
+        flash(_("已恢复为在册志愿者"), "success")
+    except DomainError as exc:
+        flash(exc.message, "error")
     return redirect(url_for(".detail", volunteer_id=volunteer_id))
 
 
 @bp.post("/<int:volunteer_id>/devices/<int:device_id>/revoke")
 def revoke(volunteer_id: int, device_id: int):
     revoke_device(db.session, device_id, by=actor(), volunteer_id=volunteer_id)
+    record_action(db.session, actor(), "revoke_device", f"volunteer:{volunteer_id}", f"device={device_id}")
+    db.session.commit()
     flash(_("已注销该设备的登录"), "success")
     return redirect(url_for(".detail", volunteer_id=volunteer_id))
 
@@ -107,7 +116,36 @@ def revoke(volunteer_id: int, device_id: int):
 @bp.post("/<int:volunteer_id>/card/revoke")
 def card_revoke(volunteer_id: int):
     revoke_card(db.session, volunteer_id)
+    record_action(db.session, actor(), "revoke_card", f"volunteer:{volunteer_id}")
+    db.session.commit()
     flash(_("旧志愿者卡已作废，请打印新卡"), "success")
+    return redirect(url_for(".detail", volunteer_id=volunteer_id))
+
+
+@bp.post("/<int:volunteer_id>/privacy/export")
+def subject_export(volunteer_id: int):
+    """A copy of everything held about the volunteer (PIPL data-subject request), admins only."""
+    if not current_user().is_admin:
+        abort(403)
+    result = subject_access_export(db.session, volunteer_id, cipher=data_cipher(), actor=actor())
+    db.session.commit()
+    return send_file(io.BytesIO(result.content), mimetype="application/json", as_attachment=True,
+                     download_name=result.filename)
+
+
+@bp.post("/<int:volunteer_id>/privacy/erase")
+def erase(volunteer_id: int):
+    if not current_user().is_admin:
+        abort(403)
+    if request.form.get("confirm") != "1":
+        flash(_("请勾选确认后再删除"), "error")
+        return redirect(url_for(".detail", volunteer_id=volunteer_id))
+    try:
+        erase_volunteer(db.session, volunteer_id, actor=actor())
+        flash(_("已删除该志愿者的个人信息"), "success")
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
     return redirect(url_for(".detail", volunteer_id=volunteer_id))
 
 
@@ -130,14 +168,32 @@ def _cards_response(vols, filename: str):
     base = current_app.config["PUBLIC_BASE_URL"]
     signer = code_signer()
     pdf = cards_pdf([CardItem(v.name, v.team, v.vest_no, card_url(base, signer, v)) for v in vols])
+    record_action(db.session, actor(), "export", "cards" if len(vols) != 1 else f"volunteer:{vols[0].id}",
+                  f"volunteer cards; count={len(vols)}; format=pdf")
+    db.session.commit()
     return send_file(io.BytesIO(pdf), mimetype="application/pdf", download_name=filename)
+
+
+def _export(fmt: str):
+    with_ids = request.args.get("with_id_numbers") == "1"
+    if with_ids and not current_user().is_admin:
+        abort(403)
+    team = request.args.get("team") or None
+    result = export_roster(db.session, cipher=data_cipher(), actor=actor(), include_id_numbers=with_ids,
+                           team=team, fmt=fmt)
+    record_action(db.session, actor(), "export", "roster",
+                  f"rows={result.rows}; team={team or '*'}; id_numbers={'full' if with_ids else 'masked'}; format={fmt}")
+    db.session.commit()
+    if fmt == "csv":
+        return send_file(io.BytesIO(result.content), mimetype="text/csv", download_name="volunteers.csv")
+    return send_file(io.BytesIO(result.content), mimetype=XLSX, download_name="volunteers.xlsx")
 
 
 @bp.get("/export.xlsx")
 def export():
-    with_ids = request.args.get("with_id_numbers") == "1"
-    if with_ids and not current_user().is_admin:
-        abort(403)
-    result = export_roster(db.session, cipher=data_cipher(), actor=actor(), include_id_numbers=with_ids,
-                           team=request.args.get("team") or None)
-    return send_file(io.BytesIO(result.content), mimetype=XLSX, download_name="volunteers.xlsx")
+    return _export("xlsx")
+
+
+@bp.get("/export.csv")
+def export_csv():
+    return _export("csv")
