@@ -13,7 +13,7 @@ from flask import Blueprint, render_template, request, session
 from extensions import code_signer, db
 from services.checkin import current_shift_at, open_attendance, scan
 from services.errors import DomainError
-from services.hours import volunteer_hours
+from services.hours import current_hours
 from services.qr import resolve_point_token
 from web import domain_status
 from web.auth import current_device_id, current_volunteer
@@ -45,7 +45,7 @@ def point(token: str):
     rules = scan_rules()
     current = open_attendance(db.session, vol.id)
     shift = current_shift_at(db.session, point.id, vol.id, rules=rules, clock=clock())
-    summary = volunteer_hours(db.session, vol.id, now().astimezone(rules.zone).year)
+    summary = current_hours(db.session, vol.id, now(), rules.zone)
     return render_template("volunteer/scan.html", point=point, vol=vol, current=current, shift=shift,
                            summary=summary, nonce=uuid.uuid4().hex,
                            geofence=point.has_geofence and rules.geofence_mode != "off")
