@@ -280,7 +280,8 @@ def compute_indicators(session: Session, year: int, *, today: date, evidence_lim
         elif min(s_day for s_day, _e in own) > ins_due:
             reason, day = "after_due", min(s_day for s_day, _e in own)
         elif first is not None and not any(s_day <= first <= e_day for s_day, e_day in own):
-            reason, day = "lapsed_at_first_patrol", first
+            reason = "refused_uninsured" if (first, "refused") in uninsured_days.get(v, []) else "lapsed_at_first_patrol"
+            day = first
         elif uninsured_days.get(v):
             day, kind = min(uninsured_days[v])
             reason = "refused_uninsured" if kind == "refused" else "uninsured_checkin"

@@ -13,7 +13,8 @@ from flask import Blueprint, render_template, request, session
 from extensions import code_signer, db
 from services.checkin import current_shift_at, open_attendance, scan
 from services.errors import DomainError
-from services.hours import current_hours
+from services.hours import current_hours, year_target_hours
+from services.programme_year import current_year
 from services.qr import resolve_point_token
 from web import domain_status
 from web.auth import current_device_id, current_volunteer
@@ -62,4 +63,5 @@ def point_scan(token: str):
         if exc.code == "not_signed_in":
             session["after_signin"] = request.path
         return render_template("volunteer/refused.html", error=exc, retry=request.path), domain_status(exc)
-    return render_template("volunteer/scan_result.html", result=result, vol=vol, target=6.0)
+    target = year_target_hours(db.session, current_year(db.session, result.scanned_at, scan_rules().zone))
+    return render_template("volunteer/scan_result.html", result=result, vol=vol, target=target)

@@ -260,7 +260,7 @@ def test_a_refused_uninsured_check_in_counts_against_indicator_10(app, session, 
     update_year(session, 2027, insurance_due=date(2027, 3, 31))
     row = compute_indicators(session, 2027, today=date(2028, 1, 5)).row(10)
     late = {item["volunteer_id"]: item for item in row.evidence["late"]}
-    assert refused_vol.id in late and covered.id not in late
+    assert refused_vol.id in late and covered.id not in late and late[refused_vol.id]["reason"] == "refused_uninsured"
     assert row.evidence["refusals"] == [{"volunteer_id": refused_vol.id, "name": refused_vol.name, "date": "2027-02-05"}]
     auth.login()
     drill = client.get("/coord/programme/indicator/10?year=2027").get_data(as_text=True)
