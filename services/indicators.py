@@ -66,6 +66,12 @@ def _pct(x: float) -> str:
     return f"{x * 100:.1f}%"
 
 
+def _amount(x: Decimal | float) -> str:
+    """A target as the year's settings hold it: 15,000 and 10, but 10.50 when that is what was set."""
+    text = f"{Decimal(x):,.2f}"
+    return text[:-3] if text.endswith(".00") else text
+
+
 def _yuan(x: Decimal | float) -> str:
     return f"{Decimal(x):,.2f} 元"
 
@@ -124,7 +130,7 @@ def compute_indicators(session: Session, year: int, *, today: date, evidence_lim
     spent = Decimal(session.scalar(select(func.coalesce(func.sum(Expenditure.amount), 0)).where(
         Expenditure.year == year, Expenditure.line == LINE_WORK_FUND)) or 0)
     target = Decimal(settings.target_work_fund)
-    rows.append(IndicatorRow(1, "成本指标", "经济成本指标", "志愿者工作开展成本", f"≤{target:,.0f} 元", _yuan(spent),
+    rows.append(IndicatorRow(1, "成本指标", "经济成本指标", "志愿者工作开展成本", f"≤{_amount(target)} 元", _yuan(spent),
                              GREEN if spent <= target else RED, float(spent),
                              evidence={"entries": session.scalar(select(func.count(Expenditure.id)).where(
                                  Expenditure.year == year, Expenditure.line == LINE_WORK_FUND))}))
@@ -155,7 +161,7 @@ def compute_indicators(session: Session, year: int, *, today: date, evidence_lim
     highest = max((Decimal(p.premium_per_person) for p, n in policies if n), default=Decimal(0))
     limit = Decimal(settings.target_insurance_per_person)
     status = (GREEN if per_person <= limit and highest <= limit else RED) if insured else (AMBER if ytd else RED)
-    rows.append(IndicatorRow(2, "成本指标", "经济成本指标", "平安志愿者意外险投保标准", f"≤{limit:.0f} 元/人",
+    rows.append(IndicatorRow(2, "成本指标", "经济成本指标", "平安志愿者意外险投保标准", f"≤{_amount(limit)} 元/人",
                              f"{per_person:.2f} 元/人（最高 {highest:.2f} 元）" if insured else _("尚无投保记录"),
                              status, float(round(per_person, 2)),
                              note=_("保费按保障期落在本年度的天数分摊") if apportioned else "",
@@ -173,7 +179,7 @@ def compute_indicators(session: Session, year: int, *, today: date, evidence_lim
     equipped = len(first_issue)
     cost_pp = total_cost / equipped if equipped else Decimal(0)
     limit = Decimal(settings.target_equipment_per_person)
-    rows.append(IndicatorRow(3, "成本指标", "经济成本指标", "人员装备制作单位成本", f"≤{limit:.0f} 元/人",
+    rows.append(IndicatorRow(3, "成本指标", "经济成本指标", "人员装备制作单位成本", f"≤{_amount(limit)} 元/人",
                              f"{cost_pp:.2f} 元/人" if equipped else _("尚无发放记录"),
                              (GREEN if cost_pp <= limit else RED) if equipped else (AMBER if ytd else RED),
                              float(cost_pp), evidence={"total_cost": float(total_cost), "equipped": equipped}))
@@ -369,13 +375,13 @@ def compute_indicators(session: Session, year: int, *, today: date, evidence_lim
     if round_id:
         res = survey_results(session, round_id)
         rate = res.satisfaction_rate
-        rows.append(IndicatorRow(14, "满意度指标", "服务对象满意度指标", "平安志愿者满意度", f"≥{ts * 100:.0f}%",
+        rows.append(IndicatorRow(14, "满意度指标", "服务对象满意度指标", "平安志愿者满意度", f"≥{round(ts * 100, 2):g}%",
                                  _("%(r)s（%(n)d 份，回收率 %(rr)s）", r=_pct(rate), n=res.responses, rr=_pct(res.response_rate)),
                                  GREEN if res.responses and rate >= ts else RED, round(rate, 4), note=res.name,
                                  evidence={"round": res.name, "responses": res.responses, "eligible": res.eligible,
                                            "response_rate": round(res.response_rate, 4), "by_score": res.by_score}))
     else:
-        rows.append(IndicatorRow(14, "满意度指标", "服务对象满意度指标", "平安志愿者满意度", f"≥{ts * 100:.0f}%",
+        rows.append(IndicatorRow(14, "满意度指标", "服务对象满意度指标", "平安志愿者满意度", f"≥{round(ts * 100, 2):g}%",
                                  _("尚未开展调查"), AMBER if ytd else RED, None))
 
     _fill_names(session, rows)

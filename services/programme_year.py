@@ -25,7 +25,6 @@ from services.errors import DomainError
 from services.i18n import _
 
 SETTING_KEY = "programme_year_start"
-DEFAULT_START = "01-01"
 
 
 @dataclass(frozen=True)
@@ -117,7 +116,7 @@ def set_year_start(session: Any, text: str, *, by: str | None) -> YearStart:
         return new
     if holds_data(session):
         raise DomainError("year_start_locked", _("已有年度数据（签到、时长、支出或台账），不能再修改年度起始日"))
-    for row in session.query(ProgrammeYear).all():
+    for row in session.scalars(select(ProgrammeYear)):
         if row.insurance_due == default_due(old, row.year):
             row.insurance_due = default_due(new, row.year)
         if row.equipment_due == default_due(old, row.year):
@@ -129,12 +128,3 @@ def set_year_start(session: Any, text: str, *, by: str | None) -> YearStart:
         setting.value, setting.updated_by = str(new), by
     session.commit()
     return new
-
-
-def year_label(conn: Any, label: int) -> str:
-    """How a year is named to people: '2027' for calendar years, '2027（2027-03-01 – 2028-02-29）' otherwise."""
-    start = year_start(conn)
-    if start == YearStart():
-        return str(label)
-    first, last = start.dates(label)
-    return f"{label}（{first.isoformat()} – {last.isoformat()}）"

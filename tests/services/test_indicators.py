@@ -291,3 +291,13 @@ def test_exports_and_the_api_use_that_years_hours_target(app, session, client, a
     auth.login()
     xlsx = client.get("/coord/programme/export/hours.xlsx?year=2027")
     assert list(load_workbook(BytesIO(xlsx.data)).active.iter_rows(min_row=2, values_only=True))[0][7] == "否"
+
+
+def test_targets_are_shown_as_the_year_sets_them(session):
+    """Item 18: a target of 6.5 h, 10.50 元 or 92.5 % is not shown rounded to a whole number."""
+    update_year(session, 2027, target_hours=6.5, target_insurance_per_person=Decimal("10.50"),
+                target_satisfaction=0.925)
+    report = compute_indicators(session, 2027, today=date(2027, 6, 1))
+    assert report.row(6).target == "≥6.5 小时"
+    assert report.row(2).target == "≤10.50 元/人" and report.row(1).target == "≤15,000 元"
+    assert report.row(14).target == "≥92.5%"
