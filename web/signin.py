@@ -14,7 +14,7 @@ from services.messaging import chat_link_of, inbox, issue_chat_link, mark_read, 
 from services.surveys import SCALE, add_comment, answer, get_round, list_rounds, my_answer
 from web.coord import qr_data_uri
 from web.messaging_helpers import bot_username
-from services.hours import recent_attendances, volunteer_hours
+from services.hours import current_hours, recent_attendances
 from web.auth import current_device_id, current_volunteer, safe_next, set_device_cookie
 from web.runtime import clock, now, scan_rules
 
@@ -101,9 +101,8 @@ def me():
         return render_template("volunteer/signin.html", enabled=get_bool(db.session, SELF_SERVICE_SIGNIN),
                                next=url_for("signin.me"), phone="")
     rules = scan_rules()
-    year = now().astimezone(rules.zone).year
-    return render_template("volunteer/me.html", vol=vol, year=year,
-                           summary=volunteer_hours(db.session, vol.id, year),
+    summary = current_hours(db.session, vol.id, now(), rules.zone)
+    return render_template("volunteer/me.html", vol=vol, year=summary.year, summary=summary,
                            current=open_attendance(db.session, vol.id),
                            upcoming=upcoming_shifts(db.session, vol.id, clock=clock()),
                            recent=recent_attendances(db.session, vol.id),

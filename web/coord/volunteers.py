@@ -23,6 +23,7 @@ from services.signin import (card_url, issue_login_link, list_devices, revoke_al
 from services.volunteers import (get_volunteer, reinstate_volunteer, search_volunteers, teams,
                                  withdraw_volunteer)
 from services.hours import volunteer_hours
+from services.programme_year import current_year
 from services.messaging import chat_link_of
 from services.review import list_adjustments, list_attendances
 from web.auth import actor, current_user
@@ -58,7 +59,7 @@ def import_roster():
 @bp.get("/<int:volunteer_id>")
 def detail(volunteer_id: int):
     vol = get_volunteer(db.session, volunteer_id)
-    year = request.args.get("year", type=int) or now().astimezone(scan_rules().zone).year
+    year = request.args.get("year", type=int) or current_year(db.session, now(), scan_rules().zone)
     return render_template("coord/volunteers/detail.html", vol=vol, devices=list_devices(db.session, vol.id),
                            today=local_date(now()), year=year, summary=volunteer_hours(db.session, vol.id, year),
                            adjustments=list_adjustments(db.session, vol.id),
