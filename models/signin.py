@@ -12,7 +12,11 @@ from models.volunteer import Volunteer
 
 METHOD_LINK = "link"              # a coordinator's one-time sign-in link
 METHOD_CARD = "card"              # the printed volunteer card (long-lived personal code)
-METHOD_SELF_SERVICE = "self_service"  # phone number + vest number, when an admin allows it
+METHOD_SELF_SERVICE = "self_service"  # phone number + vest number (before PINs; no longer issued)
+METHOD_PIN = "pin"                # phone number + personal PIN, when an admin allows it
+# Signed in by something a neighbour might know or see (not a personal secret sent by the office):
+# such a phone may not link a Telegram chat.
+SHARED_SECRET_METHODS = (METHOD_SELF_SERVICE, METHOD_PIN)
 
 
 class LoginLink(db.Model):
@@ -26,6 +30,8 @@ class LoginLink(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Cancelled before use: a newer link replaced it, or one of the volunteer's phones was revoked.
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_by: Mapped[str | None] = mapped_column(String(128))  # "user:3", "cli:root", "bot"
 
     volunteer: Mapped[Volunteer] = relationship()
@@ -47,6 +53,22 @@ class Device(db.Model):
     revoked_by: Mapped[str | None] = mapped_column(String(128))
 
     volunteer: Mapped[Volunteer] = relationship()
+
+
+class SigninFailure(db.Model):
+    """A failed phone + PIN attempt, counted per phone number and per address.
+
+    Kept in the database (not in a worker's memory) so the limits hold across workers and restarts;
+    a phone number's rows are deleted when a coordinator lifts its lock-out, issues a new PIN, or the
+    volunteer signs in.
+    """
+
+    __tablename__ = "signin_failures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone: Mapped[str | None] = mapped_column(String(20), index=True)
+    address: Mapped[str | None] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
 class AppSetting(db.Model):
