@@ -14,9 +14,10 @@ METHOD_LINK = "link"              # a coordinator's one-time sign-in link
 METHOD_CARD = "card"              # the printed volunteer card (long-lived personal code)
 METHOD_SELF_SERVICE = "self_service"  # phone number + vest number (before PINs; no longer issued)
 METHOD_PIN = "pin"                # phone number + personal PIN, when an admin allows it
-# Signed in by something a neighbour might know or see (not a personal secret sent by the office):
-# such a phone may not link a Telegram chat.
-SHARED_SECRET_METHODS = (METHOD_SELF_SERVICE, METHOD_PIN)
+METHOD_SMS_CODE = "sms_code"      # phone number + a one-time code sent by SMS (when a channel exists)
+# Self-service: signed in with something typed on a page rather than a personal link or card from
+# the office. Such a phone may not link a Telegram chat.
+SHARED_SECRET_METHODS = (METHOD_SELF_SERVICE, METHOD_PIN, METHOD_SMS_CODE)
 
 
 class LoginLink(db.Model):
@@ -69,6 +70,19 @@ class SigninFailure(db.Model):
     phone: Mapped[str | None] = mapped_column(String(20), index=True)
     address: Mapped[str | None] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class SigninCode(db.Model):
+    """A one-time sign-in code sent by SMS (hash only); used up by the sign-in, short-lived."""
+
+    __tablename__ = "signin_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteers.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class AppSetting(db.Model):

@@ -12,10 +12,10 @@ stored, and the way it was signed in), valid until a coordinator revokes it:
   vest and sequential: anyone could sign in as anyone. Failed attempts are counted in the database,
   per phone number (a lock-out only a coordinator lifts) and per address (a sliding window).
 
-A one-time code sent by SMS can replace the PIN: `self_service_sign_in` checks the typed secret
-through a `SecretCheck`, and `PinCheck` is the only one today. An SMS channel plugs in as a
-`CodeSender` (`send_code(phone, code)`) plus a check that accepts the code it sent; the attempt
-limits, lock-out and refusals stay the same. A phone signed in this way may not link a Telegram
+A one-time code sent by SMS can replace the PIN: `self_service_sign_in` takes a `Credential` (`PIN`
+or `SMS_CODE`); `send_sign_in_code` texts a code through any `CodeSender` (`send_code(phone, code)`).
+No SMS channel exists yet: when one does, the sign-in page asks for the code instead of the PIN; the
+attempt limits, lock-out and refusals are the same. A phone signed in this way may not link a Telegram
 chat: that needs a personal link.
 """
 from __future__ import annotations
@@ -29,8 +29,8 @@ from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from models.signin import (METHOD_CARD, METHOD_LINK, METHOD_PIN, SHARED_SECRET_METHODS, Device, LoginLink,
-                           SigninFailure)
+from models.signin import (METHOD_CARD, METHOD_LINK, METHOD_PIN, METHOD_SMS_CODE, SHARED_SECRET_METHODS, Device,
+                           LoginLink, SigninCode, SigninFailure)
 from models.volunteer import STATUS_ACTIVE, Volunteer
 from services.clock import Clock, system_clock
 from services.errors import DomainError
@@ -54,6 +54,8 @@ ADDRESS_FAILURE_WINDOW = timedelta(hours=1)
 # PINs in one request. A 6-digit PIN cannot withstand an offline search whatever the hash; what
 # protects it is the attempt limit online.
 PIN_HASH_METHOD = "pbkdf2:sha256:100000"
+SMS_CODE_VALID = timedelta(minutes=10)
+SMS_CODES_PER_HOUR = 3
 
 
 @dataclass(frozen=True)
@@ -313,14 +315,15 @@ def lift_pin_lockout(session: Session, volunteer_id: int) -> int:
 
 
 class SecretCheck(Protocol):
-    """How the secret typed beside the phone number is checked (the PIN today; an SMS code later).
-    It must take about as long whether or not `vol` is None (an unknown number)."""
+    """How the secret typed beside the phone number is checked. It must take about as long whether
+    or not `vol` is None (an unknown number), and may mark a one-time secret used (the caller commits)."""
 
     def __call__(self, session: Session, vol: Volunteer | None, secret: str, now: datetime) -> bool: ...
 
 
 class CodeSender(Protocol):
-    """An SMS (or other) channel that delivers a one-time code to a phone number; none exists yet."""
+    """A channel that delivers a one-time code to a phone number (SMS). None is configured yet: the
+    SMS channel, when it comes, implements this and the sign-in page offers "send me a code"."""
 
     def send_code(self, phone: str, code: str) -> None: ...
 
@@ -332,19 +335,34 @@ def pin_check(session: Session, vol: Volunteer | None, secret: str, now: datetim
     return stored is not None and well_formed and matches
 
 
-def self_service_sign_in(session: Session, phone: str, secret: str, *, address: str | None = None,
-                         user_agent: str | None = None, clock: Clock = system_clock,
-                         check: SecretCheck = pin_check) -> SignedIn:
-    """Phone number + personal PIN. One generic refusal for every mismatch, so it reveals nothing;
-    every failure is recorded, and too many lock the number (or pause the address) first."""
-    if not get_bool(session, SELF_SERVICE_SIGNIN):
-        raise DomainError("self_service_disabled", _("自助登录已关闭，请向平安办索取登录链接"))
-    now = clock()
-    address = (address or "")[:64] or None
-    try:
-        number: str | None = normalise_phone(phone)
-    except DomainError:
-        number = None
+def sms_code_check(session: Session, vol: Volunteer | None, secret: str, now: datetime) -> bool:
+    """An unexpired, unused code sent by `send_sign_in_code`; a match is used up."""
+    codes = list(session.scalars(select(SigninCode).where(SigninCode.volunteer_id == vol.id,
+                                                          SigninCode.used_at.is_(None), SigninCode.expires_at > now)
+                                 .order_by(SigninCode.id.desc()).limit(SMS_CODES_PER_HOUR))) if vol else []
+    matched = None
+    for code in codes or [None]:
+        if check_password_hash(code.code_hash if code else _dummy_pin_hash(), secret) and code is not None:
+            matched = code
+    if matched is None:
+        return False
+    matched.used_at = now
+    return True
+
+
+@dataclass(frozen=True)
+class Credential:
+    """What a phone number is paired with on the sign-in page, and how the device records it."""
+    method: str
+    check: SecretCheck
+
+
+PIN = Credential(METHOD_PIN, pin_check)
+SMS_CODE = Credential(METHOD_SMS_CODE, sms_code_check)
+
+
+def _check_limits(session: Session, number: str | None, address: str | None, now: datetime) -> None:
+    """Refuse before any secret is checked when this address or this number failed too often."""
     if address is not None:
         recent = session.scalar(select(func.count(SigninFailure.id))
                                 .where(SigninFailure.address == address,
@@ -356,15 +374,66 @@ def self_service_sign_in(session: Session, phone: str, secret: str, *, address: 
                                   .where(SigninFailure.phone == number)) or 0
         if failures >= PHONE_FAILURE_LIMIT:
             raise DomainError("signin_locked", _("此手机号输错次数过多，自助登录已锁定，请联系平安办解锁"))
+
+
+def _number_or_none(phone: str) -> str | None:
+    try:
+        return normalise_phone(phone)
+    except DomainError:
+        return None
+
+
+def _require_enabled(session: Session) -> None:
+    if not get_bool(session, SELF_SERVICE_SIGNIN):
+        raise DomainError("self_service_disabled", _("自助登录已关闭，请向平安办索取登录链接"))
+
+
+def send_sign_in_code(session: Session, phone: str, *, sender: CodeSender, address: str | None = None,
+                      clock: Clock = system_clock) -> None:
+    """Step one when an SMS channel is configured: text a one-time code to a number on the roster.
+    The answer is the same for any number (no roster oracle); a number gets a few codes an hour."""
+    _require_enabled(session)
+    now = clock()
+    number = _number_or_none(phone)
+    _check_limits(session, number, (address or "")[:64] or None, now)
+    vol = session.scalar(select(Volunteer).where(Volunteer.phone == number)) if number else None
+    if vol is None or vol.status != STATUS_ACTIVE:
+        return
+    sent = session.scalar(select(func.count(SigninCode.id)).where(SigninCode.volunteer_id == vol.id,
+                                                                  SigninCode.created_at > now - timedelta(hours=1)))
+    if (sent or 0) >= SMS_CODES_PER_HOUR:
+        return
+    code = new_pin()
+    session.add(SigninCode(volunteer_id=vol.id, code_hash=_hash_pin(code), created_at=now,
+                           expires_at=now + SMS_CODE_VALID))
+    session.commit()
+    sender.send_code(vol.phone, code)
+
+
+def self_service_sign_in(session: Session, phone: str, secret: str, *, address: str | None = None,
+                         user_agent: str | None = None, clock: Clock = system_clock,
+                         credential: Credential = PIN) -> SignedIn:
+    """Phone number + personal PIN (or an SMS code). One generic refusal for every mismatch, so it
+    reveals nothing; every failure is recorded, and too many lock the number (or pause the address)."""
+    _require_enabled(session)
+    now = clock()
+    address = (address or "")[:64] or None
+    number = _number_or_none(phone)
+    _check_limits(session, number, address, now)
     vol = session.scalar(select(Volunteer).where(Volunteer.phone == number)) if number else None
     secret = "".join((secret or "").split())[:64]
-    if not check(session, vol, secret, now) or vol is None:
+    if not credential.check(session, vol, secret, now) or vol is None:
+        session.rollback()
         session.add(SigninFailure(phone=number, address=address, created_at=now))
         session.commit()
         raise DomainError("signin_failed", _("手机号或 PIN 不正确"))
-    _active_volunteer(session, vol.id)
+    try:
+        _active_volunteer(session, vol.id)
+    except DomainError:
+        session.rollback()
+        raise
     session.execute(delete(SigninFailure).where(SigninFailure.phone == number))
-    signed_in = _new_device(session, vol, METHOD_PIN, user_agent, now)
+    signed_in = _new_device(session, vol, credential.method, user_agent, now)
     session.commit()
     return signed_in
 

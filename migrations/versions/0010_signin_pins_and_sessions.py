@@ -49,6 +49,19 @@ def upgrade():
     with op.batch_alter_table('coord_sessions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_coord_sessions_user_id'), ['user_id'], unique=False)
 
+    op.create_table('signin_codes',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('volunteer_id', sa.Integer(), nullable=False),
+    sa.Column('code_hash', sa.String(length=256), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('used_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['volunteer_id'], ['volunteers.id'], name=op.f('fk_signin_codes_volunteer_id_volunteers'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_signin_codes'))
+    )
+    with op.batch_alter_table('signin_codes', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_signin_codes_volunteer_id'), ['volunteer_id'], unique=False)
+
     with op.batch_alter_table('login_links', schema=None) as batch_op:
         batch_op.add_column(sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True))
 
@@ -69,6 +82,10 @@ def downgrade():
     with op.batch_alter_table('login_links', schema=None) as batch_op:
         batch_op.drop_column('revoked_at')
 
+    with op.batch_alter_table('signin_codes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_signin_codes_volunteer_id'))
+
+    op.drop_table('signin_codes')
     with op.batch_alter_table('coord_sessions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_coord_sessions_user_id'))
 

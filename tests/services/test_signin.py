@@ -12,7 +12,7 @@ from services.messaging import link_chat
 from services.signin import (ADDRESS_FAILURE_LIMIT, ADDRESS_FAILURE_WINDOW, PHONE_FAILURE_LIMIT, card_url,
                              confirm_login_link, device_volunteer, issue_login_link, issue_pin, lift_pin_lockout,
                              may_link_chat, peek_login_link, pin_status, resolve_card, revoke_card, revoke_device,
-                             self_service_sign_in, sign_in_with_card)
+                             SMS_CODE, self_service_sign_in, send_sign_in_code, sign_in_with_card)
 from services.tokens import CARD, POSTER, CodeSigner
 from tests.conftest import utc
 
@@ -314,3 +314,38 @@ def test_every_token_parser_refuses_odd_tokens_before_using_them(session, vol, t
         link_chat(session, token, chat_id=1)
     assert exc.value.code == "link_invalid"
     assert device_volunteer(session, token) is None
+
+
+class FakeSms:
+    """Stands in for the SMS channel another issue adds: anything with `send_code(phone, code)`."""
+
+    def __init__(self):
+        self.sent: list[tuple[str, str]] = []
+
+    def send_code(self, phone: str, code: str) -> None:
+        self.sent.append((phone, code))
+
+
+def test_an_sms_code_can_replace_the_pin_with_the_same_limits(session, vol):
+    _on(session)
+    sms = FakeSms()
+    send_sign_in_code(session, "139 0000 0001", sender=sms, clock=fixed_clock(NOW))
+    send_sign_in_code(session, "13900000077", sender=sms, clock=fixed_clock(NOW))  # not on the roster: silence
+    assert [phone for phone, _c in sms.sent] == ["13900000001"]
+    code = sms.sent[0][1]
+    with pytest.raises(DomainError):  # the code is not a PIN
+        self_service_sign_in(session, "13900000001", code, clock=fixed_clock(NOW))
+    signed = self_service_sign_in(session, "13900000001", code, credential=SMS_CODE, clock=fixed_clock(NOW))
+    assert session.get(Device, signed.device_id).method == "sms_code"
+    with pytest.raises(DomainError):  # used up
+        self_service_sign_in(session, "13900000001", code, credential=SMS_CODE, clock=fixed_clock(NOW))
+    send_sign_in_code(session, "13900000001", sender=sms, clock=fixed_clock(NOW))
+    with pytest.raises(DomainError):  # expired
+        self_service_sign_in(session, "13900000001", sms.sent[-1][1], credential=SMS_CODE,
+                             clock=fixed_clock(NOW + timedelta(minutes=11)))
+    for _n in range(5):
+        send_sign_in_code(session, "13900000001", sender=sms, clock=fixed_clock(NOW))
+    assert len(sms.sent) == 3  # a few codes an hour per number
+    with pytest.raises(DomainError) as exc:
+        may_link_chat("sms_code")
+    assert exc.value.code == "personal_link_needed"
