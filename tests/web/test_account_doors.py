@@ -212,9 +212,13 @@ def test_an_admin_ends_every_session_of_an_account(app, client, auth):
     assert resp.status_code == 302
     assert client.get("/coord/").status_code == 302 and laptop.get("/coord/").status_code == 302
     assert admin.client.get("/coord/").status_code == 200  # only that account
-    # a coordinator cannot do it
-    assert laptop.post(f"/coord/admin/accounts/{coord_id}/sessions/end",
-                       data={"csrf_token": csrf_from(laptop)}).status_code in (302, 403)
+    other = Auth(app, app.test_client())  # a coordinator cannot sign an admin out
+    other.login("coord2")
+    with app.app_context():
+        boss_id = db.session.query(User).filter_by(username="boss").one().id
+    assert other.client.post(f"/coord/admin/accounts/{boss_id}/sessions/end",
+                             data={"csrf_token": csrf_from(other.client, "/coord/")}).status_code == 403
+    assert admin.client.get("/coord/").status_code == 200
 
 
 def test_a_password_reset_ends_the_sessions_of_that_account(app, client, auth):
@@ -301,6 +305,17 @@ def _assert_refused(resp, default: str) -> None:
 @pytest.mark.parametrize("target", BYPASSES)
 def test_lang_refuses_redirect_bypasses(client, target):
     _assert_refused(client.get("/lang/en", query_string={"next": target}), "/")
+
+
+def test_review_back_field_stays_on_the_coordinator_site(app, client, auth):
+    auth.login()
+    for target in BYPASSES + ["/me", "/coord/\\evil.example"]:
+        resp = client.post("/coord/attendance/999/review", data={"decision": "approve", "back": target,
+                                                                   "csrf_token": csrf_from(client, "/coord/")})
+        _assert_refused(resp, "/coord/attendance/")
+    resp = client.post("/coord/attendance/999/review", data={"decision": "approve", "back": "/coord/attendance/?page=2",
+                                                               "csrf_token": csrf_from(client, "/coord/")})
+    assert resp.headers["Location"] == "/coord/attendance/?page=2"
 
 
 def test_lang_keeps_a_local_path(client):
