@@ -57,11 +57,11 @@ class Device(db.Model):
 
 
 class SigninFailure(db.Model):
-    """A failed phone + PIN attempt, counted per phone number and per address.
+    """A phone + PIN attempt that has not succeeded, counted per phone number and per address.
 
-    Kept in the database (not in a worker's memory) so the limits hold across workers and restarts;
-    a phone number's rows are deleted when a coordinator lifts its lock-out, issues a new PIN, or the
-    volunteer signs in.
+    Kept in the database (not in a worker's memory) so the limits hold across workers and restarts.
+    An attempt is written before its PIN is checked; a phone number's rows are deleted when the
+    volunteer signs in, a coordinator lifts its lock-out, or issues a new PIN.
     """
 
     __tablename__ = "signin_failures"

@@ -361,19 +361,23 @@ PIN = Credential(METHOD_PIN, pin_check)
 SMS_CODE = Credential(METHOD_SMS_CODE, sms_code_check)
 
 
-def _check_limits(session: Session, number: str | None, address: str | None, now: datetime) -> None:
+def _phone_failures(session: Session, number: str) -> int:
+    return session.scalar(select(func.count(SigninFailure.id)).where(SigninFailure.phone == number)) or 0
+
+
+def _address_failures(session: Session, address: str, now: datetime) -> int:
+    return session.scalar(select(func.count(SigninFailure.id))
+                          .where(SigninFailure.address == address,
+                                 SigninFailure.created_at > now - ADDRESS_FAILURE_WINDOW)) or 0
+
+
+def _refuse_over_limits(session: Session, number: str | None, address: str | None, now: datetime,
+                        limit_slack: int = 0) -> None:
     """Refuse before any secret is checked when this address or this number failed too often."""
-    if address is not None:
-        recent = session.scalar(select(func.count(SigninFailure.id))
-                                .where(SigninFailure.address == address,
-                                       SigninFailure.created_at > now - ADDRESS_FAILURE_WINDOW)) or 0
-        if recent >= ADDRESS_FAILURE_LIMIT:
-            raise DomainError("signin_throttled", _("登录失败次数过多，请一小时后再试，或向平安办索取登录链接"))
-    if number is not None:
-        failures = session.scalar(select(func.count(SigninFailure.id))
-                                  .where(SigninFailure.phone == number)) or 0
-        if failures >= PHONE_FAILURE_LIMIT:
-            raise DomainError("signin_locked", _("此手机号输错次数过多，自助登录已锁定，请联系平安办解锁"))
+    if address is not None and _address_failures(session, address, now) >= ADDRESS_FAILURE_LIMIT + limit_slack:
+        raise DomainError("signin_throttled", _("登录失败次数过多，请一小时后再试，或向平安办索取登录链接"))
+    if number is not None and _phone_failures(session, number) >= PHONE_FAILURE_LIMIT + limit_slack:
+        raise DomainError("signin_locked", _("此手机号输错次数过多，自助登录已锁定，请联系平安办解锁"))
 
 
 def _number_or_none(phone: str) -> str | None:
@@ -395,7 +399,7 @@ def send_sign_in_code(session: Session, phone: str, *, sender: CodeSender, addre
     _require_enabled(session)
     now = clock()
     number = _number_or_none(phone)
-    _check_limits(session, number, (address or "")[:64] or None, now)
+    _refuse_over_limits(session, number, (address or "")[:64] or None, now)
     vol = session.scalar(select(Volunteer).where(Volunteer.phone == number)) if number else None
     if vol is None or vol.status != STATUS_ACTIVE:
         return
@@ -419,13 +423,17 @@ def self_service_sign_in(session: Session, phone: str, secret: str, *, address: 
     now = clock()
     address = (address or "")[:64] or None
     number = _number_or_none(phone)
-    _check_limits(session, number, address, now)
+    _refuse_over_limits(session, number, address, now)
+    # The attempt is recorded as a failure (committed) before its secret is checked, and deleted
+    # only by a success: guesses racing on other workers count against each other, so no more than
+    # the limit are ever checked for a number, however many arrive at once.
+    session.add(SigninFailure(phone=number, address=address, created_at=now))
+    session.commit()
+    _refuse_over_limits(session, number, address, now, limit_slack=1)
     vol = session.scalar(select(Volunteer).where(Volunteer.phone == number)) if number else None
     secret = "".join((secret or "").split())[:64]
     if not credential.check(session, vol, secret, now) or vol is None:
         session.rollback()
-        session.add(SigninFailure(phone=number, address=address, created_at=now))
-        session.commit()
         raise DomainError("signin_failed", _("手机号或 PIN 不正确"))
     try:
         _active_volunteer(session, vol.id)

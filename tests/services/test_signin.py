@@ -349,3 +349,38 @@ def test_an_sms_code_can_replace_the_pin_with_the_same_limits(session, vol):
     with pytest.raises(DomainError) as exc:
         may_link_chat("sms_code")
     assert exc.value.code == "personal_link_needed"
+
+
+def test_an_attempt_is_counted_before_its_pin_is_checked(session, vol):
+    """What makes the limit hold with several workers: while one worker checks a PIN, any other
+    worker (another connection) already counts that attempt, so racing guesses cannot exceed it."""
+    from sqlalchemy.orm import Session as PlainSession
+
+    from extensions import db
+    from services.signin import PIN, Credential
+
+    _on(session)
+    pin = issue_pin(session, vol.id, clock=fixed_clock(NOW)).pin
+    seen = []
+
+    def watching_check(s, v, secret, now):
+        with PlainSession(db.engine) as other_worker:
+            seen.append(other_worker.query(SigninFailure).filter_by(phone="13900000001").count())
+        return PIN.check(s, v, secret, now)
+
+    for _n in range(PHONE_FAILURE_LIMIT - 1):
+        session.add(SigninFailure(phone="13900000001", address=None, created_at=NOW))
+    session.commit()
+    signed = self_service_sign_in(session, "13900000001", pin, credential=Credential("pin", watching_check),
+                                  clock=fixed_clock(NOW))
+    assert seen == [PHONE_FAILURE_LIMIT] and signed.volunteer_id == vol.id
+    assert session.query(SigninFailure).count() == 0  # a success clears the number
+    # Two guesses "in flight" beyond the limit: the later one is refused before its PIN is checked.
+    for _n in range(PHONE_FAILURE_LIMIT):
+        session.add(SigninFailure(phone="13900000001", address=None, created_at=NOW))
+    session.commit()
+    seen.clear()
+    with pytest.raises(DomainError) as exc:
+        self_service_sign_in(session, "13900000001", pin, credential=Credential("pin", watching_check),
+                             clock=fixed_clock(NOW))
+    assert exc.value.code == "signin_locked" and seen == []
