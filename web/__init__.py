@@ -18,6 +18,22 @@ DOMAIN_STATUS = {"not_found": 404, "not_signed_in": 401, "bad_token": 404, "poin
                  "link_expired": 410, "card_revoked": 410, "uninsured": 403, "forbidden": 403}
 
 
+# No inline script or style anywhere: behaviours live in static/js (app.js handles data-confirm,
+# data-autosubmit and data-select), so an injected <script> or onerror= attribute cannot run.
+# QR codes are inline `data:` images. Sign-in URLs carry secrets, hence Referrer-Policy.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                           "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+                           "form-action 'self'; frame-ancestors 'none'")
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Permissions-Policy": "geolocation=(self), camera=(), microphone=(), payment=(), usb=()",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
 def domain_status(exc: DomainError) -> int:
     return DOMAIN_STATUS.get(exc.code) or (409 if exc.code.endswith("_taken") else 400)
 
@@ -56,6 +72,15 @@ def register_web(app: Flask) -> None:
         page left open, or a phone browser killed in the background, still posts hours later."""
         if session and not session.permanent:
             session.permanent = True
+        return response
+
+    @app.after_request
+    def _security_headers(response):
+        """Every response, pages and API alike (issue 10, item 12): see docs/security.md."""
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if request.is_secure or app.config["PUBLIC_BASE_URL"].startswith("https://"):
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         return response
 
     zone = local_zone(app.config["TIMEZONE"])
