@@ -36,7 +36,8 @@ def setup(args) -> None:
     from sqlalchemy import delete
 
     from app import create_app
-    from extensions import code_signer, db
+    from extensions import db
+    from keys import code_signer
     from models import (Assignment, Attendance, AttendanceCredit, Device, Event, LoginLink, PatrolPoint,
                         ScanRecord, Shift, Volunteer)
     from services.qr import point_token

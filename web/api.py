@@ -6,7 +6,8 @@ from flask import Flask, jsonify
 from flask.views import MethodView
 from flask_smorest import Api, Blueprint
 
-from extensions import code_signer, csrf, db
+from extensions import csrf, db
+from keys import code_signer
 from services.checkin import open_attendance, scan, upcoming_shifts
 from services.errors import DomainError
 from services.hours import volunteer_hours

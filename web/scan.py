@@ -10,7 +10,8 @@ import uuid
 
 from flask import Blueprint, render_template, request, session
 
-from extensions import code_signer, db
+from extensions import db
+from keys import code_signer
 from services.checkin import current_shift_at, open_attendance, scan
 from services.errors import DomainError
 from services.hours import volunteer_hours

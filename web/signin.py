@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, make_response, redirect, render_template, request, session, url_for
 
-from extensions import code_signer, db, limiter
+from extensions import db, limiter
+from keys import code_signer
 from services.errors import DomainError
 from services.i18n import _
 from services.settings import SELF_SERVICE_SIGNIN, get_bool

@@ -8,7 +8,6 @@ from pathlib import Path
 from extensions import db
 from models import Event, PatrolPoint, Shift, Volunteer
 from services.clock import from_local
-from tests.conftest import csrf_from
 from tests.e2e.browser import CHROMIUM_FLAGS, chromium_path
 from tests.live import live_server
 
