@@ -89,6 +89,10 @@ def load_config(instance_path: Path | None = None) -> dict[str, Any]:
         "LOGIN_LINK_DAYS": _env_int("LOGIN_LINK_DAYS", 7),
         "GEOFENCE_MODE": (os.environ.get("GEOFENCE_MODE") or "flag").lower(),
         "SCAN_DEBOUNCE_SECONDS": _env_int("SCAN_DEBOUNCE_SECONDS", 60),
+        # Scans per signed-in device (never per address: volunteers share carrier addresses) and
+        # refused scans per address from phones that are not signed in.
+        "SCAN_RATE_LIMIT_PER_DEVICE": os.environ.get("SCAN_RATE_LIMIT_PER_DEVICE") or "30 per minute",
+        "SCAN_RATE_LIMIT_ANONYMOUS": os.environ.get("SCAN_RATE_LIMIT_ANONYMOUS") or "10 per minute",
         "SCAN_WINDOW_BEFORE_MINUTES": _env_int("SCAN_WINDOW_BEFORE_MINUTES", 30),
         "SCAN_WINDOW_AFTER_MINUTES": _env_int("SCAN_WINDOW_AFTER_MINUTES", 30),
         "DAILY_CAP_HOURS": _env_int("DAILY_CAP_HOURS", 12),
