@@ -53,9 +53,11 @@ serve: migrate
 	fi; \
 	exec $(VENV)/bin/gunicorn --config gunicorn.conf.py --workers 2 --bind $(HOST):$(PORT) 'app:create_app()'
 
-## lint: undefined names, unused imports and syntax errors (pyflakes rules)
+## lint: undefined names, unused imports and syntax errors (pyflakes rules), and bandit's security
+## checks at medium severity and above (bandit.yaml says what is excluded and why)
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check --select F,E9 --exclude migrations,.venv .
+	$(VENV)/bin/bandit -q -c bandit.yaml -r . --severity-level medium
 
 ## test: install test dependencies, lint, and run the suite (TEST_DATABASE_URL selects PostgreSQL)
 test: lint $(MO)
