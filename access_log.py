@@ -22,7 +22,9 @@ SECRET_PARAMS = ("token", "start", "code", "secret")
 _PATH_RE = re.compile(r'(^|[\s"\'(]|//[^/\s"\']+)(/(?:%s)/)[^/?#\s"\']+' % "|".join(map(re.escape, SECRET_PREFIXES)))
 _QUERY_RE = re.compile(r"((?:^|[?&;])(?:%s)=)[^&;#\s\"']+" % "|".join(SECRET_PARAMS), re.IGNORECASE)
 
-ACCESS_LOGGERS = ("werkzeug", "gunicorn.access")
+# Werkzeug's and gunicorn's access logs, gunicorn's error log, and the app's own logger (Flask
+# logs "Exception on /login/<token> [GET]" there).
+ACCESS_LOGGERS = ("werkzeug", "gunicorn.access", "gunicorn.error", "app")
 
 
 def mask_secrets(text: str) -> str:
@@ -41,7 +43,10 @@ class TokenMaskFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = _mask(record.msg)
         if isinstance(record.args, dict):
-            record.args = {k: _mask(v) for k, v in record.args.items()}
+            # In place: gunicorn's atoms are a dict subclass that answers "-" for a missing header.
+            for key, value in list(record.args.items()):
+                if isinstance(value, str):
+                    record.args[key] = mask_secrets(value)
         elif isinstance(record.args, tuple):
             record.args = tuple(_mask(v) for v in record.args)
         return True

@@ -69,8 +69,13 @@ def test_gunicorn_access_log_of_a_real_request_is_masked(app):
     from gunicorn.config import Config
     from gunicorn.glogging import Logger
 
+    import runpy
+    from pathlib import Path
+
+    conf = runpy.run_path(str(Path(__file__).resolve().parents[2] / "gunicorn.conf.py"))
     cfg = Config()
     cfg.set("accesslog", "-")
+    cfg.set("access_log_format", conf["access_log_format"])  # with a header atom the request lacks
     glog = Logger(cfg)
     stream = io.StringIO()
     for h in glog.access_log.handlers:
@@ -83,3 +88,24 @@ def test_gunicorn_access_log_of_a_real_request_is_masked(app):
     glog.access(resp, SimpleNamespace(headers=[]), environ, datetime.timedelta(seconds=0))
     out = stream.getvalue()
     assert "/login/***" in out and SECRET not in out
+    assert '"-"' in out  # the missing X-Forwarded-For is logged as "-", not a KeyError
+
+
+def test_an_error_on_a_sign_in_url_does_not_log_the_token(app):
+    """Flask logs "Exception on <path>" through the app's logger: masked there too."""
+    import io
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    app.logger.addHandler(handler)
+    was_disabled, app.logger.disabled = app.logger.disabled, False  # Alembic's fileConfig disables it
+    try:
+        with app.test_request_context(f"/login/{SECRET}"):
+            try:
+                raise RuntimeError("boom")
+            except RuntimeError:
+                app.log_exception(__import__("sys").exc_info())
+    finally:
+        app.logger.removeHandler(handler)
+        app.logger.disabled = was_disabled
+    assert "Exception on /login/***" in stream.getvalue() and SECRET not in stream.getvalue()
