@@ -88,3 +88,15 @@ def set_active(session: Session, user_id: int, active: bool, *, acting_user_id: 
         raise DomainError("self_disable", _("不能停用自己正在使用的账号"))
     user.active = active
     session.commit()
+
+
+def set_team(session: Session, user_id: int, team: str | None) -> None:
+    """The team (居委) a leader leads: they are told of its volunteers' leave requests."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise DomainError("unknown_user", _("账号不存在"))
+    team = (team or "").strip()
+    if len(team) > 64:
+        raise DomainError("too_long", _("居委名称最多 64 个字"))
+    user.team = team or None
+    session.commit()

@@ -14,7 +14,8 @@ from telegram.request import BaseRequest, RequestData
 
 from bot.app import build_application
 from extensions import db
-from models import Assignment, ChatLink, Event, PatrolPoint, Shift, SurveyAnswer, User, Volunteer
+from models import (Assignment, ChatLink, Event, NoticeDraft, PatrolPoint, Shift, SurveyAnswer, SurveyComment, User,
+                    Volunteer)
 from services.messaging import issue_chat_link
 from services.surveys import create_round
 from services.users import create_user
@@ -177,7 +178,8 @@ def test_survey_button_records_answer_edits_message_then_takes_a_comment(app, ha
     assert "已收到您的意见" in req.texts()[-1]
     with app.app_context():
         a = db.session.scalar(select(SurveyAnswer))
-        assert (a.score, a.comment, a.channel, a.awaiting_comment) == (4, "排班再早一点通知就好了", "telegram", False)
+        assert (a.score, a.channel) == (4, "telegram")
+        assert [c.text for c in db.session.scalars(select(SurveyComment))] == ["排班再早一点通知就好了"]
     BotHarness(app).feed(_callback(f"sv:{r.id}:5"))  # changing one's answer replaces it
     with app.app_context():
         assert [a.score for a in db.session.scalars(select(SurveyAnswer))] == [5]
@@ -197,9 +199,11 @@ def test_coordinator_notice_needs_confirmation_and_sends_once(app, harness, volu
     req = harness.feed(_message(f"/start {token}"), _message("/notice 今晚 19:00 浦锦路加强巡逻", message_id=7))
     assert "将发送给 1 名" in req.texts()[-1]
     harness.request.calls.clear()
-    harness2 = harness  # same application: the draft lives in chat_data
-    req = harness2.feed(_callback("nt:s:7", message_id=60), _callback("nt:s:7", message_id=60))
-    assert "已发送给 1 人" in req.texts("editMessageText")[0]
+    with app.app_context():
+        draft_id = db.session.scalar(select(NoticeDraft.id))
+    # A new application (a restarted bot): the draft lives in the database, not in memory.
+    req = BotHarness(app).feed(_callback(f"nt:s:{draft_id}", message_id=60), _callback(f"nt:s:{draft_id}", message_id=60))
+    assert "已排队发送给 1 人" in req.texts("editMessageText")[0]
     with app.app_context():
         from models import Message, OutboxItem
         assert db.session.query(Message).count() == 1
@@ -210,7 +214,11 @@ def test_volunteers_cannot_use_coordinator_commands(app, harness, volunteer):
     token = _link_token(app, volunteer_id=volunteer)
     req = harness.feed(_message(f"/start {token}"), _message("/notice 冒充", message_id=2),
                        _message("/onpatrol", message_id=3))
-    assert "只有平安办协调员可以发通知" in req.texts()[-2] and "只有平安办协调员和队长" in req.texts()[-1]
+    notice, onpatrol = req.texts()[-2:]
+    assert "平安办协调员给志愿者发巡逻通知" in notice and "您是志愿者，不能使用" in notice
+    assert "查看现在谁在岗" in onpatrol and "您是志愿者，不能使用" in onpatrol
+    with app.app_context():
+        assert db.session.scalar(select(NoticeDraft.id)) is None
 
 
 def test_a_leader_sees_who_is_on_patrol(app, harness):

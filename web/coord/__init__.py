@@ -57,8 +57,8 @@ def import_page(run_import, *, title: str, help_lines: list[str], back: str, **e
 
 
 def register(app: Flask) -> None:
-    from web.coord import accounts, attendance, auth, board, events, notices, points, programme, volunteers
+    from web.coord import accounts, attendance, auth, board, events, inbox, notices, points, programme, volunteers
 
-    for module in (auth, volunteers, points, events, attendance, board, notices, programme, accounts):
+    for module in (auth, volunteers, points, events, attendance, board, notices, programme, accounts, inbox):
         app.register_blueprint(module.bp)
     app.jinja_env.globals["current_user"] = current_user
