@@ -110,6 +110,19 @@ class FakeTelegram:
                             "chat": {"id": chat_id, "type": chat_type}}}})
             self._lock.notify_all()
 
+    def find_message(self, chat_id: int, contains: str) -> int:
+        """The id of the latest message in a chat whose text contains `contains`."""
+        def found():
+            with self._lock:
+                ids = [mid for (chat, mid), (text, _m) in self._messages.items() if chat == chat_id and contains in text]
+            return max(ids) if ids else None
+        return self.wait_for(found)
+
+    def markup(self, chat_id: int, message_id: int) -> dict | None:
+        with self._lock:
+            shown = self._messages.get((chat_id, message_id))
+        return json.loads(shown[1]) if shown and shown[1] else None
+
     def message_text(self, chat_id: int, message_id: int) -> str | None:
         with self._lock:
             shown = self._messages.get((chat_id, message_id))
