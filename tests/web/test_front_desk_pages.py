@@ -107,3 +107,20 @@ def test_admin_sets_the_office_phone_and_a_leaders_team(app, client, auth):
     with app.app_context():
         assert get_setting(db.session, OFFICE_PHONE) == "021-5888 0000"
         assert db.session.get(User, leader).team == "塘口居委"
+
+
+def test_web_notice_refuses_a_long_text_with_its_length_and_reports_reach(app, client, auth):
+    import re
+
+    auth.volunteer()  # signed-in "phone" of one volunteer, not linked to Telegram
+    auth.login("zhang", "coordinator")
+    token = csrf_from(client, "/coord/notices/new")
+    long = client.post("/coord/notices/preview", data={"csrf_token": token, "text": "巡" * 2500, "audience": "all"})
+    page = long.get_data(as_text=True)
+    assert long.status_code == 400 and "2,500 字，最多 2,000 字" in page and "巡" * 2500 in page  # the text is kept
+    page = client.post("/coord/notices/preview", data={"csrf_token": token, "text": "今晚加强巡逻",
+                                                       "audience": "all"}).get_data(as_text=True)
+    nonce = re.search(r'name="nonce" value="([0-9a-f]+)"', page).group(1)
+    sent = client.post("/coord/notices/send", data={"csrf_token": token, "text": "今晚加强巡逻", "audience": "all",
+                                                    "nonce": nonce}, follow_redirects=True).get_data(as_text=True)
+    assert "已排队发送给 1 人：0 人会收到 Telegram 推送，1 人未绑定或无法推送" in sent
