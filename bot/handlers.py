@@ -169,7 +169,7 @@ async def hours_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     if recent:
         lines.append(_("最近巡逻："))
         for a in recent:
-            mark = {"flagged": " " + _("（待核对）"), "rejected": " " + _("（未通过）")}.get(a.review_status, "")
+            mark = {"flagged": " · " + _("待核对"), "rejected": " · " + _("未通过")}.get(a.review_status, "")
             lines.append(f"· {_local(a.check_in_at, bridge)} {a.point_name or a.event_name or ''} "
                          + (_("进行中") if a.status == "open" else _("%(h).1f 小时", h=hours(a.credited_minutes)))
                          + mark)

@@ -228,3 +228,26 @@ def test_a_leader_sees_who_is_on_patrol(app, harness):
     token = _link_token(app, user_id=uid)
     req = harness.feed(_message(f"/start {token}"), _message("/onpatrol", message_id=2))
     assert "现在没有人在岗" in req.texts()[-1]
+
+
+def test_hours_uses_the_web_labels_and_marks_records_awaiting_review(app, harness, volunteer):
+    from models import Attendance
+
+    with app.app_context():
+        now = datetime.now(timezone.utc)
+        db.session.add(Attendance(volunteer_id=volunteer, status="closed", check_in_at=now - timedelta(hours=3),
+                                  check_out_at=now - timedelta(hours=1), credited_minutes=120, work_date=now.date(),
+                                  review_status="flagged"))
+        db.session.commit()
+    token = _link_token(app, volunteer_id=volunteer)
+    text = harness.feed(_message(f"/start {token}"), _message("/hours", message_id=2)).texts()[-1]
+    assert "扫码核验" in text and "历史导入" in text and "人工登记" in text and " h" not in text
+    assert "2.0 小时 · 待核对" in text
+
+
+def test_a_coordinator_asking_for_hours_is_told_what_it_is_for(app, harness):
+    with app.app_context():
+        uid = create_user(db.session, "coord", "password-123", "coordinator").id
+    token = _link_token(app, user_id=uid)
+    req = harness.feed(_message(f"/start {token}"), _message("/hours", message_id=2), _message("/shifts", message_id=3))
+    assert "志愿者查看自己巡逻时长" in req.texts()[-2] and "志愿者查看、确认自己班次" in req.texts()[-1]
