@@ -330,9 +330,11 @@ def _draft_text(draft: DraftView, signature: str) -> str:
 
 
 def _draft_rows(draft: DraftView):
+    # "nd:" (a stored draft's id), not the old in-memory "nt:" buttons: a button left from before
+    # the upgrade must not find a draft by a coincidentally equal number.
     if draft.status != "open":
         return None
-    return [[{"text": _("发送"), "data": f"nt:s:{draft.id}"}, {"text": _("取消"), "data": f"nt:c:{draft.id}"}]]
+    return [[{"text": _("发送"), "data": f"nd:s:{draft.id}"}, {"text": _("取消"), "data": f"nd:c:{draft.id}"}]]
 
 
 async def notice_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -459,7 +461,7 @@ def register(application: Application) -> None:
     application.add_handler(CallbackQueryHandler(survey_button, pattern=r"^sv:\d+:[1-5]$"))
     application.add_handler(CallbackQueryHandler(skip_button, pattern=r"^sk:\d+$"))
     application.add_handler(CallbackQueryHandler(shift_button, pattern=r"^sh:[cdu]:\d+$"))
-    application.add_handler(CallbackQueryHandler(notice_button, pattern=r"^nt:[sc]:\d+$"))
+    application.add_handler(CallbackQueryHandler(notice_button, pattern=r"^nd:[sc]:\d+$"))
     application.add_handler(CallbackQueryHandler(stale_button))
     application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, text_message))
     application.add_handler(MessageHandler(~filters.StatusUpdate.ALL, other_message))

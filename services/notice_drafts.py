@@ -58,8 +58,10 @@ def _load(session: Session, draft_id: int, user_id: int) -> NoticeDraft:
 
 def _view(session: Session, draft: NoticeDraft, changed: bool) -> DraftView:
     reach = message_reach(session, draft.message_id) if draft.message_id else None
-    return DraftView(draft.id, draft.text, draft.status, reach.recipients if reach else 0, reach.pushed if reach else 0,
-                     reach, changed)
+    if reach is not None:
+        return DraftView(draft.id, draft.text, draft.status, reach.recipients, reach.pushed, reach, changed)
+    preview = preview_notice(session, Audience("all"))
+    return DraftView(draft.id, draft.text, draft.status, preview.recipients, preview.linked, None, changed)
 
 
 def send_draft(session: Session, draft_id: int, *, user_id: int, clock: Clock = system_clock) -> DraftView:

@@ -202,7 +202,7 @@ def test_coordinator_notice_needs_confirmation_and_sends_once(app, harness, volu
     with app.app_context():
         draft_id = db.session.scalar(select(NoticeDraft.id))
     # A new application (a restarted bot): the draft lives in the database, not in memory.
-    req = BotHarness(app).feed(_callback(f"nt:s:{draft_id}", message_id=60), _callback(f"nt:s:{draft_id}", message_id=60))
+    req = BotHarness(app).feed(_callback(f"nd:s:{draft_id}", message_id=60), _callback(f"nd:s:{draft_id}", message_id=60))
     assert "已排队发送给 1 人" in req.texts("editMessageText")[0]
     with app.app_context():
         from models import Message, OutboxItem
@@ -251,3 +251,17 @@ def test_a_coordinator_asking_for_hours_is_told_what_it_is_for(app, harness):
     token = _link_token(app, user_id=uid)
     req = harness.feed(_message(f"/start {token}"), _message("/hours", message_id=2), _message("/shifts", message_id=3))
     assert "志愿者查看自己巡逻时长" in req.texts()[-2] and "志愿者查看、确认自己班次" in req.texts()[-1]
+
+
+def test_a_notice_button_from_before_drafts_were_stored_sends_nothing(app, harness, volunteer):
+    with app.app_context():
+        uid = create_user(db.session, "coord", "password-123", "coordinator").id
+    token = _link_token(app, user_id=uid)
+    harness.feed(_message(f"/start {token}"), _message("/notice 今晚加强巡逻", message_id=7))
+    req = BotHarness(app).feed(_callback("nt:s:1", message_id=60))
+    answers = [p for m, p in req.calls if m == "answerCallbackQuery"]
+    assert len(answers) == 1 and "已失效" in answers[0]["text"]
+    with app.app_context():
+        from models import Message
+        assert db.session.query(Message).count() == 0
+        assert db.session.scalar(select(NoticeDraft.status)) == "open"

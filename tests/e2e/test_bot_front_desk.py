@@ -167,7 +167,7 @@ def test_the_front_desk(app, fake, world, client):
         fake.push_message(COORD_CHAT, "/notice 今晚 19:00 浦锦路加强巡逻")
         preview_msg = fake.find_message(COORD_CHAT, "将发送给 2 名")
         assert "—— 平安办 张主任" in fake.message_text(COORD_CHAT, preview_msg)
-        send = [d for d in _buttons(fake, COORD_CHAT, preview_msg) if d.startswith("nt:s:")][0]
+        send = [d for d in _buttons(fake, COORD_CHAT, preview_msg) if d.startswith("nd:s:")][0]
         before = len(_answers(fake))
         fake.push_callback(COORD_CHAT, preview_msg, send)
         fake.push_callback(COORD_CHAT, preview_msg, send)
@@ -184,7 +184,7 @@ def test_the_front_desk(app, fake, world, client):
         fake.push_message(COORD_CHAT, "/notice 这条不发了")
         draft_msg = fake.find_message(COORD_CHAT, "这条不发了")
         cancel, send = ([d for d in _buttons(fake, COORD_CHAT, draft_msg) if d.startswith(p)][0]
-                        for p in ("nt:c:", "nt:s:"))
+                        for p in ("nd:c:", "nd:s:"))
         before = len(_answers(fake))
         fake.push_callback(COORD_CHAT, draft_msg, cancel)
         fake.push_callback(COORD_CHAT, draft_msg, send)
@@ -246,7 +246,7 @@ def test_in_a_group_nobody_acts_for_the_linked_coordinator(app, fake):
     try:
         fake.wait_for(lambda: [c for c in fake.calls if c.method == "getUpdates"])
         fake.push_message(group, "/notice 冒充的通知", user_id=member, chat_type="supergroup")
-        fake.push_callback(group, 4242, f"nt:s:{draft_id}", text="冒充的通知", user_id=member, chat_type="supergroup")
+        fake.push_callback(group, 4242, f"nd:s:{draft_id}", text="冒充的通知", user_id=member, chat_type="supergroup")
         fake.push_message(group, "/hours", user_id=member, chat_type="supergroup")
         fake.push_message(group, f"/start {token}", user_id=member, chat_type="supergroup")  # linking: private only
         fake.wait_for(lambda: len(fake.sent(group)) >= 3 and _answers(fake))
