@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from models.attendance import ATT_OPEN, Attendance
 from models.event import ASSIGNMENT_DECLINED, Assignment, Event, Shift
-from models.messaging import (CHANNEL_TELEGRAM, ChatLink, ChatLinkToken, Message, MessageRecipient, OutboxItem)
+from models.messaging import (CHANNEL_TELEGRAM, OUT_PENDING, OUT_SENDING, OUT_SENT, ChatLink, ChatLinkToken, Message,
+                              MessageRecipient, OutboxItem)
 from models.point import PatrolPoint
 from models.user import User
 from models.volunteer import STATUS_ACTIVE, Volunteer
@@ -277,7 +278,7 @@ def message_reach(session: Session, message_id: int) -> Reach:
     total = session.scalar(select(func.count(MessageRecipient.id)).where(MessageRecipient.message_id == message_id)) or 0
     pushed = session.scalar(select(func.count(func.distinct(func.coalesce(OutboxItem.volunteer_id, -OutboxItem.user_id))))
                             .where(OutboxItem.message_id == message_id,
-                                   OutboxItem.status.in_(("pending", "sending", "sent")))) or 0
+                                   OutboxItem.status.in_((OUT_PENDING, OUT_SENDING, OUT_SENT)))) or 0
     return Reach(total, pushed, max(0, total - pushed))
 
 
