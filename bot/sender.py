@@ -94,6 +94,15 @@ class OutboxSender:
         self._lock_conn = None
         self.sent = 0
 
+    async def start(self) -> None:
+        await self.bot.initialize()  # getMe: a wrong token fails here, loudly
+
+    async def close(self) -> None:
+        try:
+            await self.bot.shutdown()
+        except Exception:  # closing must not hide why the loop ended
+            log.warning("closing the Telegram client failed", exc_info=True)
+
     # --- leader election ------------------------------------------------------------------------
     def _try_lead(self) -> bool:
         with self.bridge.flask_app.app_context():
