@@ -26,6 +26,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 
 from bot.bridge import Bridge
 from extensions import db
+from models.messaging import CHANNEL_TELEGRAM
 from services.outbox import Claimed, claim_due, mark_failed, mark_retry, mark_sent, mark_unreachable, release
 
 log = logging.getLogger(__name__)
@@ -136,7 +137,7 @@ class OutboxSender:
                     if not leading:
                         await self._wait(stop, 2.0)
                         continue
-                batch = await self.bridge.run(claim_due, worker=self.worker, limit=self.batch,
+                batch = await self.bridge.run(claim_due, worker=self.worker, limit=self.batch, channel=CHANNEL_TELEGRAM,
                                               stale_after=self.stale_after)
                 if not batch:
                     await self._wait(stop, self.idle)

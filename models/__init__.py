@@ -1,6 +1,7 @@
 """All models, imported here so Alembic and the app see every table."""
 from models.attendance import Attendance, AttendanceCredit, HourAdjustment, ScanRecord
 from models.audit import PersonalDataExport
+from models.channels import ContactPreference, DeliveryAttempt, TeamRobot
 from models.event import Assignment, Event, Shift
 from models.messaging import (ChatLink, ChatLinkToken, Message, MessageRecipient, OutboxItem, SurveyAnswer,
                               SurveyRound)
@@ -16,5 +17,5 @@ __all__ = [
     "InsurancePolicy", "JobRun", "ProgrammeDocument", "ProgrammeYear",
     "ChatLink", "ChatLinkToken", "Message", "MessageRecipient", "OutboxItem", "SurveyAnswer", "SurveyRound",
     "AppSetting", "Assignment", "AttendanceCredit", "Device", "LoginLink", "Attendance", "Event", "HourAdjustment", "PatrolPoint", "PersonalDataExport",
-    "ScanRecord", "Shift", "User", "Volunteer",
+    "ScanRecord", "Shift", "User", "Volunteer", "ContactPreference", "DeliveryAttempt", "TeamRobot",
 ]

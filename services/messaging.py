@@ -11,6 +11,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from models.attendance import ATT_OPEN, Attendance
+from models.channels import CHANNEL_WECOM
 from models.event import ASSIGNMENT_DECLINED, Assignment, Event, Shift
 from models.messaging import (CHANNEL_TELEGRAM, ChatLink, ChatLinkToken, Message, MessageRecipient, OutboxItem)
 from models.point import PatrolPoint
@@ -19,7 +20,9 @@ from models.volunteer import STATUS_ACTIVE, Volunteer
 from services.clock import Clock, system_clock
 from services.errors import DomainError
 from services.i18n import _
-from services.outbox import Outgoing, Recipient, enqueue_many
+from services.channels.wecom import team_robot_ready
+from services.outbox import Outgoing, Recipient, enqueue_many, enqueue_team_post
+from services.sms.templates import KIND_TEMPLATES, clip_params
 from services.tokens import hash_secret, new_secret
 
 LINK_TOKEN_HOURS = 72
@@ -142,11 +145,14 @@ def telegram_text(title: str, body: str) -> str:
 def post_message(session: Session, *, kind: str, title: str, body: str, recipients: list[Recipient],
                  dedupe_key: str | None, audience: str | None = None, created_by_user_id: int | None = None,
                  survey_round_id: int | None = None, buttons=None, clock: Clock = system_clock,
-                 commit: bool = True) -> QueuedMessage:
+                 commit: bool = True, sms_params: dict[str, str] | None = None,
+                 team_group: str | None = None) -> QueuedMessage:
     """Say something to people: one message (web inbox) plus one outbox row per person.
 
     With a dedupe key already used, nothing new is created and the first message is returned:
-    a job run twice or a double-submitted form sends once.
+    a job run twice or a double-submitted form sends once. `sms_params` fill the kind's SMS
+    template (the sender adds the link); `team_group` names a team whose WeCom group robot gets
+    the message once, instead of SMS to its members.
     """
     now = clock()
     if dedupe_key:
@@ -162,9 +168,17 @@ def post_message(session: Session, *, kind: str, title: str, body: str, recipien
     session.add_all([MessageRecipient(message_id=msg.id, volunteer_id=r.volunteer_id, user_id=r.user_id)
                      for r in recipients])
     text = telegram_text(title, body)
-    items = [Outgoing(f"msg:{msg.id}:{r.key}", r, {"text": text, "buttons": buttons(r) if callable(buttons) else buttons},
-                      msg.id) for r in recipients]
+    template = KIND_TEMPLATES.get(kind)
+    sms = {"template": template, "params": clip_params(template, {"title": title, **(sms_params or {})}),
+           "round_id": survey_round_id} if template else None
+    robot = team_group and team_robot_ready(session, team_group)
+    items = [Outgoing(f"msg:{msg.id}:{r.key}", r, {"text": text, "buttons": buttons(r) if callable(buttons) else buttons,
+                                                  **({"sms": sms} if sms else {})},
+                      msg.id, bulk=kind != "reminder", team_group=bool(robot)) for r in recipients]
     queued = enqueue_many(session, items, now=now)
+    if robot:
+        enqueue_team_post(session, dedupe_key=f"msg:{msg.id}:team:{team_group}", team=team_group,
+                          payload={"text": text}, message_id=msg.id, now=now, channel=CHANNEL_WECOM)
     if commit:
         session.commit()
     return QueuedMessage(msg.id, len(recipients), queued, True)
@@ -235,7 +249,8 @@ def send_notice(session: Session, *, text: str, audience: Audience, nonce: str, 
         raise DomainError("no_recipients", _("没有符合条件的在册志愿者"))
     return post_message(session, kind="notice", title=title or _("巡逻通知"), body=text,
                         recipients=[Recipient(volunteer_id=v) for v in vids], dedupe_key=f"notice:{nonce}",
-                        audience=audience.describe(session), created_by_user_id=created_by_user_id, clock=clock)
+                        audience=audience.describe(session), created_by_user_id=created_by_user_id, clock=clock,
+                        team_group=str(audience.value) if audience.kind == "team" else None)
 
 
 @dataclass(frozen=True)
