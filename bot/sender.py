@@ -86,10 +86,13 @@ def _markup(payload: dict) -> InlineKeyboardMarkup | None:
 
 class OutboxSender:
     def __init__(self, bridge: Bridge, bot: Bot, *, rate: float = 25, chat_interval: float = 1.0,
-                 concurrency: int = 4, batch: int = 50, idle: float = 0.5, stale_after: float = 60.0) -> None:
+                 concurrency: int = 4, batch: int = 50, idle: float = 0.5, stale_after: float = 60.0,
+                 slots: asyncio.Semaphore | None = None) -> None:
         self.bridge, self.bot = bridge, bot
         self.pacer = Pacer(rate, chat_interval)
         self.concurrency, self.batch, self.idle = concurrency, batch, idle
+        # Shared with the other channels' senders in the `sender` process: one crash bound for all.
+        self.slots = slots
         self.stale_after = timedelta(seconds=stale_after)
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self._lock_conn = None
@@ -154,7 +157,7 @@ class OutboxSender:
             pass
 
     async def _send_batch(self, batch: list[Claimed], stop: asyncio.Event) -> None:
-        sem = asyncio.Semaphore(self.concurrency)
+        sem = self.slots or asyncio.Semaphore(self.concurrency)
         tasks: list[asyncio.Task] = []
         deferred: list[Claimed] = []
         for item in batch:

@@ -30,23 +30,33 @@ def telegram_bot(config):
 
 
 def build_senders(flask_app: Flask, bridge: Bridge) -> list:
-    """One sender per configured channel."""
+    """One sender per configured channel, all sharing `OUTBOX_CONCURRENCY` in-flight requests."""
+    from delivery.sms import SmsSender
+    from delivery.wecom import WecomSender
+    from services.sms.providers import provider_from_config
+
     cfg = flask_app.config
+    slots = asyncio.Semaphore(int(cfg["OUTBOX_CONCURRENCY"]))
+    stale = float(cfg["OUTBOX_STALE_CLAIM_SECONDS"])
     senders = []
     if cfg.get("TELEGRAM_BOT_TOKEN"):
         from bot.sender import OutboxSender
         senders.append(OutboxSender(bridge, telegram_bot(cfg), rate=float(cfg["OUTBOX_RATE_PER_SECOND"]),
                                     chat_interval=float(cfg["OUTBOX_CHAT_INTERVAL_SECONDS"]),
-                                    concurrency=int(cfg["OUTBOX_CONCURRENCY"]),
-                                    stale_after=float(cfg["OUTBOX_STALE_CLAIM_SECONDS"])))
+                                    concurrency=int(cfg["OUTBOX_CONCURRENCY"]), stale_after=stale, slots=slots))
+    provider = provider_from_config(cfg)
+    if provider is not None:
+        senders.append(SmsSender(bridge, provider, rate=int(cfg["SMS_RATE_PER_SECOND"]), slots=slots,
+                                 stale_after=stale))
+    else:
+        log.info("SMS off (set SMS_PROVIDER and its credentials): SMS items wait in the outbox")
+    senders.append(WecomSender(bridge, slots=slots, stale_after=stale))
     return senders
 
 
 async def run_senders(flask_app: Flask, stop: asyncio.Event) -> None:
     bridge = Bridge(flask_app)
     senders = build_senders(flask_app, bridge)
-    if not senders:
-        log.warning("no channel configured: messages wait in the outbox and appear in the web inbox")
     for s in senders:
         await s.start()
     try:
