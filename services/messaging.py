@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from models.attendance import ATT_OPEN, Attendance
-from models.channels import CHANNEL_WECOM
+from models.channels import CHANNEL_WECOM, DeliveryAttempt
 from models.event import ASSIGNMENT_DECLINED, Assignment, Event, Shift
 from models.messaging import (CHANNEL_TELEGRAM, ChatLink, ChatLinkToken, Message, MessageRecipient, OutboxItem)
 from models.point import PatrolPoint
@@ -263,13 +263,15 @@ class DeliveryRow:
     sent_at: datetime | None
     last_error: str | None
     read_at: datetime | None
+    channel: str | None = None   # the channel it reached them on (or was last tried on)
+    tried: tuple[str, ...] = ()  # the channels tried before, in order
 
 
 def delivery_status(session: Session, message_id: int) -> list[DeliveryRow]:
     rows = session.execute(
         select(MessageRecipient.volunteer_id, MessageRecipient.user_id,
                func.coalesce(Volunteer.name, User.username), Volunteer.team, OutboxItem.status, OutboxItem.sent_at,
-               OutboxItem.last_error, MessageRecipient.read_at)
+               OutboxItem.last_error, MessageRecipient.read_at, OutboxItem.channel, OutboxItem.id)
         .select_from(MessageRecipient)
         .outerjoin(Volunteer, Volunteer.id == MessageRecipient.volunteer_id)
         .outerjoin(User, User.id == MessageRecipient.user_id)
@@ -278,7 +280,32 @@ def delivery_status(session: Session, message_id: int) -> list[DeliveryRow]:
                       | ((OutboxItem.user_id == MessageRecipient.user_id) & MessageRecipient.user_id.is_not(None))))
         .where(MessageRecipient.message_id == message_id)
         .order_by(Volunteer.team, Volunteer.name)).all()
-    return [DeliveryRow(r[0], r[1], r[2], r[3], r[4] or "not_linked", r[5], r[6], r[7]) for r in rows]
+    tried: dict[int, list[str]] = {}
+    outbox_ids = [r[9] for r in rows if r[9]]
+    for start in range(0, len(outbox_ids), 900):
+        for oid, channel in session.execute(select(DeliveryAttempt.outbox_id, DeliveryAttempt.channel)
+                                            .where(DeliveryAttempt.outbox_id.in_(outbox_ids[start:start + 900]))
+                                            .order_by(DeliveryAttempt.id)):
+            seen = tried.setdefault(oid, [])
+            if not seen or seen[-1] != channel:
+                seen.append(channel)
+    return [DeliveryRow(r[0], r[1], r[2], r[3], r[4] or "not_linked", r[5], r[6], r[7], r[8],
+                        tuple(c for c in tried.get(r[9], []) if c != r[8])) for r in rows]
+
+
+@dataclass(frozen=True)
+class TeamPost:
+    team: str
+    status: str
+    sent_at: datetime | None
+    last_error: str | None
+
+
+def team_posts(session: Session, message_id: int) -> list[TeamPost]:
+    """The message's posts to team groups (WeCom robots)."""
+    return [TeamPost(*r) for r in session.execute(
+        select(OutboxItem.team, OutboxItem.status, OutboxItem.sent_at, OutboxItem.last_error)
+        .where(OutboxItem.message_id == message_id, OutboxItem.team.is_not(None)).order_by(OutboxItem.team))]
 
 
 def delivery_counts(session: Session, message_id: int) -> dict[str, int]:
