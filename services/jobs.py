@@ -85,7 +85,8 @@ def send_due_reminders(session: Session, now: datetime, *, leads_hours: tuple[fl
                                   title=_("巡逻提醒（%(h)s 小时后）", h=f"{lead:g}") if lead < 24 else _("明天巡逻提醒"),
                                   body=body, recipients=[Recipient(volunteer_id=v) for v in vids],
                                   dedupe_key=f"reminder:{shift.id}:{lead:g}h", audience=_("班次 #%(s)d", s=shift.id),
-                                  clock=lambda: now)
+                                  clock=lambda: now, sms_params={"time": f"{start:%m-%d %H:%M}–{end:%H:%M}",
+                                                                 "place": point.name})
             shifts += 1 if result.created else 0
             queued += result.queued
     return ReminderResult(shifts, queued)
