@@ -57,7 +57,7 @@ def test_survey_answered_from_an_sms_link_counts_once_and_telegram_replaces_it(a
                 page.wait_for_selector("#survey-done")
                 page.get_by_role("button", name="4 · 满意").click()  # a second tap changes nothing
                 page.wait_for_selector("#survey-done")
-                assert not [c for c in fresh.cookies() if c["name"] == "device"]  # not signed in to anything else
+                assert not [c for c in fresh.cookies() if c["name"] == "pv_device"]  # not signed in to anything else
                 page.goto(base + "/me")
                 assert "钱七" not in page.content()
                 browser.close()
