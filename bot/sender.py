@@ -100,6 +100,9 @@ class OutboxSender:
 
     async def start(self) -> None:
         await self.bot.initialize()  # getMe: a wrong token fails here, loudly
+        # Open the connections the first batch will use: a send that first waits for a TCP/TLS
+        # handshake arrives late and bunches up with the next ones, and the server counts arrivals.
+        await asyncio.gather(*(self.bot.get_me() for _ in range(self.concurrency)), return_exceptions=True)
 
     async def close(self) -> None:
         try:
@@ -164,9 +167,12 @@ class OutboxSender:
             if stop.is_set() or self.pacer.chat_wait(item.chat_id) > 0 or self.pacer.paused_until > self.pacer.clock():
                 deferred.append(item)
                 continue
-            await self.pacer.acquire(item.chat_id)
             await sem.acquire()
+            await self.pacer.acquire(item.chat_id)
             tasks.append(asyncio.create_task(self._send_one(item, sem)))
+            # Let the request go out now: the pacer counted this start, and a task that waits for
+            # the loop would reach the server late and bunch up with the next sends.
+            await asyncio.sleep(0)
         if tasks:
             await asyncio.gather(*tasks)
         if deferred:

@@ -44,9 +44,10 @@ class SmsSender(ChannelSender):
             job = await self.bridge.run(prepare_sms, item, base_url=self.base_url, secret=self.secret)
             if not isinstance(job, SmsJob):
                 continue
-            await self.window.acquire()
             await self.slots.acquire()
+            await self.window.acquire()
             tasks.append(asyncio.create_task(self._send_one(item, job)))
+            await asyncio.sleep(0)  # the request goes out now, when the window counted it
         if tasks:
             await asyncio.gather(*tasks)
         if later:
