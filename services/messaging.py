@@ -221,16 +221,29 @@ class NoticePreview:
     audience: str
     recipients: int
     linked: int
+    by_sms: int = 0          # first channel SMS
+    web_only: int = 0        # no channel: the web inbox only
+    team_group: bool = False  # the team's WeCom group gets it too
 
 
 def preview_notice(session: Session, audience: Audience) -> NoticePreview:
+    """Who the notice would reach, and how (the same routing the outbox will use)."""
+    from services.channels.routing import plan_routes
+    from services.outbox import active_links
+
     vids = audience_volunteers(session, audience)
     linked = 0
     for start in range(0, len(vids), 900):
         linked += session.scalar(select(func.count(ChatLink.id)).where(
             ChatLink.volunteer_id.in_(vids[start:start + 900]), ChatLink.unlinked_at.is_(None),
             ChatLink.unreachable_at.is_(None))) or 0
-    return NoticePreview(audience.describe(session), len(vids), linked)
+    group = audience.kind == "team" and team_robot_ready(session, str(audience.value))
+    sms = {"template": "patrol_notice", "params": {}}
+    items = [Outgoing(f"preview:{v}", Recipient(volunteer_id=v), {"sms": sms}, team_group=bool(group)) for v in vids]
+    plans = plan_routes(session, items, active_links(session, [i.recipient for i in items]))
+    firsts = [p.route[0] if p.route else None for p in plans.values()]
+    return NoticePreview(audience.describe(session), len(vids), linked, firsts.count("sms"), firsts.count(None),
+                         bool(group))
 
 
 def send_notice(session: Session, *, text: str, audience: Audience, nonce: str, created_by_user_id: int | None,

@@ -234,3 +234,15 @@ def test_preferences_and_settings_validation(session, crowd):
     form["sms_tpl_patrol_notice_text"] = TEMPLATE_TEXT
     save_settings(session, form, by="t")
     assert cs.get(session, "sms_tpl_patrol_notice_code") == "SMS_1" and cs.get(session, "sms_enabled") == "1"
+
+
+def test_the_preview_says_how_the_notice_will_reach_people(session, crowd, cipher):
+    from services.messaging import preview_notice
+
+    enable(session)
+    everyone = preview_notice(session, Audience("all"))
+    assert (everyone.recipients, everyone.linked, everyone.by_sms, everyone.web_only) == (6, 3, 3, 1)
+    set_team_robot(session, cipher, team="塘口居委", url="https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k1",
+                   by="t")
+    team = preview_notice(session, Audience("team", "塘口居委"))
+    assert team.team_group and team.by_sms == 0 and team.web_only == 2
