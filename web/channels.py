@@ -8,6 +8,7 @@ from extensions import data_cipher, db, limiter
 from services.channels import settings as cs
 from services.channels.costs import cost_status
 from services.channels.office import save_settings, template_rows
+from services.channels.signin_sms import queue_signin_sms
 from services.channels.prefs import ORDERS, channel_label, my_preferences, set_preferences
 from services.channels.survey_links import resolve_survey_token
 from services.channels.wecom import remove_team_robot, set_team_robot, team_robots
@@ -22,6 +23,19 @@ from web.runtime import clock
 
 bp = Blueprint("channels", __name__)
 admin_bp = protect(Blueprint("coord_messaging", __name__, url_prefix="/coord/messaging"), admin=True)
+staff_bp = protect(Blueprint("coord_channels", __name__, url_prefix="/coord/channels"))
+
+
+@staff_bp.post("/login-sms/<int:volunteer_id>")
+def login_sms(volunteer_id: int):
+    """Send the volunteer a one-time web sign-in link by SMS (made when the SMS goes out)."""
+    try:
+        queue_signin_sms(db.session, volunteer_id, clock=clock())
+        flash(_("登录链接将通过短信发送"), "success")
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+    return redirect(url_for("coord_volunteers.detail", volunteer_id=volunteer_id))
 
 
 @bp.post("/me/channels")
@@ -98,6 +112,7 @@ def preferences_for(volunteer_id: int):
 def register(app) -> None:
     app.register_blueprint(bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(staff_bp)
     app.jinja_env.globals["channel_label"] = channel_label
     app.jinja_env.globals["channel_orders"] = lambda: [(o, " → ".join(channel_label(c) for c in o.split(",")))
                                                        for o in ORDERS]

@@ -86,7 +86,11 @@ def prepare_sms(session: Session, item: Claimed, *, base_url: str, secret: str,
     if today >= cs.integer(session, "sms_daily_limit"):
         return move("account daily SMS limit reached")
     params = dict(sms.get("params") or {})
-    if template == "survey_invite" and sms.get("round_id"):
+    if template == "signin_link":
+        from services.signin import issue_login_link
+
+        params["link"] = issue_login_link(session, vol.id, base_url=base_url, created_by="sms", clock=clock).url
+    elif template == "survey_invite" and sms.get("round_id"):
         params["link"] = f"{base_url.rstrip('/')}/s/{survey_token(secret, int(sms['round_id']), vol.id)}"
     else:
         params["link"] = inbox_link(base_url, item.message_id)

@@ -110,3 +110,29 @@ def test_the_budget_page_marks_the_automatic_row_and_warns_of_a_double_count(app
         assert sync_month_expenditure(db.session, day=date(2027, 5, 1)) is None  # no SMS in May: no row
     page = client.get("/coord/programme/budget?year=2027").get_data(as_text=True)
     assert "自动 · 只读" in page and 'id="double-count-warning"' in page and "阿里云短信 3 月账单" in page
+
+
+def test_a_coordinator_sends_a_sign_in_link_by_sms_made_at_send_time(app, client, auth):
+    from services.channels.sms_jobs import SmsJob, prepare_sms
+    from services.outbox import claim_due
+
+    with app.app_context():
+        from models import Volunteer
+        vol = Volunteer(name="李九", phone="13900000099", joined_on=date(2026, 1, 1))
+        db.session.add(vol)
+        db.session.commit()
+        vid = vol.id
+    auth.login()
+    token = csrf_from(client, f"/coord/volunteers/{vid}")
+    off = client.post(f"/coord/channels/login-sms/{vid}", data={"csrf_token": token}, follow_redirects=True)
+    assert "模板未填写" in off.get_data(as_text=True)
+    enable_sms(app, sms_tpl_signin_link_code="SMS_400", sms_tpl_signin_link_text="登录链接：${link}，请勿转发。")
+    assert client.post(f"/coord/channels/login-sms/{vid}", data={"csrf_token": token}).status_code == 302
+    with app.app_context():
+        row = db.session.scalar(select(OutboxItem))
+        assert row.channel == "sms" and "/login/" not in row.payload          # no secret stored in the outbox
+        item = claim_due(db.session, worker="t", channel="sms")[0]
+        job = prepare_sms(db.session, item, base_url="http://pingan.test", secret="s")
+        assert isinstance(job, SmsJob) and job.params["link"].startswith("http://pingan.test/login/")
+    secret = job.params["link"].rsplit("/", 1)[1]
+    assert client.get(f"/login/{secret}").status_code == 200
