@@ -24,7 +24,7 @@ from sqlalchemy import and_, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from models.channels import ATTEMPT_GAVE_UP, ATTEMPT_RETRY, ATTEMPT_SENT, CHANNEL_WEB, DeliveryAttempt
-from models.messaging import (CHANNEL_TELEGRAM, OUT_FAILED, OUT_PENDING, OUT_SENDING, OUT_SENT, OUT_UNREACHABLE,
+from models.messaging import (CHANNEL_TELEGRAM, OUT_FAILED, OUT_NOT_LINKED, OUT_PENDING, OUT_SENDING, OUT_SENT, OUT_UNREACHABLE,
                               ChatLink, OutboxItem)
 from services.clock import Clock, system_clock
 from services.transactions import write_transaction
@@ -93,7 +93,8 @@ def enqueue_many(session: Session, items: list[Outgoing], *, now: datetime | Non
                  channel: str | None = None) -> int:
     """Queue messages; a dedupe key already queued is skipped. Returns how many were new.
 
-    Each row starts on the first channel of its route (`channel` forces one, for tests and tools).
+    Each row starts on the first channel of its route; `channel` restricts it to that one channel
+    (when it works for the person).
 
     Does not commit: the caller's transaction (the action that causes the messages) does. Two
     concurrent callers with the same key collide on the unique index and one transaction fails,
@@ -113,11 +114,14 @@ def enqueue_many(session: Session, items: list[Outgoing], *, now: datetime | Non
     when = now or system_clock()
     for item in fresh:
         plan = plans[item.dedupe_key]
-        route = [channel] if channel and plan.route else plan.route
+        route = ([channel] if channel in plan.route else []) if channel else plan.route
+        final = plan.exhausted_status
+        if not route and plan.route and final == OUT_UNREACHABLE:
+            final = OUT_NOT_LINKED  # restricted to a channel this person does not have
         session.add(OutboxItem(dedupe_key=item.dedupe_key, channel=route[0] if route else CHANNEL_WEB,
                                route=",".join(route[1:]) or None, message_id=item.message_id,
                                volunteer_id=item.recipient.volunteer_id, user_id=item.recipient.user_id,
-                               chat_id=plan.chat_id, status=OUT_PENDING if route else plan.exhausted_status,
+                               chat_id=plan.chat_id, status=OUT_PENDING if route else final,
                                exhausted_status=plan.exhausted_status, bulk=item.bulk,
                                payload=json.dumps(item.payload, ensure_ascii=False), next_attempt_at=when,
                                created_at=when))

@@ -246,3 +246,14 @@ def test_the_preview_says_how_the_notice_will_reach_people(session, crowd, ciphe
                    by="t")
     team = preview_notice(session, Audience("team", "塘口居委"))
     assert team.team_group and team.by_sms == 0 and team.web_only == 2
+
+
+def test_enqueue_restricted_to_one_channel_never_aims_at_a_channel_the_person_lacks(session, crowd):
+    from services.outbox import Outgoing, enqueue_many
+
+    enable(session)
+    sms = {"template": "patrol_notice", "params": {"title": "t"}}
+    enqueue_many(session, [Outgoing("k-tg", Recipient(volunteer_id=crowd[2].id), {"text": "x", "sms": sms})],
+                 channel="telegram", now=NOW)
+    row = session.scalar(select(OutboxItem).where(OutboxItem.dedupe_key == "k-tg"))
+    assert row.channel == "web" and row.status == "not_linked" and row.chat_id is None
