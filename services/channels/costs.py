@@ -140,3 +140,15 @@ def double_count_warnings(session: Session, year: int) -> list[Expenditure]:
     rows = session.scalars(select(Expenditure).where(Expenditure.year == year, Expenditure.auto_key.is_(None),
                                                      Expenditure.line == LINE_WORK_FUND))
     return [r for r in rows if any(w.lower() in f"{r.description} {r.payee or ''}".lower() for w in words)]
+
+
+def message_sms_cost(session: Session, message_id: int) -> tuple[int, Decimal]:
+    """How many SMS a message took, and what they cost (for its notice page)."""
+    from models.messaging import OutboxItem
+
+    count, total = session.execute(
+        select(func.count(DeliveryAttempt.id), func.coalesce(func.sum(DeliveryAttempt.cost), 0))
+        .join(OutboxItem, OutboxItem.id == DeliveryAttempt.outbox_id)
+        .where(OutboxItem.message_id == message_id, DeliveryAttempt.channel == CHANNEL_SMS,
+               DeliveryAttempt.outcome == ATTEMPT_SENT)).one()
+    return int(count), Decimal(str(total or 0)).quantize(Decimal("0.01"))

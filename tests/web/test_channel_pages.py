@@ -91,12 +91,12 @@ def test_the_notice_page_shows_how_each_person_was_reached(app, client, auth):
         result = send_notice(db.session, text="今晚巡逻", audience=Audience("all"), nonce="x1", created_by_user_id=None)
         item = db.session.scalar(select(OutboxItem).where(OutboxItem.volunteer_id == vid))
         item.status = "sent"
-        db.session.add(DeliveryAttempt(outbox_id=item.id, channel="sms", outcome="sent", segments=1, cost=Decimal("0.045"),
+        db.session.add(DeliveryAttempt(outbox_id=item.id, channel="sms", outcome="sent", segments=1, cost=Decimal("0.05"),
                                        attempted_at=item.created_at))
         db.session.commit()
         mid = result.message_id
     page = client.get(f"/coord/notices/{mid}").get_data(as_text=True)
-    assert "已送达 · 短信" in page
+    assert "已送达 · 短信" in page and "短信 1 条，0.05 元" in page
 
 
 def test_the_budget_page_marks_the_automatic_row_and_warns_of_a_double_count(app, client, auth):

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from extensions import db
 from models.event import Event
 from models.messaging import Message, MessageRecipient
+from services.channels.costs import message_sms_cost
 from services.errors import DomainError
 from services.i18n import _
 from services.messaging import (Audience, chat_link_of, delivery_counts, delivery_status, issue_chat_link,
@@ -91,7 +92,7 @@ def detail(message_id: int):
         raise DomainError("not_found", _("消息不存在"))
     return render_template("coord/notices/detail.html", message=message,
                            rows=delivery_status(db.session, message_id), counts=delivery_counts(db.session, message_id),
-                           posts=team_posts(db.session, message_id))
+                           posts=team_posts(db.session, message_id), sms=message_sms_cost(db.session, message_id))
 
 
 # --- surveys ---------------------------------------------------------------------------------------
