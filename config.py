@@ -109,6 +109,10 @@ def load_config(instance_path: Path | None = None) -> dict[str, Any]:
         "OUTBOX_CHAT_INTERVAL_SECONDS": float(os.environ.get("OUTBOX_CHAT_INTERVAL_SECONDS") or 1.0),
         "OUTBOX_CONCURRENCY": _env_int("OUTBOX_CONCURRENCY", 4),
         "OUTBOX_STALE_CLAIM_SECONDS": _env_int("OUTBOX_STALE_CLAIM_SECONDS", 60),
+        # Nightly backups (scheduler): off unless BACKUP_DIR is set; the BACKUP_KEEP newest are kept.
+        "BACKUP_DIR": os.environ.get("BACKUP_DIR") or "",
+        "BACKUP_KEEP": _env_int("BACKUP_KEEP", 14),
+        "BACKUP_HOUR": _env_int("BACKUP_HOUR", 3),
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI") or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,
         # A scan page left open for hours must still post: the CSRF token lives as long as the

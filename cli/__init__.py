@@ -5,7 +5,7 @@ from flask import Flask
 
 
 def register_cli(app: Flask) -> None:
-    from cli import attendance, bot, demo, imports, messages, points, programme, users, volunteers
+    from cli import attendance, backup, bot, demo, imports, messages, points, programme, users, volunteers
 
     app.cli.add_command(users.users)
     app.cli.add_command(imports.import_group)
@@ -20,3 +20,5 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(programme.report)
     app.cli.add_command(programme.digest)
     app.cli.add_command(programme.scheduler)
+    app.cli.add_command(backup.backup)
+    app.cli.add_command(backup.restore)

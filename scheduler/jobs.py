@@ -57,3 +57,17 @@ def surveys() -> None:
 
 def weekly_digest() -> None:
     _run("weekly_digest", lambda app, clock: bool(send_digest(db.session, clock=clock)))
+
+
+def nightly_backup() -> None:
+    """A time-stamped backup in BACKUP_DIR, then all but the BACKUP_KEEP newest are deleted."""
+    from pathlib import Path
+
+    from services.backup import nightly
+
+    def _backup(app, clock) -> str:
+        result = nightly(app.config["SQLALCHEMY_DATABASE_URI"], Path(app.config["BACKUP_DIR"]),
+                         keep=int(app.config["BACKUP_KEEP"]), now=clock())
+        return f"{result.path.name} {result.size}"
+
+    _run("nightly_backup", _backup)
