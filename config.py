@@ -113,6 +113,8 @@ def load_config(instance_path: Path | None = None) -> dict[str, Any]:
         "BACKUP_DIR": os.environ.get("BACKUP_DIR") or "",
         "BACKUP_KEEP": _env_int("BACKUP_KEEP", 14),
         "BACKUP_HOUR": _env_int("BACKUP_HOUR", 3),
+        # Prometheus /metrics answers only "Authorization: Bearer <METRICS_TOKEN>" (404 without it).
+        "METRICS_TOKEN": os.environ.get("METRICS_TOKEN") or "",
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI") or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,
         # A scan page left open for hours must still post: the CSRF token lives as long as the

@@ -17,7 +17,7 @@ RUN_PACKAGES=(fonts-wqy-zenhei)
 TEST_PACKAGES=(fonts-wqy-zenhei libzbar0 poppler-utils chromium)
 # deploy: what the deployment check (and a real server) runs: nginx, openssl for the self-signed
 # certificate, PostgreSQL's client tools for pg_dump / pg_restore, Redis for the rate limits.
-DEPLOY_PACKAGES=(nginx openssl postgresql-client redis-server)
+DEPLOY_PACKAGES=(nginx openssl python3-venv postgresql-client redis-server)
 # faults: a throwaway PostgreSQL cluster (initdb, pg_ctl) the fault tests start and restart.
 FAULTS_PACKAGES=(postgresql)
 

@@ -1,6 +1,10 @@
 """Web adapters: blueprints that translate HTTP to service calls and back."""
 from __future__ import annotations
 
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+
 from flask import Flask, g, jsonify, render_template, request, session
 from flask_babel import get_locale
 from flask_wtf.csrf import CSRFError
@@ -34,6 +38,14 @@ def api_error(code: str, message: str, status: int, **details):
     return jsonify(body), status
 
 
+@lru_cache(maxsize=256)
+def static_version(folder: str, filename: str) -> str:
+    try:
+        return hashlib.sha256((Path(folder) / filename).read_bytes()).hexdigest()[:10]
+    except OSError:
+        return "0"
+
+
 def register_web(app: Flask) -> None:
     from web import api, coord, health, main, scan, signin
 
@@ -43,6 +55,8 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(scan.bp)
     coord.register(app)
     api.init_api(app)
+    from web.metrics import register_metrics
+    register_metrics(app)
 
     @app.before_request
     def _forget_identity() -> None:
@@ -60,6 +74,13 @@ def register_web(app: Flask) -> None:
 
     zone = local_zone(app.config["TIMEZONE"])
     app.jinja_env.globals["get_locale"] = get_locale
+
+    @app.url_defaults
+    def _static_version(endpoint: str, values: dict) -> None:
+        """`/static/x.css?v=<content hash>`: nginx may cache static files for a year, and a new
+        release still reaches every phone at once (docs/deploy.md)."""
+        if endpoint == "static" and "filename" in values and "v" not in values:
+            values["v"] = static_version(app.static_folder, values["filename"])
 
     @app.template_filter("local")
     def local_filter(value, fmt: str = "%Y-%m-%d %H:%M"):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from flask import Flask, jsonify
+from flask import Flask, g, jsonify
 from flask.views import MethodView
 from flask_smorest import Api, Blueprint
 
@@ -210,10 +210,15 @@ class Scans(MethodView):
     def post(self, body):
         """Scan a patrol point: check in, check out, or a duplicate (JSON only; device cookie)"""
         vol = current_volunteer()
-        result = scan(db.session, vol.id if vol else None, body["token"], signer=code_signer(),
-                      rules=scan_rules(), clock=clock(), nonce=body.get("nonce"), lat=body.get("lat"),
-                      lon=body.get("lon"), accuracy=body.get("accuracy"), device_id=current_device_id(),
-                      channel="api")
+        try:
+            result = scan(db.session, vol.id if vol else None, body["token"], signer=code_signer(),
+                          rules=scan_rules(), clock=clock(), nonce=body.get("nonce"), lat=body.get("lat"),
+                          lon=body.get("lon"), accuracy=body.get("accuracy"), device_id=current_device_id(),
+                          channel="api")
+        except DomainError as exc:
+            g.scan_outcome = ("refused", exc.code)
+            raise
+        g.scan_outcome = (result.action, "ok")
         return {"action": result.action, "attendance": result.attendance, "scanned_at": result.scanned_at,
                 "point_code": result.point_code, "point_name": result.point_name,
                 "hours_year": round(result.year_minutes / 60, 1) if result.year_minutes is not None else None,

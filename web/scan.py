@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, render_template, request, session
+from flask import Blueprint, g, render_template, request, session
 
 from extensions import code_signer, db
 from services.checkin import current_shift_at, open_attendance, scan
@@ -59,7 +59,9 @@ def point_scan(token: str):
                       clock=clock(), nonce=request.form.get("nonce"), lat=_float("lat"), lon=_float("lon"),
                       accuracy=_float("accuracy"), device_id=current_device_id(), channel="web")
     except DomainError as exc:
+        g.scan_outcome = ("refused", exc.code)
         if exc.code == "not_signed_in":
             session["after_signin"] = request.path
         return render_template("volunteer/refused.html", error=exc, retry=request.path), domain_status(exc)
+    g.scan_outcome = (result.action, "ok")
     return render_template("volunteer/scan_result.html", result=result, vol=vol, target=6.0)
