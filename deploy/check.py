@@ -152,14 +152,16 @@ def start_unit(install: Install, name: str, logs: Path) -> subprocess.Popen:
                             stderr=subprocess.STDOUT, process_group=0)
 
 
-def as_service_user(install: Install, args: list[str], unit_name: str = "pingan-web") -> str:
-    """A command from the docs (`sudo -u pingan ... flask --app app ...`), with the web unit's env."""
-    unit = read_unit(DEPLOY / "systemd" / f"{unit_name}.service")
-    done = subprocess.run([str(install.app_dir / ".venv" / "bin" / "flask"), "--app", "app", *args],
-                          cwd=install.app_dir, env=service_env(install, unit), user=SERVICE_USER,
-                          group=SERVICE_USER, extra_groups=[], capture_output=True, text=True, timeout=300)
+def as_service_user(install: Install, args: list[str]) -> str:
+    """A command from the docs, through the shipped wrapper `pingan-flask` (paths mapped)."""
+    wrapper = install.tmp / "pingan-flask"
+    wrapper.write_text(install.subst((DEPLOY / "pingan-flask").read_text(encoding="utf-8")))
+    wrapper.chmod(0o755)
+    unit = read_unit(DEPLOY / "systemd" / "pingan-web.service")
+    env = {k: v for k, v in service_env(install, unit).items() if k in ("PATH", "LANG")}
+    done = subprocess.run([str(wrapper), *args], env=env, capture_output=True, text=True, timeout=300)
     if done.returncode != 0:
-        raise CheckFailed(f"flask {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+        raise CheckFailed(f"pingan-flask {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
     return done.stdout
 
 
@@ -486,7 +488,7 @@ def main() -> int:
         os.chown(install.env_file, 0, pwd.getpwnam(SERVICE_USER).pw_gid)
         os.chmod(install.env_file, 0o640)
 
-        step("flask --app app db upgrade (as pingan)")
+        step("pingan-flask db upgrade (docs/deploy.md, step 6)")
         as_service_user(install, ["db", "upgrade"])
         demo_output = as_service_user(install, ["demo"])
         out = as_service_user(install, ["backup"])
