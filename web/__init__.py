@@ -5,11 +5,14 @@ import hashlib
 from functools import lru_cache
 from pathlib import Path
 
-from flask import Flask, g, jsonify, render_template, request, session
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from flask import Flask, current_app, g, jsonify, render_template, request, session
 from flask_babel import get_locale
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from extensions import db
 from services.clock import local_zone
 from services.errors import DomainError
 from services.i18n import _
@@ -44,6 +47,16 @@ def static_version(folder: str, filename: str) -> str:
         return hashlib.sha256((Path(folder) / filename).read_bytes()).hexdigest()[:10]
     except OSError:
         return "0"
+
+
+def storage_error(exc: DBAPIError) -> DomainError:
+    """A stable code for what went wrong with the database (the SQLite cases are the operator's)."""
+    text = str(getattr(exc, "orig", None) or exc).lower()
+    if "disk is full" in text or "database or disk is full" in text:
+        return DomainError("storage_full", _("服务器存储空间已满，本次没有记录。请告诉平安办。"))
+    if "readonly" in text or "read-only" in text:
+        return DomainError("storage_readonly", _("服务器的数据库现在只读，本次没有记录。请告诉平安办。"))
+    return DomainError("db_unavailable", _("服务器暂时连不上数据库，本次没有记录。请稍等片刻再试一次。"))
 
 
 def register_web(app: Flask) -> None:
@@ -108,6 +121,30 @@ def register_web(app: Flask) -> None:
         if _wants_json():
             return api_error(error.code, error.message, 400)
         return render_template("volunteer/refused.html", error=error, retry=request.path), 400
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    def database_unavailable(exc: DBAPIError):
+        """The database is down, restarting, full or read-only: nothing was recorded, say so (503,
+        retry soon) instead of a 500. The pool's pre-ping reconnects once it is back."""
+        try:
+            db.session.rollback()
+        except Exception:  # the connection is gone; the session is discarded at teardown anyway
+            pass
+        error = storage_error(exc)
+        from web.metrics import DB_UNAVAILABLE
+        DB_UNAVAILABLE.inc()
+        g.scan_outcome = ("error", error.code)
+        current_app.logger.warning("database unavailable: %s (%s)", error.code, type(exc.orig or exc).__name__)
+        if _wants_json():
+            response = api_error(error.code, error.message, 503)[0]
+        else:
+            retry = request.path if request.method == "POST" and request.path.startswith("/p/") else None
+            response = current_app.make_response((render_template("errors/unavailable.html", error=error,
+                                                                   retry=retry), 503))
+        response.status_code = 503
+        response.headers["Retry-After"] = "5"
+        return response
 
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError):
