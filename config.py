@@ -105,6 +105,8 @@ def load_config(instance_path: Path | None = None) -> dict[str, Any]:
         "TELEGRAM_WEBHOOK_SECRET": os.environ.get("TELEGRAM_WEBHOOK_SECRET") or "",
         "TELEGRAM_WEBHOOK_LISTEN": os.environ.get("TELEGRAM_WEBHOOK_LISTEN") or "127.0.0.1",
         "TELEGRAM_WEBHOOK_PORT": _env_int("TELEGRAM_WEBHOOK_PORT", 8443),
+        # The bot waits for the Bot API at start with backoff up to this many seconds between tries.
+        "TELEGRAM_RETRY_MAX_SECONDS": float(os.environ.get("TELEGRAM_RETRY_MAX_SECONDS") or 60),
         "OUTBOX_RATE_PER_SECOND": _env_int("OUTBOX_RATE_PER_SECOND", 25),
         "OUTBOX_CHAT_INTERVAL_SECONDS": float(os.environ.get("OUTBOX_CHAT_INTERVAL_SECONDS") or 1.0),
         "OUTBOX_CONCURRENCY": _env_int("OUTBOX_CONCURRENCY", 4),

@@ -103,7 +103,8 @@ def wait_for_bot_api(config: Mapping[str, Any], *, first_delay: float = 1.0, max
         except InvalidToken:
             raise
         except RetryAfter as exc:
-            wait = float(getattr(exc.retry_after, "total_seconds", lambda: exc.retry_after)())
+            retry_after = exc.retry_after
+            wait = retry_after.total_seconds() if hasattr(retry_after, "total_seconds") else float(retry_after)
         except NetworkError as exc:  # 5xx, timeouts, refused connections (the token is never logged)
             wait = delay
             delay = min(max_delay, delay * 2)
@@ -119,7 +120,7 @@ async def _get_me(bot):
 def run(flask_app: Flask, *, polling: bool = True, with_sender: bool = True) -> int:
     """Run the bot until interrupted: polling, or webhook mode when TELEGRAM_WEBHOOK_URL is set."""
     config = flask_app.config
-    wait_for_bot_api(config)
+    wait_for_bot_api(config, max_delay=float(config.get("TELEGRAM_RETRY_MAX_SECONDS") or 60))
     application = build_application(config, flask_app, with_sender=with_sender)
     if config.get("TELEGRAM_WEBHOOK_URL") and polling:
         url = config["TELEGRAM_WEBHOOK_URL"]

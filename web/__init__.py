@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 from extensions import db
 from services.clock import local_zone
 from services.errors import DomainError
+from services.health import storage_error
 from services.i18n import _
 
 
@@ -47,16 +48,6 @@ def static_version(folder: str, filename: str) -> str:
         return hashlib.sha256((Path(folder) / filename).read_bytes()).hexdigest()[:10]
     except OSError:
         return "0"
-
-
-def storage_error(exc: DBAPIError) -> DomainError:
-    """A stable code for what went wrong with the database (the SQLite cases are the operator's)."""
-    text = str(getattr(exc, "orig", None) or exc).lower()
-    if "disk is full" in text or "database or disk is full" in text:
-        return DomainError("storage_full", _("服务器存储空间已满，本次没有记录。请告诉平安办。"))
-    if "readonly" in text or "read-only" in text:
-        return DomainError("storage_readonly", _("服务器的数据库现在只读，本次没有记录。请告诉平安办。"))
-    return DomainError("db_unavailable", _("服务器暂时连不上数据库，本次没有记录。请稍等片刻再试一次。"))
 
 
 def register_web(app: Flask) -> None:
