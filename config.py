@@ -89,6 +89,10 @@ def load_config(instance_path: Path | None = None) -> dict[str, Any]:
         "LOGIN_LINK_DAYS": _env_int("LOGIN_LINK_DAYS", 7),
         "GEOFENCE_MODE": (os.environ.get("GEOFENCE_MODE") or "flag").lower(),
         "SCAN_DEBOUNCE_SECONDS": _env_int("SCAN_DEBOUNCE_SECONDS", 60),
+        # Scans per signed-in device (never per address: volunteers share carrier addresses) and
+        # refused scans per address from phones that are not signed in.
+        "SCAN_RATE_LIMIT_PER_DEVICE": os.environ.get("SCAN_RATE_LIMIT_PER_DEVICE") or "30 per minute",
+        "SCAN_RATE_LIMIT_ANONYMOUS": os.environ.get("SCAN_RATE_LIMIT_ANONYMOUS") or "10 per minute",
         "SCAN_WINDOW_BEFORE_MINUTES": _env_int("SCAN_WINDOW_BEFORE_MINUTES", 30),
         "SCAN_WINDOW_AFTER_MINUTES": _env_int("SCAN_WINDOW_AFTER_MINUTES", 30),
         "DAILY_CAP_HOURS": _env_int("DAILY_CAP_HOURS", 12),
@@ -117,13 +121,23 @@ def load_config(instance_path: Path | None = None) -> dict[str, Any]:
         "BACKUP_HOUR": _env_int("BACKUP_HOUR", 3),
         # Prometheus /metrics answers only "Authorization: Bearer <METRICS_TOKEN>" (404 without it).
         "METRICS_TOKEN": os.environ.get("METRICS_TOKEN") or "",
+        # memory:// counts per worker process; redis://host:6379/0 shares the counts between the
+        # workers (gunicorn runs two), so a limit means what it says.
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI") or "memory://",
+        # How many reverse proxies stand in front of the app (nginx: 1). With 0 the X-Forwarded-*
+        # headers are ignored: anyone can send them, so trusting them without a proxy would let a
+        # client choose its own rate-limit key.
+        "TRUSTED_PROXY_HOPS": _env_int("TRUSTED_PROXY_HOPS", 0),
         "RATELIMIT_HEADERS_ENABLED": True,
+        # Redis down: count in this worker's memory rather than answer every request with a 500.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         # A scan page left open for hours must still post: the CSRF token lives as long as the
         # session cookie, not an hour.
         "WTF_CSRF_TIME_LIMIT": None,
         "PERMANENT_SESSION_LIFETIME": 60 * 60 * 24 * 31,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_HTTPONLY": True,
+        # SESSION_COOKIE_SECURE follows PUBLIC_BASE_URL (https:// → Secure) in create_app, unless the
+        # environment sets it explicitly.
         "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,
     }

@@ -13,8 +13,9 @@ export DEBIAN_FRONTEND=noninteractive
 # run: a CJK TrueType font embedded in posters and cards (without it a non-embedded font is used).
 RUN_PACKAGES=(fonts-wqy-zenhei)
 # test: zbar decodes QR codes, poppler-utils (pdftotext, pdffonts, pdfinfo, pdftoppm) reads PDFs
-# back, Debian's chromium runs the browser tests (driven by Playwright; never `playwright install`).
-TEST_PACKAGES=(fonts-wqy-zenhei libzbar0 poppler-utils chromium)
+# back, Debian's chromium runs the browser tests (driven by Playwright; never `playwright install`),
+# redis-server for the shared rate-limit storage test.
+TEST_PACKAGES=(fonts-wqy-zenhei libzbar0 poppler-utils chromium redis-server)
 # deploy: what the deployment check (and a real server) runs: nginx, openssl for the self-signed
 # certificate, PostgreSQL's client tools for pg_dump / pg_restore, Redis for the rate limits.
 DEPLOY_PACKAGES=(nginx openssl python3-venv postgresql-client redis-server)

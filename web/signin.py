@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, make_response, redirect, render_template, request, session, url_for
 
-from extensions import code_signer, db, limiter
+from extensions import db, limiter
+from keys import code_signer
 from services.errors import DomainError
 from services.i18n import _
 from services.settings import SELF_SERVICE_SIGNIN, get_bool
@@ -139,15 +140,32 @@ def _require_volunteer():
 
 @bp.get("/me/inbox")
 def my_inbox():
+    """Show the messages; a GET changes nothing (issue 10, item 16).
+
+    Coordinators see "read on the web" beside the Telegram status, so reading is recorded by a
+    POST with the page's CSRF token (the 标为已读 button, or static/js/app.js once the page has
+    been visible for a moment): a cross-site link, a prefetch or a link preview cannot fake it.
+    """
     vol, redirect_resp = _require_volunteer()
     if vol is None:
         return redirect_resp
     items = inbox(db.session, vol.id)
     unread = [i.message_id for i in items if i.read_at is None]
-    response = render_template("volunteer/inbox.html", items=items, unread=set(unread), vol=vol)
-    if unread:  # shown on the page: read (coordinators see it beside the Telegram status)
-        mark_read(db.session, vol.id, unread, clock=clock())
-    return response
+    return render_template("volunteer/inbox.html", items=items, unread=set(unread), unread_ids=unread, vol=vol)
+
+
+@bp.post("/me/inbox/read")
+def my_inbox_read():
+    """Mark the messages that were on the page as read (only those: a newer one stays new)."""
+    vol, redirect_resp = _require_volunteer()
+    if vol is None:
+        return redirect_resp
+    ids = [int(v) for v in request.form.getlist("message_id") if v.isdigit()][:200]
+    if ids:
+        mark_read(db.session, vol.id, ids, clock=clock())
+    if request.headers.get("X-Requested-With") == "fetch":
+        return "", 204
+    return redirect(url_for("signin.my_inbox"))
 
 
 @bp.route("/me/survey/<int:round_id>", methods=["GET", "POST"])

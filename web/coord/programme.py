@@ -9,7 +9,8 @@ from datetime import date
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from sqlalchemy import func, select
 
-from extensions import data_cipher, db
+from extensions import db
+from keys import data_cipher
 from models.messaging import SurveyRound
 from models.programme import (BUDGET_LINES, Complaint, EquipmentDelivery, EquipmentIssue, Expenditure,
                               InsuranceCover, InsurancePolicy, JobRun, ProgrammeDocument)
