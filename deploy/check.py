@@ -199,7 +199,7 @@ def user_can_run(app_dir: Path) -> bool:
     try:
         probe = subprocess.run([str(app_dir / ".venv" / "bin" / "python"), "-c", "import flask, gunicorn, app"],
                                cwd=app_dir, user=SERVICE_USER, group=SERVICE_USER, extra_groups=[],
-                               capture_output=True, env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"})
+                               capture_output=True, env={"PATH": "/usr/bin:/bin", "HOME": "/nonexistent"})
     except PermissionError:
         return False
     return probe.returncode == 0
@@ -446,7 +446,7 @@ def main() -> int:
     from tests.fake_telegram import FakeTelegram
 
     tmp = Path(tempfile.mkdtemp(prefix="pingan-deploy-check-"))
-    os.chmod(tmp, 0o755)
+    os.chmod(tmp, 0o701)  # nosec B103 - the service user and nginx workers must pass through; nobody can list it
     procs: dict[str, subprocess.Popen] = {}
     cleanups: list = []
     logs = tmp / "logs"
