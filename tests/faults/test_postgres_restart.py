@@ -15,7 +15,8 @@ from flask_migrate import upgrade
 from sqlalchemy import func, select
 
 from app import create_app
-from extensions import code_signer, db
+from extensions import db
+from keys import code_signer
 from models import Attendance, Event, PatrolPoint, ScanRecord, Shift, Volunteer
 from services.clock import from_local
 from services.qr import point_token

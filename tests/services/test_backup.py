@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import create_engine, insert, select, text
 from sqlalchemy.engine import make_url
 
-from extensions import data_cipher, db
+from extensions import db
+from keys import data_cipher
 from models import ScanRecord, Volunteer
 from services.backup import backup, backup_file_name, nightly, prune, restore
 from services.errors import DomainError
