@@ -38,3 +38,17 @@ def test_attendance_export_has_every_patrol_of_the_year(session, programme):  # 
     assert all(r[0] and r[4] for r in rows)  # a name and a check-in time on every line
     assert "人工调整" in wb.sheetnames
     wb.close()
+
+
+def test_streamed_roster_keeps_phones_and_id_numbers_as_text(session, cipher):
+    from services.imports import import_volunteers
+    from services.roster import export_roster
+    from tests.factories import roster_rows, xlsx_bytes
+
+    import_volunteers(session, xlsx_bytes(roster_rows(5, with_ids=True), text_columns=[4]), "r.xlsx", cipher=cipher)
+    out = export_roster(session, cipher=cipher, actor="test")
+    ws = load_workbook(BytesIO(out.content)).active
+    assert out.rows == 5 and ws.max_row == 6
+    for row in ws.iter_rows(min_row=2):
+        assert row[1].number_format == "@" and isinstance(row[1].value, str) and len(row[1].value) == 11
+        assert row[4].number_format == "@" and "*" in row[4].value
