@@ -67,10 +67,33 @@ def _to_row(r) -> AttendanceRow:
                          tuple(f for f in (r.flags or "").split(",") if f), r.review_status, r.username)
 
 
-def on_patrol(session: Session) -> list[AttendanceRow]:
-    """Who is checked in now, where (the board on a key-date night)."""
-    rows = session.execute(_base_query().where(A.c.status == ATT_OPEN).order_by(P.c.code, A.c.check_in_at)).all()
-    return [_to_row(r) for r in rows]
+def on_patrol(session: Session, *, point_id: int | None = None, limit: int | None = None) -> list[AttendanceRow]:
+    """Who is checked in now, where (the board on a key-date night): one point's, or the first
+    `limit` of everyone's (a district's 1,000 on patrol made a 460 KB page every 10 s)."""
+    stmt = _base_query().where(A.c.status == ATT_OPEN)
+    if point_id:
+        stmt = stmt.where(A.c.point_id == point_id)
+    stmt = stmt.order_by(P.c.code, A.c.check_in_at, A.c.id)
+    if limit:
+        stmt = stmt.limit(limit)
+    return [_to_row(r) for r in session.execute(stmt).all()]
+
+
+@dataclass(frozen=True)
+class PointOnPatrol:
+    point_id: int | None
+    code: str | None
+    name: str | None
+    count: int
+
+
+def on_patrol_by_point(session: Session) -> list[PointOnPatrol]:
+    """How many are on patrol at each point: the board's summary, one grouped query."""
+    rows = session.execute(select(A.c.point_id, P.c.code, P.c.name, func.count(A.c.id))
+                           .select_from(A.outerjoin(P, P.c.id == A.c.point_id))
+                           .where(A.c.status == ATT_OPEN).group_by(A.c.point_id, P.c.code, P.c.name)
+                           .order_by(P.c.code)).all()
+    return [PointOnPatrol(*r) for r in rows]
 
 
 @dataclass(frozen=True)
