@@ -119,6 +119,8 @@ def load_config(instance_path: Path | None = None) -> dict[str, Any]:
         "BACKUP_DIR": os.environ.get("BACKUP_DIR") or "",
         "BACKUP_KEEP": _env_int("BACKUP_KEEP", 14),
         "BACKUP_HOUR": _env_int("BACKUP_HOUR", 3),
+        # The indicator pages reuse one computation until a commit here, or for at most this long.
+        "INDICATOR_CACHE_SECONDS": float(os.environ.get("INDICATOR_CACHE_SECONDS") or 60),
         # Prometheus /metrics answers only "Authorization: Bearer <METRICS_TOKEN>" (404 without it).
         "METRICS_TOKEN": os.environ.get("METRICS_TOKEN") or "",
         # memory:// counts per worker process; redis://host:6379/0 shares the counts between the

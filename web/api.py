@@ -10,8 +10,9 @@ from extensions import csrf, db
 from keys import code_signer
 from services.checkin import open_attendance, scan, upcoming_shifts
 from services.errors import DomainError
+from web.indicator_cache import cached_indicators
 from services.hours import volunteer_hours
-from services.indicators import compute_indicators, report_as_dict
+from services.indicators import report_as_dict
 from services.i18n import _
 from web.auth import current_device_id, current_user, current_volunteer
 from web.ratelimits import scan_anonymous_per_address, scan_per_device
@@ -250,7 +251,7 @@ class Indicators(MethodView):
         if not user.is_staff:
             raise DomainError("forbidden", _("没有权限"))
         today = now().astimezone(scan_rules().zone).date()
-        return jsonify(report_as_dict(compute_indicators(db.session, args.get("year") or today.year, today=today)))
+        return jsonify(report_as_dict(cached_indicators(args.get("year") or today.year, today=today)))
 
 
 def init_api(app: Flask) -> None:
