@@ -8,7 +8,7 @@ PORT ?= 5000
 PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 export PUBLIC_BASE_URL
 
-.PHONY: install install-dev run serve migrate lint test translations clean
+.PHONY: install install-dev run serve migrate lint test translations clean debian-packages deploy-check faults
 
 $(VENV)/.installed: requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -35,6 +35,7 @@ migrate: install
 ## run: install, migrate, load the demo programme into an empty embedded database, then run the
 ## scheduler, the outbox sender (always), the bot (when TELEGRAM_BOT_TOKEN is set) and the web on $(PORT) until Ctrl-C
 run: migrate
+	@scripts/debian-packages.sh run
 	$(FLASK) demo --auto
 	@trap 'kill $$(jobs -p) 2>/dev/null' INT TERM EXIT; \
 	$(FLASK) scheduler & \
@@ -65,9 +66,25 @@ node_modules/.installed: package.json package-lock.json
 	@if command -v npm >/dev/null; then npm ci --no-audit --no-fund --silent && touch $@; \
 	  else echo "npm not found: the accessibility tests will be skipped (apt-get install nodejs npm)"; fi
 
-## test: install test dependencies, lint, and run the suite (TEST_DATABASE_URL selects PostgreSQL)
-test: lint $(MO) node_modules/.installed
+## test: install test dependencies (and, as root, the Debian packages the tests need), lint, and run
+## the suite (TEST_DATABASE_URL selects PostgreSQL). Not root: the install line is printed and the
+## tests that need a missing package are skipped with that reason.
+test: lint $(MO)
+	@scripts/debian-packages.sh test
+	@$(MAKE) --no-print-directory node_modules/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+## deploy-check: the shipped deploy/ files for real: the units' ExecStart commands as the service
+## user behind nginx on 127.0.0.1 with a self-signed certificate, checked over HTTPS (root only)
+deploy-check: $(VENV)/.dev-installed $(MO)
+	@scripts/debian-packages.sh deploy
+	$(PY) deploy/check.py
+
+## faults: PostgreSQL restarted mid-burst (a throwaway cluster), Bot API down, scheduler killed,
+## SQLite full or read-only: nothing acknowledged is lost, nothing is done twice
+faults: $(VENV)/.dev-installed $(MO)
+	@scripts/debian-packages.sh faults
+	$(PY) -m pytest -m faults tests/faults $(PYTEST_ARGS)
 
 ## translations: extract strings and merge them into the English catalogue (then translate the new
 ## entries in translations/en/LC_MESSAGES/messages.po and run `make install`)

@@ -91,8 +91,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options)
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(base / "translations"))
 
-    logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # One line per event; [request id] ties the lines of one request together (web/metrics.py).
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
+                                           defaults={"request_id": "-"}))
+    logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"), handlers=[handler])
     access_log.install()
 
     db.init_app(app)

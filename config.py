@@ -110,6 +110,8 @@ def load_config(instance_path: Path | None = None) -> dict[str, Any]:
         "TELEGRAM_WEBHOOK_SECRET": os.environ.get("TELEGRAM_WEBHOOK_SECRET") or "",
         "TELEGRAM_WEBHOOK_LISTEN": os.environ.get("TELEGRAM_WEBHOOK_LISTEN") or "127.0.0.1",
         "TELEGRAM_WEBHOOK_PORT": _env_int("TELEGRAM_WEBHOOK_PORT", 8443),
+        # The bot waits for the Bot API at start with backoff up to this many seconds between tries.
+        "TELEGRAM_RETRY_MAX_SECONDS": float(os.environ.get("TELEGRAM_RETRY_MAX_SECONDS") or 60),
         "OUTBOX_RATE_PER_SECOND": _env_int("OUTBOX_RATE_PER_SECOND", 25),
         "OUTBOX_CHAT_INTERVAL_SECONDS": float(os.environ.get("OUTBOX_CHAT_INTERVAL_SECONDS") or 1.0),
         "OUTBOX_CONCURRENCY": _env_int("OUTBOX_CONCURRENCY", 4),
@@ -127,6 +129,14 @@ def load_config(instance_path: Path | None = None) -> dict[str, Any]:
         "SMS_RATE_PER_SECOND": _env_int("SMS_RATE_PER_SECOND", 20),
         # WeCom group robots: the webhook base is fixed; overriding it is for tests only.
         "WECOM_WEBHOOK_BASE": os.environ.get("WECOM_WEBHOOK_BASE") or "https://qyapi.weixin.qq.com/",
+        # Nightly backups (scheduler): off unless BACKUP_DIR is set; the BACKUP_KEEP newest are kept.
+        "BACKUP_DIR": os.environ.get("BACKUP_DIR") or "",
+        "BACKUP_KEEP": _env_int("BACKUP_KEEP", 14),
+        "BACKUP_HOUR": _env_int("BACKUP_HOUR", 3),
+        # The indicator pages reuse one computation until a commit here, or for at most this long.
+        "INDICATOR_CACHE_SECONDS": float(os.environ.get("INDICATOR_CACHE_SECONDS") or 60),
+        # Prometheus /metrics answers only "Authorization: Bearer <METRICS_TOKEN>" (404 without it).
+        "METRICS_TOKEN": os.environ.get("METRICS_TOKEN") or "",
         # memory:// counts per worker process; redis://host:6379/0 shares the counts between the
         # workers (gunicorn runs two), so a limit means what it says.
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI") or "memory://",

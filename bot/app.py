@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
+import time
 from typing import Any, Mapping
 
 from flask import Flask
@@ -80,9 +82,45 @@ def webhook_secret(config: Mapping[str, Any]) -> str:
     return hmac.new(config["SECRET_KEY"].encode(), b"telegram-webhook", hashlib.sha256).hexdigest()[:48]
 
 
+def wait_for_bot_api(config: Mapping[str, Any], *, first_delay: float = 1.0, max_delay: float = 60.0,
+                     sleep=time.sleep) -> str:
+    """Call getMe until the Bot API answers, with exponential backoff (and jitter).
+
+    Why: PTB's start-up calls getMe once and the process exits on a 5xx or a timeout, so a
+    Telegram hiccup while the server boots left the bot dead until someone noticed. A wrong token
+    (401/404) is a configuration error and still stops at once.
+    """
+    from telegram import Bot
+    from telegram.error import InvalidToken, NetworkError, RetryAfter
+
+    base = str(config.get("TELEGRAM_API_BASE_URL") or "https://api.telegram.org").rstrip("/")
+    delay = first_delay
+    while True:
+        bot = Bot(config["TELEGRAM_BOT_TOKEN"], base_url=f"{base}/bot", base_file_url=f"{base}/file/bot")
+        try:
+            me = asyncio.run(_get_me(bot))
+            return me.username or ""
+        except InvalidToken:
+            raise
+        except RetryAfter as exc:
+            retry_after = exc.retry_after
+            wait = retry_after.total_seconds() if hasattr(retry_after, "total_seconds") else float(retry_after)
+        except NetworkError as exc:  # 5xx, timeouts, refused connections (the token is never logged)
+            wait = delay
+            delay = min(max_delay, delay * 2)
+            log.warning("Bot API not available (%s); retrying in %.0f s", type(exc).__name__, wait)
+        sleep(wait * random.uniform(0.8, 1.2))
+
+
+async def _get_me(bot):
+    async with bot:
+        return await bot.get_me()
+
+
 def run(flask_app: Flask, *, polling: bool = True, with_sender: bool = False) -> int:
     """Run the bot until interrupted: polling, or webhook mode when TELEGRAM_WEBHOOK_URL is set."""
     config = flask_app.config
+    wait_for_bot_api(config, max_delay=float(config.get("TELEGRAM_RETRY_MAX_SECONDS") or 60))
     application = build_application(config, flask_app, with_sender=with_sender)
     if config.get("TELEGRAM_WEBHOOK_URL") and polling:
         url = config["TELEGRAM_WEBHOOK_URL"]

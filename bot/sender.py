@@ -108,6 +108,7 @@ class OutboxSender:
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self._lock_conn = None
         self.sent = 0
+        self._outage = 0.0  # seconds of the current Bot API outage backoff (0: none)
 
     async def start(self) -> None:
         await self.bot.initialize()  # getMe: a wrong token fails here, loudly
@@ -208,7 +209,15 @@ class OutboxSender:
             await self.bridge.run(mark_unreachable, item.id, item.chat_id, error=str(exc))
         except BadRequest as exc:
             await self.bridge.run(mark_failed, item.id, error=str(exc))
-        except (NetworkError, TelegramError) as exc:
+        except NetworkError as exc:
+            # A 5xx, a timeout or a refused connection: the Bot API is down, not this message at
+            # fault. Everyone waits (growing to a minute) and the attempt is not counted, so an
+            # outage of any length fails nothing; it is all sent, once, when the API is back.
+            self._outage = min(60.0, max(1.0, self._outage * 2))
+            self.pacer.pause(self._outage)
+            await self.bridge.run(mark_retry, item.id, error=f"{type(exc).__name__}: {exc}",
+                                  at=_utcnow() + timedelta(seconds=self._outage), count_attempt=False)
+        except TelegramError as exc:
             backoff = min(300.0, 2.0 ** item.attempts)
             await self.bridge.run(mark_retry, item.id, error=f"{type(exc).__name__}: {exc}",
                                   at=_utcnow() + timedelta(seconds=backoff))
@@ -217,6 +226,7 @@ class OutboxSender:
             await self.bridge.run(mark_retry, item.id, error=repr(exc), at=_utcnow() + timedelta(seconds=30))
         else:
             self.sent += 1
+            self._outage = 0.0
             await self.bridge.run(mark_sent, item.id, external_id=str(msg.message_id))
         finally:
             sem.release()

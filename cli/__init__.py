@@ -5,7 +5,7 @@ from flask import Flask
 
 
 def register_cli(app: Flask) -> None:
-    from cli import attendance, bot, demo, imports, messages, points, programme, sender, users, volunteers
+    from cli import attendance, backup, bot, demo, imports, messages, points, programme, sender, users, volunteers
 
     app.cli.add_command(users.users)
     app.cli.add_command(imports.import_group)
@@ -22,3 +22,37 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(programme.digest)
     app.cli.add_command(programme.programme_year_start)
     app.cli.add_command(programme.scheduler)
+    app.cli.add_command(backup.backup)
+    app.cli.add_command(backup.restore)
+    for command in _all_commands(app.cli):
+        command.callback = _clear_database_errors(command.callback)
+
+
+def _all_commands(group):
+    import click
+
+    for command in group.commands.values():
+        if isinstance(command, click.Group):
+            yield from _all_commands(command)
+        elif command.callback is not None:
+            yield command
+
+
+def _clear_database_errors(callback):
+    """A full disk, a read-only database or a database that is down ends a command with one clear
+    line (and exit 1), not a traceback; the transaction was rolled back, nothing half-written."""
+    import functools
+
+    import click
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    @functools.wraps(callback)
+    def wrapper(*args, **kwargs):
+        try:
+            return callback(*args, **kwargs)
+        except (OperationalError, InterfaceError) as exc:
+            from services.health import storage_error
+
+            error = storage_error(exc)
+            raise click.ClickException(f"{error.code}: {error.message}") from exc
+    return wrapper

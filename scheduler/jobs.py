@@ -63,3 +63,17 @@ def weekly_digest() -> None:
 def scan_retention() -> None:
     _run("scan_retention", lambda app, clock: clear_old_scan_locations(
         db.session, now=clock(), retention_days=int(app.config["SCAN_LOCATION_RETENTION_DAYS"])))
+
+
+def nightly_backup() -> None:
+    """A time-stamped backup in BACKUP_DIR, then all but the BACKUP_KEEP newest are deleted."""
+    from pathlib import Path
+
+    from services.backup import nightly
+
+    def _backup(app, clock) -> str:
+        result = nightly(app.config["SQLALCHEMY_DATABASE_URI"], Path(app.config["BACKUP_DIR"]),
+                         keep=int(app.config["BACKUP_KEEP"]), now=clock())
+        return f"{result.path.name} {result.size}"
+
+    _run("nightly_backup", _backup)

@@ -44,7 +44,12 @@ def job_specs(app: Flask) -> list[tuple[str, str, object]]:
         ("weekly_digest", "scheduler.jobs:weekly_digest", digest_trigger(zone)),
         # PIPL retention: once a day, at night.
         ("scan_retention", "scheduler.jobs:scan_retention", CronTrigger(hour=3, minute=30, timezone=ZoneInfo(zone))),
-    ]
+    ] + ([("nightly_backup", "scheduler.jobs:nightly_backup",
+           CronTrigger(hour=int(app.config["BACKUP_HOUR"]), minute=0, timezone=ZoneInfo(zone)))]
+         if app.config.get("BACKUP_DIR") else [])
+
+
+OPTIONAL_JOBS = ("nightly_backup",)
 
 
 class Leadership:
@@ -96,8 +101,14 @@ def build_scheduler(app: Flask) -> BackgroundScheduler:
 
 
 def sync_jobs(scheduler: BackgroundScheduler, app: Flask) -> None:
-    """Add missing jobs; keep stored ones (and their pending misfires) unless their trigger changed."""
-    for job_id, func, trigger in job_specs(app):
+    """Add missing jobs; keep stored ones (and their pending misfires) unless their trigger changed;
+    drop an optional job switched off since (BACKUP_DIR unset)."""
+    specs = job_specs(app)
+    wanted = {job_id for job_id, _f, _t in specs}
+    for job_id in OPTIONAL_JOBS:
+        if job_id not in wanted and scheduler.get_job(job_id) is not None:
+            scheduler.remove_job(job_id)
+    for job_id, func, trigger in specs:
         existing = scheduler.get_job(job_id)
         if existing is None:
             scheduler.add_job(func, trigger, id=job_id, name=job_id)

@@ -106,6 +106,28 @@ def year_total_minutes(conn: Any, volunteer_id: int, year: int) -> int:
     return int(conn.execute(_YEAR_TOTAL, {"vid": volunteer_id, "start": start, "end": end}).scalar() or 0)
 
 
+def hours_by_volunteer(conn: Any, year: int, *, target_hours: float | None = None) -> dict[int, HoursSummary]:
+    """`volunteer_hours` for everyone at once, in two grouped statements: the hours export of a
+    district (50,000 volunteers) made two queries per volunteer and ran past the 30 s timeout.
+    Volunteers without any credited time are absent (their summary is all zeros)."""
+    start, end = year_dates(conn, year)
+    if target_hours is None:
+        target_hours = year_target_hours(conn, year)
+    minutes: dict[int, dict[str, int]] = {}
+    for vid, source, total in conn.execute(
+            select(C.c.volunteer_id, A.c.source, func.coalesce(func.sum(C.c.minutes), 0))
+            .select_from(C.join(A, A.c.id == C.c.attendance_id))
+            .where(C.c.work_date.between(start, end), A.c.review_status != REVIEW_REJECTED)
+            .group_by(C.c.volunteer_id, A.c.source)):
+        minutes.setdefault(vid, {})[source] = int(total or 0)
+    for vid, total in conn.execute(select(H.c.volunteer_id, func.coalesce(func.sum(H.c.minutes), 0))
+                                   .where(H.c.work_date.between(start, end)).group_by(H.c.volunteer_id)):
+        minutes.setdefault(vid, {})["adjustment"] = int(total or 0)
+    return {vid: HoursSummary(m.get(SOURCE_SCAN, 0), m.get(SOURCE_IMPORT, 0),
+                              m.get(SOURCE_PROXY, 0) + m.get("adjustment", 0), target_hours, year)
+            for vid, m in minutes.items()}
+
+
 def volunteer_hours(conn: Any, volunteer_id: int, year: int, *, target_hours: float | None = None) -> HoursSummary:
     """Credited time of one volunteer in a programme year (a Session or a Connection), measured
     against that year's target (its settings row, else the default 6 h)."""

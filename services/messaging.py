@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from models.attendance import ATT_OPEN, Attendance
 from models.channels import CHANNEL_WECOM, DeliveryAttempt
@@ -328,30 +328,64 @@ class DeliveryRow:
     tried: tuple[str, ...] = ()  # the channels tried before, in order
 
 
-def delivery_status(session: Session, message_id: int) -> list[DeliveryRow]:
-    rows = session.execute(
-        select(MessageRecipient.volunteer_id, MessageRecipient.user_id,
-               func.coalesce(Volunteer.name, User.username), Volunteer.team, OutboxItem.status, OutboxItem.sent_at,
-               OutboxItem.last_error, MessageRecipient.read_at, OutboxItem.channel, OutboxItem.id)
-        .select_from(MessageRecipient)
-        .outerjoin(Volunteer, Volunteer.id == MessageRecipient.volunteer_id)
-        .outerjoin(User, User.id == MessageRecipient.user_id)
-        .outerjoin(OutboxItem, (OutboxItem.message_id == MessageRecipient.message_id)
-                   & (((OutboxItem.volunteer_id == MessageRecipient.volunteer_id) & MessageRecipient.volunteer_id.is_not(None))
-                      | ((OutboxItem.user_id == MessageRecipient.user_id) & MessageRecipient.user_id.is_not(None))))
-        .where(MessageRecipient.message_id == message_id)
-        .order_by(Volunteer.team, Volunteer.name)).all()
+DELIVERY_STATUSES = ("sent", "pending", "sending", "failed", "not_linked", "unreachable", "team_group")
+
+
+@dataclass(frozen=True)
+class DeliveryPage:
+    rows: list[DeliveryRow]
+    total: int       # recipients matching the filter
+    page: int
+    pages: int
+
+
+def _delivery_query(message_id: int):
+    """Recipients with their outbox row. Joined on the one key a row can have (volunteer, or
+    account) with two plain equality joins: an OR of both in one join condition compared every
+    recipient with every outbox row of the notice (2,500² for 2,500 recipients, never finishing at
+    50,000)."""
+    by_volunteer = aliased(OutboxItem)
+    by_user = aliased(OutboxItem)
+    status = func.coalesce(by_volunteer.status, by_user.status, "not_linked")
+    query = (select(MessageRecipient.volunteer_id, MessageRecipient.user_id,
+                    func.coalesce(Volunteer.name, User.username), Volunteer.team, status,
+                    func.coalesce(by_volunteer.sent_at, by_user.sent_at),
+                    func.coalesce(by_volunteer.last_error, by_user.last_error), MessageRecipient.read_at,
+                    func.coalesce(by_volunteer.channel, by_user.channel), func.coalesce(by_volunteer.id, by_user.id))
+             .select_from(MessageRecipient)
+             .outerjoin(Volunteer, Volunteer.id == MessageRecipient.volunteer_id)
+             .outerjoin(User, User.id == MessageRecipient.user_id)
+             .outerjoin(by_volunteer, (by_volunteer.message_id == message_id)
+                        & (by_volunteer.volunteer_id == MessageRecipient.volunteer_id))
+             .outerjoin(by_user, (by_user.message_id == message_id) & (by_user.user_id == MessageRecipient.user_id))
+             .where(MessageRecipient.message_id == message_id))
+    return query, status
+
+
+def delivery_status(session: Session, message_id: int, *, status: str | None = None, page: int = 1,
+                    per_page: int = 100) -> DeliveryPage:
+    """One page of a notice's recipients (optionally only one delivery status), each with the
+    channel that reached them and the channels tried before."""
+    query, status_col = _delivery_query(message_id)
+    if status:
+        query = query.where(status_col == status)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    pages = max(1, -(-total // per_page))
+    page = min(max(1, page), pages)
+    rows = session.execute(query.order_by(Volunteer.team, Volunteer.name, MessageRecipient.id)
+                           .limit(per_page).offset((page - 1) * per_page)).all()
     tried: dict[int, list[str]] = {}
     outbox_ids = [r[9] for r in rows if r[9]]
-    for start in range(0, len(outbox_ids), 900):
+    if outbox_ids:
         for oid, channel in session.execute(select(DeliveryAttempt.outbox_id, DeliveryAttempt.channel)
-                                            .where(DeliveryAttempt.outbox_id.in_(outbox_ids[start:start + 900]))
+                                            .where(DeliveryAttempt.outbox_id.in_(outbox_ids))
                                             .order_by(DeliveryAttempt.id)):
             seen = tried.setdefault(oid, [])
             if not seen or seen[-1] != channel:
                 seen.append(channel)
-    return [DeliveryRow(r[0], r[1], r[2], r[3], r[4] or "not_linked", r[5], r[6], r[7], r[8],
-                        tuple(c for c in tried.get(r[9], []) if c != r[8])) for r in rows]
+    return DeliveryPage([DeliveryRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8],
+                                     tuple(c for c in tried.get(r[9], []) if c != r[8])) for r in rows],
+                        total, page, pages)
 
 
 @dataclass(frozen=True)
@@ -370,11 +404,15 @@ def team_posts(session: Session, message_id: int) -> list[TeamPost]:
 
 
 def delivery_counts(session: Session, message_id: int) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for row in delivery_status(session, message_id):
-        counts[row.status] = counts.get(row.status, 0) + 1
-        if row.read_at:
-            counts["read"] = counts.get("read", 0) + 1
+    """Recipients by delivery status, plus `read` (web inbox) and `total`: one aggregate query."""
+    query, status_col = _delivery_query(message_id)
+    sub = query.add_columns(status_col.label("delivery")).subquery()
+    counts: dict[str, int] = {"total": 0, "read": 0}
+    for delivery, n, read in session.execute(
+            select(sub.c.delivery, func.count(), func.count(sub.c.read_at)).group_by(sub.c.delivery)):
+        counts[delivery] = n
+        counts["total"] += n
+        counts["read"] += read
     return counts
 
 

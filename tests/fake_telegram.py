@@ -35,6 +35,10 @@ class FakeTelegram:
     # fault(method, params, call_index) -> None | "429" | "drop" | "403"
     fault: Callable[[str, dict, int], str | None] | None = None
     retry_after: int = 1
+    # The whole Bot API down: "500" answers every method with a 500, "timeout" holds every
+    # request for `outage_hold` seconds and then drops it. None: up.
+    outage: str | None = None
+    outage_hold: float = 6.0
     calls: list[Call] = field(default_factory=list)
     _updates: list[dict] = field(default_factory=list)
     _next_update: int = 1
@@ -169,6 +173,16 @@ class FakeTelegram:
             params = json.loads(raw or "{}")
         else:
             params = {k: v[0] for k, v in parse_qs(raw).items()}
+        outage = self.outage
+        if outage is not None:
+            with self._lock:
+                self.calls.append(Call(arrived, method, params, f"outage-{outage}"))
+            if outage == "timeout":
+                time.sleep(self.outage_hold)
+                handler.close_connection = True
+                return
+            self._reply(handler, 500, {"ok": False, "error_code": 500, "description": "Internal Server Error"})
+            return
         with self._lock:
             index = len([c for c in self.calls if c.method == method])
         verdict = self.fault(method, params, index) if self.fault and method == "sendMessage" else None

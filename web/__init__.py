@@ -1,13 +1,21 @@
 """Web adapters: blueprints that translate HTTP to service calls and back."""
 from __future__ import annotations
 
-from flask import Flask, g, jsonify, render_template, request, session
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from flask import Flask, current_app, g, jsonify, render_template, request, session
 from flask_babel import get_locale
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from extensions import db
 from services.clock import local_zone
 from services.errors import DomainError
+from services.health import storage_error
 from services.i18n import _
 
 
@@ -51,6 +59,14 @@ def api_error(code: str, message: str, status: int, **details):
     return jsonify(body), status
 
 
+@lru_cache(maxsize=256)
+def static_version(folder: str, filename: str) -> str:
+    try:
+        return hashlib.sha256((Path(folder) / filename).read_bytes()).hexdigest()[:10]
+    except OSError:
+        return "0"
+
+
 def register_web(app: Flask) -> None:
     from web import api, channels, coord, health, main, scan, signin
 
@@ -61,6 +77,8 @@ def register_web(app: Flask) -> None:
     coord.register(app)
     channels.register(app)
     api.init_api(app)
+    from web.metrics import register_metrics
+    register_metrics(app)
 
     @app.before_request
     def _forget_identity() -> None:
@@ -88,6 +106,13 @@ def register_web(app: Flask) -> None:
     zone = local_zone(app.config["TIMEZONE"])
     app.jinja_env.globals["get_locale"] = get_locale
 
+    @app.url_defaults
+    def _static_version(endpoint: str, values: dict) -> None:
+        """`/static/x.css?v=<content hash>`: nginx may cache static files for a year, and a new
+        release still reaches every phone at once (docs/deploy.md)."""
+        if endpoint == "static" and "filename" in values and "v" not in values:
+            values["v"] = static_version(app.static_folder, values["filename"])
+
     @app.template_filter("local")
     def local_filter(value, fmt: str = "%Y-%m-%d %H:%M"):
         """Times are stored in UTC and shown in the programme's zone (Asia/Shanghai)."""
@@ -114,6 +139,30 @@ def register_web(app: Flask) -> None:
         if _wants_json():
             return api_error(error.code, error.message, 400)
         return render_template("volunteer/refused.html", error=error, retry=request.path), 400
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    def database_unavailable(exc: DBAPIError):
+        """The database is down, restarting, full or read-only: nothing was recorded, say so (503,
+        retry soon) instead of a 500. The pool's pre-ping reconnects once it is back."""
+        try:
+            db.session.rollback()
+        except Exception:  # the connection is gone; the session is discarded at teardown anyway
+            pass
+        error = storage_error(exc)
+        from web.metrics import DB_UNAVAILABLE
+        DB_UNAVAILABLE.inc()
+        g.scan_outcome = ("error", error.code)
+        current_app.logger.warning("database unavailable: %s (%s)", error.code, type(exc.orig or exc).__name__)
+        if _wants_json():
+            response = api_error(error.code, error.message, 503)[0]
+        else:
+            retry = request.path if request.method == "POST" and request.path.startswith("/p/") else None
+            response = current_app.make_response((render_template("errors/unavailable.html", error=error,
+                                                                   retry=retry), 503))
+        response.status_code = 503
+        response.headers["Retry-After"] = "5"
+        return response
 
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from flask import Flask, jsonify
+from flask import Flask, g, jsonify
 from flask.views import MethodView
 from flask_smorest import Api, Blueprint
 
@@ -12,7 +12,8 @@ from services.checkin import open_attendance, scan, upcoming_shifts
 from services.errors import DomainError
 from services.hours import current_hours
 from services.programme_year import programme_year_of
-from services.indicators import compute_indicators, report_as_dict
+from services.indicators import report_as_dict
+from web.indicator_cache import cached_indicators
 from services.i18n import _
 from web.auth import current_device_id, current_user, current_volunteer
 from web.ratelimits import scan_anonymous_per_address, scan_per_device
@@ -233,10 +234,15 @@ class Scans(MethodView):
     def post(self, body):
         """Scan a patrol point: check in, check out, or a duplicate (JSON only; device cookie)"""
         vol = current_volunteer()
-        result = scan(db.session, vol.id if vol else None, body["token"], signer=code_signer(),
-                      rules=scan_rules(), clock=clock(), nonce=body.get("nonce"), lat=body.get("lat"),
-                      lon=body.get("lon"), accuracy=body.get("accuracy"), device_id=current_device_id(),
-                      channel="api", ask_before_ending=not body.get("confirm"))
+        try:
+            result = scan(db.session, vol.id if vol else None, body["token"], signer=code_signer(),
+                          rules=scan_rules(), clock=clock(), nonce=body.get("nonce"), lat=body.get("lat"),
+                          lon=body.get("lon"), accuracy=body.get("accuracy"), device_id=current_device_id(),
+                          channel="api", ask_before_ending=not body.get("confirm"))
+        except DomainError as exc:
+            g.scan_outcome = ("refused", exc.code)
+            raise
+        g.scan_outcome = (result.action, "ok")
         return {"action": result.action, "attendance": result.attendance, "scanned_at": result.scanned_at,
                 "point_code": result.point_code, "point_name": result.point_name,
                 "hours_year": result.year_hours,
@@ -262,7 +268,7 @@ class Indicators(MethodView):
             raise DomainError("forbidden", _("没有权限"))
         today = now().astimezone(scan_rules().zone).date()
         year = args.get("year") or programme_year_of(db.session, today)
-        return jsonify(report_as_dict(compute_indicators(db.session, year, today=today)))
+        return jsonify(report_as_dict(cached_indicators(year, today=today)))
 
 
 def init_api(app: Flask) -> None:

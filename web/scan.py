@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, render_template, request, session
+from flask import Blueprint, g, render_template, request, session
 
 from extensions import db
 from keys import code_signer
@@ -69,9 +69,11 @@ def point_scan(token: str):
                       accuracy=_float("accuracy"), device_id=current_device_id(), channel="web",
                       ask_before_ending=request.form.get("confirm") != "1")
     except DomainError as exc:
+        g.scan_outcome = ("refused", exc.code)
         if exc.code == "not_signed_in":
             session["after_signin"] = request.path
         return render_template("volunteer/refused.html", error=exc, retry=request.path), domain_status(exc)
+    g.scan_outcome = (result.action, "ok")
     if result.action == "confirm_checkout":
         # nothing changed yet: the same form, confirmed, ends the patrol; cancelling goes back
         return render_template("volunteer/scan_confirm.html", result=result, vol=vol,

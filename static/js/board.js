@@ -5,12 +5,16 @@
   var count = document.getElementById("board-count");
   if (!body || !window.fetch) return;
   setInterval(function () {
-    fetch(body.getAttribute("data-src"), { credentials: "same-origin" })
-      .then(function (r) { return r.ok ? r.text() : null; })
+    // The server answers 304 (ETag) when nothing changed; the browser then hands back its copy.
+    fetch(body.getAttribute("data-src"), { credentials: "same-origin", cache: "no-cache" })
+      .then(function (r) {
+        if (!r.ok) return null;
+        if (count && r.headers.get("X-Board-Total")) count.textContent = r.headers.get("X-Board-Total");
+        return r.text();
+      })
       .then(function (html) {
-        if (html === null) return;
+        if (html === null || body.innerHTML === html) return;
         body.innerHTML = html;
-        if (count) count.textContent = body.querySelectorAll("form").length;
       })
       .catch(function () {});
   }, 10000);

@@ -6,18 +6,20 @@ import json
 from datetime import date, datetime
 
 from PIL import Image
-from pyzbar.pyzbar import decode
 
 from extensions import db
 from models import Event, PatrolPoint, Shift, Volunteer
 from services.clock import from_local
 from services.signin import issue_login_link
 from tests.e2e.browser import CHROMIUM_FLAGS, chromium_path
+from tests.system_deps import decode_qr as decode, needs_chromium, needs_zbar
 from tests.live import MovableClock, live_server
 
 POINT = (31.0689, 121.5049)
 
 
+@needs_chromium
+@needs_zbar
 def test_qr_to_hours_in_a_real_browser(app, runner, tmp_path):
     from playwright.sync_api import sync_playwright
 

@@ -46,6 +46,8 @@ ROUTE_ROLES: dict[str, tuple] = {
     "GET main.index": PUBLIC,
     "GET main.set_language": PUBLIC,
     "GET health.healthz": PUBLIC,
+    # A 404 for every role: only the METRICS_TOKEN bearer gets the metrics (tests/web/test_metrics_and_logs.py).
+    "GET metrics.metrics": PUBLIC,
     "GET static": PUBLIC,
     "GET api-docs.openapi_json": PUBLIC,
     "GET api_v1.Points": PUBLIC,

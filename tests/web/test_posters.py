@@ -2,18 +2,16 @@
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 from PIL import Image
-from pyzbar.pyzbar import decode
 
 from tests.factories import csv_bytes
+from tests.system_deps import decode_qr as decode, needs_cjk_font, needs_poppler, needs_zbar
 from services.imports import import_points
 
-pytestmark = pytest.mark.skipif(not shutil.which("pdftoppm"), reason="poppler-utils not installed")
 
 
 def _poster(runner, tmp_path: Path, code: str | None = "PJ01") -> Path:
@@ -39,6 +37,9 @@ def points(session):
                                       ["PJ02", "芦恒路浦秀路口", None]]), "p.csv")
 
 
+@needs_poppler
+@needs_zbar
+@needs_cjk_font
 def test_poster_has_chinese_name_embedded_cjk_font_and_a_decodable_signed_url(app, runner, client, points, tmp_path):
     pdf = _poster(runner, tmp_path)
     text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
@@ -68,12 +69,14 @@ def test_poster_has_chinese_name_embedded_cjk_font_and_a_decodable_signed_url(ap
     assert "已作废" in revoked.get_data(as_text=True)
 
 
+@needs_poppler
 def test_all_points_poster_has_one_page_each(runner, points, tmp_path):
     pdf = _poster(runner, tmp_path, code=None)
     info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
     assert re.search(r"^Pages:\s+2$", info, re.M), info
 
 
+@needs_zbar
 def test_qr_png_decodes_to_the_scan_url(app, runner, points, tmp_path):
     out = tmp_path / "qr.png"
     assert runner.invoke(args=["points", "qr", "PJ02", "-o", str(out)]).exit_code == 0
@@ -81,6 +84,8 @@ def test_qr_png_decodes_to_the_scan_url(app, runner, points, tmp_path):
         assert decode(img)[0].data.decode().startswith("http://pingan.test/p/2.1.")
 
 
+@needs_poppler
+@needs_zbar
 def test_cards_pdf_start_a_page_per_team_and_sign_in(app, runner, client, session, tmp_path):
     from tests.factories import roster_rows, xlsx_bytes
     from services.imports import import_volunteers

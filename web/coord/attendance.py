@@ -30,7 +30,8 @@ def _filters() -> dict:
 
 @bp.get("/")
 def index():
-    page = list_attendances(db.session, page=request.args.get("page", 1, type=int), **_filters())
+    page = list_attendances(db.session, page=request.args.get("page", 1, type=int),
+                            cursor=request.args.get("cursor") or None, **_filters())
     return render_template("coord/attendance.html", page=page, teams=teams(db.session),
                            events=db.session.scalars(select(Event).order_by(Event.starts_on.desc())).all(),
                            points=db.session.scalars(select(PatrolPoint).order_by(PatrolPoint.code)).all(),

@@ -12,9 +12,9 @@ from models.messaging import Message, MessageRecipient
 from services.channels.costs import message_sms_cost
 from services.errors import DomainError
 from services.i18n import _
-from services.messaging import (Audience, chat_link_of, check_notice_text, delivery_counts, delivery_status,
-                                issue_chat_link, message_reach, preview_notice, send_notice, team_posts,
-                                unlink_chat)
+from services.messaging import (DELIVERY_STATUSES, Audience, chat_link_of, check_notice_text, delivery_counts,
+                                delivery_status, issue_chat_link, message_reach, preview_notice, send_notice,
+                                team_posts, unlink_chat)
 from services.surveys import create_round, list_rounds, remind_round, results, send_round
 from services.volunteers import teams
 from web.auth import current_user
@@ -91,8 +91,12 @@ def detail(message_id: int):
     message = db.session.get(Message, message_id)
     if message is None:
         raise DomainError("not_found", _("消息不存在"))
-    return render_template("coord/notices/detail.html", message=message,
-                           rows=delivery_status(db.session, message_id), counts=delivery_counts(db.session, message_id),
+    status = request.args.get("status") or None
+    if status not in (None, *DELIVERY_STATUSES):
+        status = None
+    page = delivery_status(db.session, message_id, status=status, page=request.args.get("page", 1, type=int))
+    return render_template("coord/notices/detail.html", message=message, page=page, status=status,
+                           counts=delivery_counts(db.session, message_id),
                            posts=team_posts(db.session, message_id), sms=message_sms_cost(db.session, message_id))
 
 

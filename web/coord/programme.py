@@ -28,6 +28,7 @@ from services.programme import (LINE_NAMES, add_complaint, add_delivery, add_doc
                                 programme_year, set_budget, update_year)
 from services.spreadsheet import workbook_bytes, workbook_to_csv
 from web.auth import actor, current_user
+from web.indicator_cache import cached_indicators
 from web.coord import audit_import, protect
 from web.runtime import clock, now
 
@@ -65,7 +66,7 @@ def _back(endpoint: str, **kw):
 @bp.get("/")
 def dashboard():
     year = _year()
-    report = compute_indicators(db.session, year, today=_today())
+    report = cached_indicators(year, today=_today())
     return render_template("coord/programme/dashboard.html", report=report, year=year)
 
 
@@ -74,7 +75,7 @@ def indicator(number: int):
     if not 1 <= number <= 14:
         abort(404)
     year = _year()
-    report = compute_indicators(db.session, year, today=_today(), evidence_limit=2000)
+    report = cached_indicators(year, today=_today(), evidence_limit=2000)
     extra = {}
     if number == 1:
         extra["entries"] = db.session.scalars(select(Expenditure).where(Expenditure.year == year)
