@@ -215,7 +215,7 @@ def compute_indicators(session: Session, year: int, *, today: date, evidence_lim
                              _("人均 %(m).1f 小时；达标 %(p)s（%(a)d/%(n)d）", m=mean_shown, p=_pct(share), a=at_target, n=n_active),
                              status, round(mean, 2),
                              note=_("口径：%(r)s", r=_("每人均达标") if settings.hours_rule == "every" else _("人均")),
-                             evidence={"mean": round(mean, 2), "share_at_target": round(share, 4), "below_count": len(below),
+                             evidence={"rule": settings.hours_rule, "mean": round(mean, 2), "share_at_target": round(share, 4), "below_count": len(below),
                                        "below": [{"volunteer_id": v, "name": names.get(v, ""),
                                                   "hours": floor_hours(minutes.get(v, 0))}
                                                  for v, h in below[:evidence_limit]]}))

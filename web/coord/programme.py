@@ -21,6 +21,8 @@ from services.exports import attendance_workbook, expenditure_workbook, hours_ro
 from services.audit_log import record_action
 from services.i18n import _
 from services.indicators import compute_indicators
+from services.self_evaluation import (QUALITATIVE, default_weights, evaluate, qualitative_scores_for,
+                                      set_qualitative_scores, set_weights, weights_for)
 from services.programme_year import holds_data, programme_year_of, set_year_start, year_dates, year_start
 from services.programme import (LINE_NAMES, add_complaint, add_delivery, add_document, add_expenditure,
                                 budget, close_complaint, create_policy, import_complaints, import_deliveries, import_expenditures,
@@ -89,7 +91,8 @@ def indicator(number: int):
 
 def _export_workbook(kind: str, year: int):
     if kind == "self-evaluation":
-        return self_evaluation_workbook(compute_indicators(db.session, year, today=_today()))
+        report = compute_indicators(db.session, year, today=_today())
+        return self_evaluation_workbook(report, evaluate(db.session, report))
     if kind == "hours":
         return hours_roster_workbook(db.session, year, as_of=min(_today(), year_dates(db.session, year)[1]))
     if kind == "attendance":
@@ -308,6 +311,9 @@ def settings():
             abort(403)
         try:
             f = request.form
+            if any(k.startswith("weight_") for k in f):  # validated first; saved with the rest or not at all
+                set_weights(db.session, year, {key: f.get(f"weight_{key}", "") for key in default_weights()}, commit=False)
+                set_qualitative_scores(db.session, year, {n: f.get(f"score_{n}", "") for n in QUALITATIVE}, commit=False)
             update_year(db.session, year,
                         target_volunteers=_int("target_volunteers"), target_hours=float(f.get("target_hours", "6")),
                         target_satisfaction=float(f.get("target_satisfaction", "90")) / 100,
@@ -330,7 +336,8 @@ def settings():
     first, last = year_dates(db.session, year)
     return render_template("coord/programme/settings.html", row=row, year=year, rounds=rounds,
                            year_start=year_start(db.session), year_first=first, year_last=last,
-                           year_start_locked=holds_data(db.session))
+                           year_start_locked=holds_data(db.session), weights=weights_for(db.session, year),
+                           qualitative=qualitative_scores_for(db.session, year), qualitative_numbers=QUALITATIVE)
 
 
 @bp.post("/settings/year-start")
