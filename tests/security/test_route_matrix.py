@@ -138,6 +138,8 @@ ROUTE_ROLES: dict[str, tuple] = {
     "POST coord_points.import_file": STAFF,
     "GET coord_programme.dashboard": STAFF,
     "GET coord_programme.indicator": STAFF,
+    "GET coord_programme.indicator_export": STAFF,
+    "POST coord_programme.indicator_remind": STAFF,
     "GET coord_programme.export": STAFF,
     "GET coord_programme.settings": STAFF,
     "GET coord_programme.budget_page": STAFF,
