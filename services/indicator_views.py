@@ -143,8 +143,6 @@ def drilldown(session: Session, report: IndicatorReport, number: int, *, team: s
         for vid, _h in below:
             teams_all[people[vid].team or ""][0] += 1
         dd.by_team = sorted(((t, s, a) for t, (s, a) in teams_all.items() if s), key=lambda x: -x[1])
-        dd.summary = [_("%(n)d 名志愿者未达到 %(t)s 小时，共差 %(h)s 小时", n=len(below), t=f"{target:g}",
-                        h=f"{sum(r[4] for _v, r in data):g}")]
     elif number in (4, 9, 10):
         if number == 4:
             ids = active_volunteer_ids(session, report.as_of)
@@ -181,6 +179,10 @@ def drilldown(session: Session, report: IndicatorReport, number: int, *, team: s
     dd.teams = sorted({r[1] for _v, r in data if r[1]})
     if team:
         data = [(v, r) for v, r in data if r[1] == team]
+    if number == 6:
+        short = round(sum(r[4] for _v, r in data), 1)
+        dd.summary = [(f"{team}：" if team else "") + _("%(n)d 名志愿者未达到 %(t)s 小时，共差 %(h)s 小时", n=len(data),
+                                                       t=f"{target:g}", h=f"{short:g}")]
     if sort is not None and 0 <= sort < len(dd.columns):
         data.sort(key=lambda item: (item[1][sort] is None, item[1][sort] if item[1][sort] is not None else ""),
                   reverse=descending)

@@ -1,7 +1,7 @@
 """Self-evaluation scoring: per-year weights and the qualitative rows' scores
 
 Revision ID: 0017
-Revises: 0012
+Revises: 0014
 
 The 财政绩效自评表 gives each row 分值 and 得分; the weights are a per-year setting (defaults:
 budget execution 10, the 14 indicators sharing 90) and the two qualitative indicators are scored by
@@ -11,7 +11,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision = '0017'
-down_revision = '0012'
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 

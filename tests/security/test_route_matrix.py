@@ -122,6 +122,7 @@ ROUTE_ROLES: dict[str, tuple] = {
     "GET coord_notices.new": STAFF,
     "POST coord_notices.preview": STAFF,
     "POST coord_notices.send": STAFF,
+    "POST coord_notices.resend": STAFF,
     "GET coord_notices.surveys": STAFF,
     "POST coord_notices.survey_create": STAFF,
     "POST coord_notices.survey_send": STAFF,
