@@ -120,7 +120,7 @@ def _print_layout(ws, ncols: int, header_row: int, first_body: int, last_body: i
                 if r == header_row:
                     cell.fill = PatternFill("solid", fgColor="D9D9D9")
     for r in range(header_row, last_body + 1):
-        ws.row_dimensions[r].height = 15 * max(_lines(ws.cell(row=r, column=col).value, SELF_EVALUATION_WIDTHS[col - 1])
+        ws.row_dimensions[r].height = 4 + 15 * max(_lines(ws.cell(row=r, column=col).value, SELF_EVALUATION_WIDTHS[col - 1])
                                                for col in range(1, ncols + 1))
     for r in (1, 2):
         ws.merge_cells(start_row=r, start_column=1, end_row=r, end_column=ncols)

@@ -33,7 +33,14 @@ def shot(page, name: str) -> None:
     """A guide screenshot, only when asked for (SCREENSHOTS=1): the files are committed, not rebuilt each run."""
     if os.environ.get("SCREENSHOTS") == "1":
         SHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SHOTS / f"{name}.png"))
+        small_png(page.screenshot(), SHOTS / f"{name}.png")
+
+
+def small_png(data: bytes, path: Path) -> None:
+    """A 64-colour palette PNG: a page screenshot stays legible at a fraction of the size."""
+    from PIL import Image
+
+    Image.open(BytesIO(data)).convert("RGB").quantize(colors=64).save(path, optimize=True)
 
 
 def _seed() -> None:
@@ -135,6 +142,10 @@ def test_notice_to_missing_tonight_and_a_drilldown_export(app, profile, tmp_path
                     shot(page, "indicators")
                     page.goto(base + "/coord/events/")
                     shot(page, "campaigns")
+                    page.get_by_role("link", name="元宵节").first.click()
+                    shot(page, "campaign-shifts")
+                    page.locator("a[href*=\"/coord/events/shifts/\"]").first.click()
+                    shot(page, "shift")
                     page.goto(base + "/coord/points/")
                     shot(page, "points")
                     page.goto(base + "/coord/board/")

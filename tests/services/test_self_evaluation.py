@@ -2,11 +2,13 @@
 layout that LibreOffice renders on one landscape A4 page."""
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from datetime import date
 from decimal import Decimal
 from io import BytesIO
+from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
@@ -119,3 +121,9 @@ def test_libreoffice_prints_every_target_as_written_on_one_landscape_page(sessio
     width, height = (float(x) for x in fields["Page size"].split("pts")[0].split("x"))
     assert width > height  # landscape
     assert "志愿者满意度" in text and "总分" in text
+    if os.environ.get("SCREENSHOTS") == "1":  # the picture in docs/guide-zh.md
+        shots = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+        png = subprocess.run(["pdftoppm", "-png", "-r", "70", "-singlefile", str(pdf)], check=True,
+                             capture_output=True).stdout
+        from tests.e2e.test_coordinator_office import small_png
+        small_png(png, shots / "self-evaluation.png")
