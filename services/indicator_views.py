@@ -253,3 +253,26 @@ def remind_below_target(session: Session, report: IndicatorReport, *, team: str 
                           audience=_("未达到时长目标的志愿者") + (f"（{team}）" if team else ""),
                           created_by_user_id=created_by_user_id, clock=clock)
     return result.message_id, result.recipients
+
+
+def gap_text(row) -> str:
+    """What is still missing for a row not met, in words, for its card ("还差 12 人", "312 人未达标")."""
+    if row.status == GREEN:
+        return ""
+    ev = row.evidence or {}
+    target = _target_from_text(row.target)
+    if row.number == 4 and row.value is not None and row.value < target:
+        return _("还差 %(n)d 人", n=int(target - row.value))
+    if row.number == 5 and row.value is not None and row.value < target:
+        return _("还差 %(n)d 套", n=int(target - row.value))
+    if row.number == 6 and ev.get("below_count"):
+        return _("%(n)d 人未达到目标时长", n=ev["below_count"])
+    if row.number == 7 and ev.get("flagged"):
+        return _("%(n)d 条记录待核对", n=ev["flagged"])
+    if row.number in (9, 10) and ev.get("late_count"):
+        return _("%(n)d 人未按时", n=ev["late_count"])
+    if row.number == 14 and row.value is not None and row.value * 100 < target:
+        return _("差 %(d)s 个百分点", d=f"{target - row.value * 100:.1f}")
+    if row.number in (12, 13):
+        return _("待评估")
+    return ""

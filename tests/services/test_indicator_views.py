@@ -96,3 +96,12 @@ def test_drilldown_exports_to_xlsx_and_remind_sends_one_notice(session, client, 
     names = session.scalars(select(Volunteer.name).join(MessageRecipient, MessageRecipient.volunteer_id == Volunteer.id)
                             .where(MessageRecipient.message_id == messages[0].id)).all()
     assert names == ["队员3"]
+
+
+def test_a_card_says_what_is_missing():
+    from services.indicator_views import gap_text
+    assert gap_text(IndicatorRow(4, "", "", "", "=500 人", "488 人", "amber", 488)) == "还差 12 人"
+    assert gap_text(IndicatorRow(6, "", "", "", "≥6 小时", "", "red", 4.2, evidence={"below_count": 312})) == \
+        "312 人未达到目标时长"
+    assert gap_text(IndicatorRow(14, "", "", "", "≥90%", "", "red", 0.876)) == "差 2.4 个百分点"
+    assert gap_text(IndicatorRow(4, "", "", "", "=500 人", "501 人", "green", 501)) == ""

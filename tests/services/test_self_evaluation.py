@@ -17,7 +17,7 @@ from models import Volunteer
 from services.errors import DomainError
 from services.exports import self_evaluation_xlsx
 from services.indicators import IndicatorReport, IndicatorRow, compute_indicators
-from services.programme import add_expenditure, update_year
+from services.programme import add_expenditure, programme_year, update_year
 from services.self_evaluation import (default_weights, equals_text, evaluate, score_rows, set_qualitative_scores,
                                       set_weights, weights_for)
 
@@ -127,3 +127,29 @@ def test_libreoffice_prints_every_target_as_written_on_one_landscape_page(sessio
                              capture_output=True).stdout
         from tests.e2e.test_coordinator_office import small_png
         small_png(png, shots / "self-evaluation.png")
+
+
+def test_the_settings_page_saves_weights_and_scores_or_nothing(session, client, auth):
+    from tests.conftest import csrf_from
+
+    auth.login("boss", "admin")
+    page = client.get(f"/coord/programme/settings?year={Y}").get_data(as_text=True)
+    assert 'name="weight_budget" inputmode="decimal" value="10"' in page and 'name="score_12"' in page
+    token = csrf_from(client, f"/coord/programme/settings?year={Y}")
+    row = programme_year(session, Y)
+    form = {"csrf_token": token, "target_volunteers": "480", "target_hours": "6", "target_satisfaction": "90",
+            "target_work_fund": "15000", "target_insurance_per_person": "10", "target_equipment_per_person": "60",
+            "target_equipment_sets": "500", "insurance_due": "2025-03-31", "equipment_due": "2025-03-31",
+            "hours_rule": "mean", "score_12": "5", "score_13": ""}
+    form.update({f"weight_{k}": str(v) for k, v in default_weights().items()})
+    bad = dict(form, weight_budget="30")  # adds up to 120: refused, and nothing else is saved either
+    client.post(f"/coord/programme/settings?year={Y}", data=bad)
+    session.expire_all()
+    assert programme_year(session, Y).target_volunteers == row.target_volunteers != 480
+    assert weights_for(session, Y)["budget"] == 10
+    client.post(f"/coord/programme/settings?year={Y}", data=dict(form, weight_budget="15", weight_1="2"))
+    session.expire_all()
+    assert programme_year(session, Y).target_volunteers == 480
+    assert weights_for(session, Y)["budget"] == 15 and weights_for(session, Y)["1"] == 2
+    from services.self_evaluation import qualitative_scores_for
+    assert qualitative_scores_for(session, Y) == {12: 5.0}

@@ -22,7 +22,8 @@ from services.exports import attendance_workbook, expenditure_workbook, hours_ro
 from services.audit_log import record_action
 from services.i18n import _
 from services.indicators import compute_indicators
-from services.indicator_views import (PEOPLE_DRILLDOWNS, drilldown, drilldown_workbook, evidence_lines, histogram_chart,
+from services.indicator_views import (PEOPLE_DRILLDOWNS, drilldown, drilldown_workbook, evidence_lines, gap_text,
+                                      histogram_chart,
                                       remind_below_target, satisfaction_chart, weekly_chart)
 from services.self_evaluation import (QUALITATIVE, default_weights, evaluate, qualitative_scores_for,
                                       set_qualitative_scores, set_weights, weights_for)
@@ -73,7 +74,8 @@ def dashboard():
     report = compute_indicators(db.session, year, today=_today())
     charts = {"weekly": weekly_chart(report), "histogram": histogram_chart(report),
               "satisfaction": satisfaction_chart(report)}
-    return render_template("coord/programme/dashboard.html", report=report, year=year, charts=charts)
+    return render_template("coord/programme/dashboard.html", report=report, year=year, charts=charts,
+                           gap_text=gap_text)
 
 
 def _drill_args() -> dict:
