@@ -163,3 +163,55 @@ def test_notice_to_missing_tonight_and_a_drilldown_export(app, profile, tmp_path
         names = db.session.scalars(select(Volunteer.name).join(MessageRecipient, MessageRecipient.volunteer_id == Volunteer.id)
                                    .where(MessageRecipient.message_id == message.id)).all()
         assert sorted(names) == ["孙三", "李四", "钱二"]
+
+
+def test_the_notice_and_indicator_pages_pass_axe_and_fit_360px(app):
+    """axe-core: no serious or critical violation on the pages of items 4 and 5; at 360 px their
+    content does not overflow sideways (the menu is the layout's own test)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e.axe import axe_path, serious_violations
+
+    axe_path()
+    executable = chromium_path()
+    app.config["CLOCK"] = MovableClock(from_local(datetime(2027, 2, 11, 18, 40)))
+    try:
+        with live_server(app) as base:
+            with app.app_context():
+                _seed()
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+                page = browser.new_context(locale="zh-CN", bypass_csp=True,
+                                           viewport={"width": 360, "height": 740}).new_page()
+                _login(page, base)
+                found: dict[str, list[str]] = {}
+                wide: dict[str, int] = {}
+
+                def check(name: str) -> None:
+                    found[name] = serious_violations(page)
+                    width = page.evaluate("Math.max(...[...document.querySelectorAll('main, .card, table')]"
+                                          ".map(e => e.getBoundingClientRect().right))")
+                    if width > 361:
+                        wide[name] = width
+
+                page.goto(base + "/coord/notices/new")
+                check("compose")
+                page.fill("#text", "今晚加强巡逻")
+                page.get_by_label("今晚缺岗：已安排、班次开始后仍未签到").check()
+                page.get_by_role("button", name="预览并查看人数").click()
+                check("preview")
+                page.get_by_role("button", name="发送给 3 人").click()
+                page.wait_for_selector("#summary")
+                check("sent")
+                for number in (4, 6, 10, 12):
+                    page.goto(base + f"/coord/programme/indicator/{number}?year=2027")
+                    check(f"indicator {number}")
+                page.goto(base + "/coord/programme/?year=2027")
+                check("indicators")
+                page.goto(base + "/coord/programme/settings?year=2027")
+                check("settings")
+                browser.close()
+    finally:
+        app.config.pop("CLOCK", None)
+    assert sorted(k for k, v in found.items() if v) == [], {k: v for k, v in found.items() if v}
+    assert wide == {}
