@@ -12,6 +12,7 @@ from flask.cli import with_appcontext
 from extensions import db
 from services.clock import SHANGHAI
 from services.digest import digest_text, send_digest
+from services.self_evaluation import evaluate
 from services.exports import attendance_xlsx, expenditure_xlsx, hours_roster_xlsx, self_evaluation_xlsx
 from services.indicators import compute_indicators, report_as_dict
 from services.programme_year import programme_year_of, year_dates
@@ -54,7 +55,7 @@ def report() -> None:
 def self_evaluation(year: int | None, output: str) -> None:
     """年度绩效自评表（.xlsx）"""
     data = compute_indicators(db.session, _year(year), today=_today())
-    Path(output).write_bytes(self_evaluation_xlsx(data))
+    Path(output).write_bytes(self_evaluation_xlsx(data, evaluate(db.session, data)))
     click.echo(f"已导出 {data.year} 年绩效自评表 -> {output}")
 
 

@@ -39,6 +39,10 @@ class ProgrammeYear(db.Model):
     assessment_safety: Mapped[str | None] = mapped_column(Text)        # indicator 12
     assessment_mechanism: Mapped[str | None] = mapped_column(Text)     # indicator 13
     assessed_by: Mapped[str | None] = mapped_column(String(128))
+    # Self-evaluation scoring (services/self_evaluation.py): JSON {"budget": 10, "1": 7, ...} and
+    # the coordinator's scores of the qualitative rows {"12": 6.5}; NULL = defaults / not scored.
+    score_weights: Mapped[str | None] = mapped_column(Text)
+    qualitative_scores: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 

@@ -14,8 +14,9 @@ export DEBIAN_FRONTEND=noninteractive
 RUN_PACKAGES=(fonts-wqy-zenhei)
 # test: zbar decodes QR codes, poppler-utils (pdftotext, pdffonts, pdfinfo, pdftoppm) reads PDFs
 # back, Debian's chromium runs the browser tests (driven by Playwright; never `playwright install`),
-# redis-server for the shared rate-limit storage test.
-TEST_PACKAGES=(fonts-wqy-zenhei libzbar0 poppler-utils chromium redis-server)
+# redis-server for the shared rate-limit storage test, LibreOffice (calc, headless) to render the
+# self-evaluation table as the finance office's spreadsheet program would.
+TEST_PACKAGES=(fonts-wqy-zenhei libzbar0 poppler-utils chromium redis-server libreoffice-calc-nogui)
 # deploy: what the deployment check (and a real server) runs: nginx, openssl for the self-signed
 # certificate, PostgreSQL's client tools for pg_dump / pg_restore, Redis for the rate limits.
 DEPLOY_PACKAGES=(nginx openssl python3-venv postgresql-client redis-server)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.utils import get_column_letter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -19,6 +20,7 @@ from services.i18n import _
 from services.indicators import IndicatorReport, active_volunteer_ids
 from services.programme import LINE_NAMES, programme_year
 from services.programme_year import year_dates
+from services.self_evaluation import Evaluation, score_rows
 from services.spreadsheet import append_row, new_workbook, workbook_bytes
 
 BATCH = 2000  # rows fetched at a time by the streamed exports
@@ -26,51 +28,116 @@ STATUS_WORDS = {"green": "已达成", "amber": "进行中（按进度达标）",
 FILLS = {"green": "C6EFCE", "amber": "FFEB9C", "red": "FFC7CE"}
 
 
-def self_evaluation_xlsx(report: IndicatorReport, *, office: str = "浦锦街道平安办") -> bytes:
-    return workbook_bytes(self_evaluation_workbook(report, office=office))
+def self_evaluation_xlsx(report: IndicatorReport, evaluation: Evaluation | None = None, *,
+                         office: str = "浦锦街道平安办") -> bytes:
+    return workbook_bytes(self_evaluation_workbook(report, evaluation, office=office))
 
 
-def self_evaluation_workbook(report: IndicatorReport, *, office: str = "浦锦街道平安办"):
-    """一级/二级/三级指标, 年度指标值, 实际完成值, 完成情况, 偏差说明 — one row per indicator.
+SELF_EVALUATION_HEADER = ("序号", "一级指标", "二级指标", "三级指标", "年度指标值", "实际完成值", "完成情况", "分值", "得分",
+                          "偏差原因分析及改进措施")
+SELF_EVALUATION_WIDTHS = (5, 10, 12, 22, 13, 26, 11, 6, 6, 40)
 
-    Targets such as "=500(人)" or "≥90%" are texts of the project description, written as text."""
+
+def self_evaluation_workbook(report: IndicatorReport, evaluation: Evaluation | None = None, *,
+                             office: str = "浦锦街道平安办"):
+    """The 财政绩效自评表: budget execution, the 14 indicators with 分值/得分, the total and notes.
+
+    Targets such as "=500 人" or "=100%" are texts of the project description: `append_row` writes
+    them as text cells, never formulas (a spreadsheet would show Err:509 or 1). Laid out to print:
+    landscape A4, one page wide, borders, the header row repeated, the title merged across.
+    Without an `evaluation` (no session at hand) the default weights are used and budget execution
+    is left blank."""
+    if evaluation is None:
+        evaluation = Evaluation(None, score_rows(report))
+    ncols = len(SELF_EVALUATION_HEADER)
     wb = new_workbook(_("绩效自评"))
     ws = wb.active
-    append_row(ws, [_("%(y)d 年平安志愿者项目绩效自评表", y=report.year)])
+    append_row(ws, [_("%(y)d 年平安志愿者项目财政绩效自评表", y=report.year)])
     append_row(ws, [_("填报单位：%(o)s；数据截至 %(d)s%(ytd)s", o=office, d=report.as_of.isoformat(),
                  ytd=_("（年度进行中）") if report.year_to_date else "")])
-    header = ["序号", "一级指标", "二级指标", "三级指标", "年度指标值", "实际完成值", "完成情况", "偏差说明及依据"]
-    append_row(ws, [_(h) for h in header])
-    for cell in ws[3]:
-        cell.font = Font(bold=True)
-    for row in report.rows:
-        note = row.note
-        if row.status != "green":
-            note = (note + "；" if note else "") + _deviation(row)
-        append_row(ws, [row.number, row.level1, row.level2, row.name, row.target, row.actual, STATUS_WORDS[row.status], note])
+    append_row(ws, [_(h) for h in SELF_EVALUATION_HEADER])
+    header_row = ws.max_row
+    first_body = header_row + 1
+    b = evaluation.budget
+    if b is not None:
+        append_row(ws, ["", _("预算执行"), _("预算执行率"),
+                        _("年初预算数 %(p)s 元，全年执行数 %(s)s 元", p=f"{b.planned:,.2f}", s=f"{b.spent:,.2f}"),
+                        "100%", f"{b.rate * 100:.1f}%", STATUS_WORDS["green" if b.rate >= 1 else "red"],
+                        _points(b.points), _points(b.score),
+                        "" if b.rate >= 1 else _("执行率 %(r)s，按执行率计分", r=f"{b.rate * 100:.1f}%")])
+        ws.cell(row=ws.max_row, column=7).fill = PatternFill("solid", fgColor=FILLS["green" if b.rate >= 1 else "red"])
+    for scored in evaluation.rows:
+        row = scored.row
+        append_row(ws, [row.number, row.level1, row.level2, row.name, row.target, scored.actual_text,
+                        STATUS_WORDS[row.status], _points(scored.points),
+                        _("待评分") if scored.score is None else _points(scored.score), scored.deviation])
         ws.cell(row=ws.max_row, column=7).fill = PatternFill("solid", fgColor=FILLS[row.status])
-    for col, width in zip("ABCDEFGH", (6, 12, 18, 30, 16, 40, 18, 50)):
-        ws.column_dimensions[col].width = width
-    for r in ws.iter_rows(min_row=4):
-        for cell in r:
-            cell.alignment = Alignment(wrap_text=True, vertical="top")
-    ws.cell(row=1, column=1).font = Font(bold=True, size=14)
+    total_points = sum(r.points for r in evaluation.rows) + (b.points if b else 0)
+    append_row(ws, [_("总分")] + [""] * 6 + [_points(total_points), _points(evaluation.total),
+                    _("指标 %(n)s 尚未评分", n="、".join(str(n) for n in evaluation.unscored)) if evaluation.unscored else ""])
+    total_row = ws.max_row
+    ws.merge_cells(start_row=total_row, start_column=1, end_row=total_row, end_column=7)
+    last_body = total_row
+    notes = [_("说明："),
+             _("1. 评分规则：达成的指标得满分；未达成的定量指标按完成比例得分（“≤”类指标按指标值÷实际值，其余按实际值÷指标值），"
+               "不超过该项分值；定性指标（12、13）按评估意见评分；预算执行按执行率计分。"),
+             _("2. “=”类指标的判定口径：实际值不低于指标值即为达成（人数按在册且未退出的志愿者计，比率按满足条件的人数或记录数计），"
+               "超出或不足部分在实际完成值中注明。"),
+             _("3. 绿色为已达成，黄色为年度进行中、按进度达标，红色为未达成；偏差原因见最后一列。")]
+    for text in notes:
+        append_row(ws, [text])
+        ws.merge_cells(start_row=ws.max_row, start_column=1, end_row=ws.max_row, end_column=ncols)
+        ws.cell(row=ws.max_row, column=1).alignment = Alignment(wrap_text=True, vertical="top")
+        ws.row_dimensions[ws.max_row].height = 30 if len(text) > 60 else 16
+    _print_layout(ws, ncols, header_row, first_body, last_body)
     return wb
 
 
-def _deviation(row) -> str:
-    ev = row.evidence or {}
-    if row.number == 6 and ev.get("below_count"):
-        return _("%(n)d 名志愿者未达到目标时长（名单见系统）", n=ev["below_count"])
-    if row.number in (9, 10) and ev.get("late_count"):
-        return _("%(n)d 名志愿者未按时完成", n=ev["late_count"])
-    if row.number == 7 and ev.get("flagged"):
-        return _("%(n)d 条签到记录待核对", n=ev["flagged"])
-    if row.number == 11 and ev.get("complaints"):
-        return _("投诉登记 %(n)d 件，处理情况见投诉台账", n=ev["complaints"])
-    if row.status == "amber":
-        return _("年度进行中，按进度评估")
-    return _("未达到年度指标值")
+def _points(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else round(value, 2)
+
+
+def _lines(value, width: float) -> int:
+    """Printed lines of a wrapped cell: LibreOffice keeps the file's row height, so it is set here
+    (a CJK character is about two width units)."""
+    text = "" if value is None else str(value)
+    units = sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
+    return max(1, -(-units // max(1, int(width) - 1)))
+
+
+def _print_layout(ws, ncols: int, header_row: int, first_body: int, last_body: int) -> None:
+    thin = Side(style="thin", color="000000")
+    border = Border(left=thin, right=thin, top=thin, bottom=thin)
+    for col in range(1, ncols + 1):
+        ws.column_dimensions[get_column_letter(col)].width = SELF_EVALUATION_WIDTHS[col - 1]
+    for r in range(header_row, last_body + 1):
+        for col in range(1, ncols + 1):
+            cell = ws.cell(row=r, column=col)
+            cell.border = border
+            cell.alignment = Alignment(wrap_text=True, vertical="center",
+                                       horizontal="center" if col in (1, 7, 8, 9) or r == header_row else "left")
+            if r == header_row or r == last_body:
+                cell.font = Font(bold=True)
+                if r == header_row:
+                    cell.fill = PatternFill("solid", fgColor="D9D9D9")
+    for r in range(header_row, last_body + 1):
+        ws.row_dimensions[r].height = 4 + 15 * max(_lines(ws.cell(row=r, column=col).value, SELF_EVALUATION_WIDTHS[col - 1])
+                                               for col in range(1, ncols + 1))
+    for r in (1, 2):
+        ws.merge_cells(start_row=r, start_column=1, end_row=r, end_column=ncols)
+        ws.cell(row=r, column=1).alignment = Alignment(horizontal="center" if r == 1 else "left", vertical="center")
+    ws.cell(row=1, column=1).font = Font(bold=True, size=16)
+    ws.row_dimensions[1].height = 28
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_title_rows = f"{header_row}:{header_row}"
+    ws.print_options.horizontalCentered = True
+    ws.page_margins.left = ws.page_margins.right = 0.4
+    ws.page_margins.top = ws.page_margins.bottom = 0.5
+    ws.freeze_panes = ws.cell(row=first_body, column=1)
 
 
 def hours_roster_xlsx(session: Session, year: int, *, as_of: date) -> bytes:

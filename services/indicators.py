@@ -215,7 +215,7 @@ def compute_indicators(session: Session, year: int, *, today: date, evidence_lim
                              _("人均 %(m).1f 小时；达标 %(p)s（%(a)d/%(n)d）", m=mean_shown, p=_pct(share), a=at_target, n=n_active),
                              status, round(mean, 2),
                              note=_("口径：%(r)s", r=_("每人均达标") if settings.hours_rule == "every" else _("人均")),
-                             evidence={"mean": round(mean, 2), "share_at_target": round(share, 4), "below_count": len(below),
+                             evidence={"rule": settings.hours_rule, "target_hours": target_h, "mean": round(mean, 2), "share_at_target": round(share, 4), "below_count": len(below),
                                        "below": [{"volunteer_id": v, "name": names.get(v, ""),
                                                   "hours": floor_hours(minutes.get(v, 0))}
                                                  for v, h in below[:evidence_limit]]}))
@@ -385,9 +385,11 @@ def compute_indicators(session: Session, year: int, *, today: date, evidence_lim
                                  _("尚未开展调查"), AMBER if ytd else RED, None))
 
     _fill_names(session, rows)
-    histogram = {"0": 0, "0–3": 0, "3–6": 0, "6–12": 0, "12+": 0}
+    # In bucket order (a dict keeps it); the edge between the middle buckets is the year's target.
+    t = f"{target_h:g}"
+    histogram = {"0": 0, "0–3": 0, f"3–{t}": 0, f"{t}–12": 0, "12+": 0}
     for h in per.values():
-        key = "0" if h == 0 else "0–3" if h < 3 else "3–6" if h < target_h else "6–12" if h < 12 else "12+"
+        key = "0" if h == 0 else "0–3" if h < 3 else f"3–{t}" if h < target_h else f"{t}–12" if h < 12 else "12+"
         histogram[key] += 1
     return IndicatorReport(year, as_of, ytd, rows, {m: round(h, 1) for m, h in by_month.items()}, histogram,
                            [(name, res.satisfaction_rate, res.responses) for name, res in rounds],

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from models.attendance import ATT_OPEN, Attendance
@@ -18,7 +18,7 @@ from models.messaging import (CHANNEL_TELEGRAM, OUT_PENDING, OUT_SENDING, OUT_SE
 from models.point import PatrolPoint
 from models.user import User
 from models.volunteer import STATUS_ACTIVE, Volunteer
-from services.clock import Clock, system_clock
+from services.clock import SHANGHAI, Clock, system_clock
 from services.errors import DomainError
 from services.i18n import _
 from services.channels.wecom import team_robot_ready
@@ -198,10 +198,21 @@ def post_message(session: Session, *, kind: str, title: str, body: str, recipien
     return QueuedMessage(msg.id, len(recipients), queued, True)
 
 
+AUDIENCE_KINDS = ("all", "team", "event", "shift", "point", "on_patrol", "tomorrow", "missing")
+MISSING_GRACE_MINUTES = 15  # the board's default (BOARD_MISSING_GRACE_MINUTES): two minutes late is not missing
+
+
 @dataclass(frozen=True)
 class Audience:
-    kind: str = "all"      # all | team | event | shift
+    """Who a notice is for. The time-bound kinds are evaluated at the moment of the preview and
+    again at sending: "on patrol now" (checked in, not out), "assigned tomorrow" (a shift starting
+    tomorrow, Shanghai time), "missing tonight" (assigned to a shift whose start plus the grace has
+    passed and which has not ended, with no record on it); "point": assigned to a shift at that
+    point that has not ended, or on patrol there now."""
+
+    kind: str = "all"      # one of AUDIENCE_KINDS
     value: str | int | None = None
+    grace_minutes: int = MISSING_GRACE_MINUTES
 
     def describe(self, session: Session) -> str:
         if self.kind == "team":
@@ -211,20 +222,69 @@ class Audience:
             return _("活动：%(e)s", e=event.name if event else self.value)
         if self.kind == "shift":
             shift = session.get(Shift, int(self.value))
-            return _("班次 #%(s)s", s=shift.id if shift else self.value)
+            return _("班次：%(s)s", s=shift_label(shift) if shift else self.value)
+        if self.kind == "point":
+            point = session.get(PatrolPoint, int(self.value))
+            return _("点位：%(p)s", p=point.name if point else self.value)
+        if self.kind == "on_patrol":
+            return _("正在巡逻的志愿者")
+        if self.kind == "tomorrow":
+            return _("明天有班次的志愿者")
+        if self.kind == "missing":
+            return _("今晚缺岗的志愿者（开始 %(g)d 分钟后仍未签到）", g=self.grace_minutes)
         return _("全体在册志愿者")
 
 
-def audience_volunteers(session: Session, audience: Audience) -> list[int]:
+def shift_label(shift: Shift) -> str:
+    """A shift as a coordinator knows it: "11月29日 18:00–22:00 一号点（春节）"."""
+    start = shift.starts_at.astimezone(SHANGHAI)
+    end = shift.ends_at.astimezone(SHANGHAI)
+    point = shift.point.name if shift.point else ""
+    event = shift.event.name if shift.event else ""
+    return _("%(m)d月%(d)d日 %(a)s–%(b)s %(p)s（%(e)s）", m=start.month, d=start.day, a=start.strftime("%H:%M"),
+             b=end.strftime("%H:%M"), p=point, e=event)
+
+
+def shift_choices(session: Session, *, clock: Clock = system_clock, days_back: int = 1,
+                  days_ahead: int = 30) -> list[tuple[int, str]]:
+    """Shifts to pick from (yesterday to a month ahead), by date, time and point, never by id."""
+    now = clock()
+    shifts = session.scalars(select(Shift).where(Shift.ends_at >= now - timedelta(days=days_back),
+                                                 Shift.starts_at <= now + timedelta(days=days_ahead))
+                             .order_by(Shift.starts_at, Shift.point_id))
+    return [(s.id, shift_label(s)) for s in shifts]
+
+
+def audience_volunteers(session: Session, audience: Audience, *, clock: Clock = system_clock) -> list[int]:
     stmt = select(Volunteer.id).where(Volunteer.status == STATUS_ACTIVE)
+    assigned = select(Assignment.volunteer_id).join(Shift, Shift.id == Assignment.shift_id).where(
+        Assignment.status != ASSIGNMENT_DECLINED)
+    on_patrol = select(Attendance.volunteer_id).where(Attendance.status == ATT_OPEN)
+    now = clock()
     if audience.kind == "team":
         stmt = stmt.where(Volunteer.team == audience.value)
-    elif audience.kind in ("event", "shift"):
-        assigned = select(Assignment.volunteer_id).join(Shift, Shift.id == Assignment.shift_id).where(
-            Assignment.status != ASSIGNMENT_DECLINED)
-        assigned = assigned.where(Shift.event_id == int(audience.value)) if audience.kind == "event" \
-            else assigned.where(Shift.id == int(audience.value))
-        stmt = stmt.where(Volunteer.id.in_(assigned))
+    elif audience.kind == "event":
+        stmt = stmt.where(Volunteer.id.in_(assigned.where(Shift.event_id == int(audience.value))))
+    elif audience.kind == "shift":
+        stmt = stmt.where(Volunteer.id.in_(assigned.where(Shift.id == int(audience.value))))
+    elif audience.kind == "point":
+        point_id = int(audience.value)
+        stmt = stmt.where(or_(Volunteer.id.in_(assigned.where(Shift.point_id == point_id, Shift.ends_at > now)),
+                              Volunteer.id.in_(on_patrol.where(Attendance.point_id == point_id))))
+    elif audience.kind == "on_patrol":
+        stmt = stmt.where(Volunteer.id.in_(on_patrol))
+    elif audience.kind == "tomorrow":
+        tomorrow = now.astimezone(SHANGHAI).date() + timedelta(days=1)
+        start = datetime.combine(tomorrow, datetime.min.time(), tzinfo=SHANGHAI)
+        stmt = stmt.where(Volunteer.id.in_(assigned.where(Shift.starts_at >= start,
+                                                          Shift.starts_at < start + timedelta(days=1))))
+    elif audience.kind == "missing":
+        grace = timedelta(minutes=max(0, audience.grace_minutes))
+        late = select(Assignment.volunteer_id).join(Shift, Shift.id == Assignment.shift_id).where(
+            Assignment.status != ASSIGNMENT_DECLINED, Shift.starts_at <= now - grace, Shift.ends_at > now,
+            ~select(Attendance.id).where(Attendance.shift_id == Shift.id,
+                                         Attendance.volunteer_id == Assignment.volunteer_id).exists())
+        stmt = stmt.where(Volunteer.id.in_(late))
     elif audience.kind != "all":
         raise DomainError("bad_audience", _("未知的发送对象"))
     return list(session.scalars(stmt.order_by(Volunteer.id)))
@@ -240,12 +300,12 @@ class NoticePreview:
     team_group: bool = False  # the team's WeCom group gets it too
 
 
-def preview_notice(session: Session, audience: Audience) -> NoticePreview:
+def preview_notice(session: Session, audience: Audience, *, clock: Clock = system_clock) -> NoticePreview:
     """Who the notice would reach, and how (the same routing the outbox will use)."""
     from services.channels.routing import plan_routes
     from services.outbox import active_links
 
-    vids = audience_volunteers(session, audience)
+    vids = audience_volunteers(session, audience, clock=clock)
     linked = 0
     for start in range(0, len(vids), 900):
         linked += session.scalar(select(func.count(ChatLink.id)).where(
@@ -288,7 +348,7 @@ def send_notice(session: Session, *, text: str, audience: Audience, nonce: str, 
     if not nonce or len(nonce) > 64:
         raise DomainError("nonce_required", _("缺少表单标识，请刷新页面后重试"))
     check_length(title, 128, _("标题"))
-    vids = audience_volunteers(session, audience)
+    vids = audience_volunteers(session, audience, clock=clock)
     if not vids:
         raise DomainError("no_recipients", _("没有符合条件的在册志愿者"))
     body = text + "\n\n—— " + sender_line(session, created_by_user_id)
@@ -362,8 +422,8 @@ def _delivery_query(message_id: int):
     return query, status
 
 
-def delivery_status(session: Session, message_id: int, *, status: str | None = None, page: int = 1,
-                    per_page: int = 100) -> DeliveryPage:
+def delivery_page(session: Session, message_id: int, *, status: str | None = None, page: int = 1,
+                  per_page: int = 100) -> DeliveryPage:
     """One page of a notice's recipients (optionally only one delivery status), each with the
     channel that reached them and the channels tried before."""
     query, status_col = _delivery_query(message_id)
@@ -386,6 +446,41 @@ def delivery_status(session: Session, message_id: int, *, status: str | None = N
     return DeliveryPage([DeliveryRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8],
                                      tuple(c for c in tried.get(r[9], []) if c != r[8])) for r in rows],
                         total, page, pages)
+
+
+def delivery_status(session: Session, message_id: int) -> list[DeliveryRow]:
+    """Every recipient of a message with the latest attempt to reach them (the fixed-key joins of
+    `_delivery_query`). A person resent through another channel has two outbox rows: the latest is
+    shown, with the channels of the earlier one among those tried."""
+    query, _status = _delivery_query(message_id)
+    rows = session.execute(query.order_by(Volunteer.team, Volunteer.name, MessageRecipient.id)).all()
+    tried: dict[int, list[str]] = {}
+    outbox_ids = [r[9] for r in rows if r[9]]
+    for start in range(0, len(outbox_ids), 900):
+        for oid, channel in session.execute(select(DeliveryAttempt.outbox_id, DeliveryAttempt.channel)
+                                            .where(DeliveryAttempt.outbox_id.in_(outbox_ids[start:start + 900]))
+                                            .order_by(DeliveryAttempt.id)):
+            seen = tried.setdefault(oid, [])
+            if not seen or seen[-1] != channel:
+                seen.append(channel)
+    # A person resent through another channel has two outbox rows: show the latest, with the
+    # channels of the earlier one among those tried.
+    latest: dict[tuple, tuple] = {}
+    earlier: dict[tuple, list[str]] = {}
+    for r in rows:
+        key = (r[0], r[1])
+        if key in latest and (latest[key][9] or 0) > (r[9] or 0):
+            older = r
+        else:
+            older, latest[key] = latest.get(key), r
+        if older is not None and older[9]:
+            earlier.setdefault(key, []).extend(tried.get(older[9], []) + ([older[8]] if older[8] else []))
+    out = []
+    for r in latest.values():
+        seen = earlier.get((r[0], r[1]), []) + tried.get(r[9], [])
+        out.append(DeliveryRow(r[0], r[1], r[2], r[3], r[4] or "not_linked", r[5], r[6], r[7], r[8],
+                               tuple(dict.fromkeys(c for c in seen if c != r[8]))))
+    return out
 
 
 @dataclass(frozen=True)
@@ -414,6 +509,85 @@ def delivery_counts(session: Session, message_id: int) -> dict[str, int]:
         counts["total"] += n
         counts["read"] += read
     return counts
+
+
+@dataclass(frozen=True)
+class DeliverySummary:
+    recipients: int
+    delivered: int     # sent on some channel
+    read: int          # opened in the web inbox (messengers and SMS report no reading)
+    unread: int
+    unreachable: int   # failed, blocked, or no channel at all: the web inbox only
+    in_progress: int   # still queued or sending
+
+
+DELIVERY_FILTERS = ("all", "unread", "delivered", "unreachable", "in_progress")
+
+
+def delivery_summary(rows: list[DeliveryRow]) -> DeliverySummary:
+    delivered = sum(1 for r in rows if r.status == OUT_SENT)
+    in_progress = sum(1 for r in rows if r.status in (OUT_PENDING, OUT_SENDING))
+    read = sum(1 for r in rows if r.read_at)
+    return DeliverySummary(len(rows), delivered, read, len(rows) - read, len(rows) - delivered - in_progress,
+                           in_progress)
+
+
+def filter_delivery(rows: list[DeliveryRow], show: str) -> list[DeliveryRow]:
+    if show == "unread":
+        return [r for r in rows if not r.read_at]
+    if show == "delivered":
+        return [r for r in rows if r.status == OUT_SENT]
+    if show == "in_progress":
+        return [r for r in rows if r.status in (OUT_PENDING, OUT_SENDING)]
+    if show == "unreachable":
+        return [r for r in rows if r.status not in (OUT_SENT, OUT_PENDING, OUT_SENDING)]
+    return rows
+
+
+@dataclass(frozen=True)
+class Resend:
+    queued: int            # unread people sent the message again on another channel
+    no_other_channel: int  # unread people with no channel left to try (web inbox only)
+    in_progress: int       # still being delivered: left alone
+
+
+def resend_unread(session: Session, message_id: int, *, nonce: str, clock: Clock = system_clock) -> Resend:
+    """Send a message again to its recipients who have not read it, each on a channel not tried
+    for them yet (e.g. SMS after Telegram). Deduplicated by the form's nonce: a double click
+    resends once. People still being delivered to are left alone."""
+    from services.channels.routing import plan_routes
+    from services.outbox import active_links
+
+    if not nonce or len(nonce) > 64:
+        raise DomainError("nonce_required", _("缺少表单标识，请刷新页面后重试"))
+    message = session.get(Message, message_id)
+    if message is None:
+        raise DomainError("not_found", _("消息不存在"))
+    rows = [r for r in delivery_status(session, message_id) if not r.read_at and (r.volunteer_id or r.user_id)]
+    busy = [r for r in rows if r.status in (OUT_PENDING, OUT_SENDING)]
+    rows = [r for r in rows if r.status not in (OUT_PENDING, OUT_SENDING)]
+    text = telegram_text(message.title, message.body)
+    template = KIND_TEMPLATES.get(message.kind)
+    sms = {"template": template, "params": clip_params(template, {"title": message.title}),
+           "round_id": message.survey_round_id} if template else None
+    items = {}
+    for r in rows:
+        recipient = Recipient(volunteer_id=r.volunteer_id, user_id=r.user_id)
+        items[recipient.key] = (r, Outgoing(f"msg:{message_id}:resend:{nonce}:{recipient.key}", recipient,
+                                            {"text": text, **({"sms": sms} if sms else {})}, message_id))
+    plans = plan_routes(session, [o for _r, o in items.values()], active_links(session, [o.recipient for _r, o in items.values()]))
+    by_channel: dict[str, list[Outgoing]] = {}
+    none = 0
+    for r, item in items.values():
+        used = {c for c in (r.channel, *r.tried) if c} if r.status != "not_linked" else set()
+        other = [c for c in plans[item.dedupe_key].route if c not in used]
+        if other:
+            by_channel.setdefault(other[0], []).append(item)
+        else:
+            none += 1
+    queued = sum(enqueue_many(session, group, now=clock(), channel=channel) for channel, group in by_channel.items())
+    session.commit()
+    return Resend(queued, none, len(busy))
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from datetime import date
 from sqlalchemy import select, update
 
 from models import OutboxItem, User, Volunteer
-from services.messaging import delivery_counts, delivery_status, post_message
+from services.messaging import delivery_counts, delivery_page, post_message
 from services.outbox import Recipient
 
 
@@ -36,17 +36,17 @@ def test_counts_once_per_recipient_and_pages_cover_everyone_once(session):
     assert counts["failed"] == 51 and counts["read"] == 0
 
     seen = []
-    first = delivery_status(session, mid, per_page=100)
+    first = delivery_page(session, mid, per_page=100)
     assert (first.total, first.pages, len(first.rows)) == (251, 3, 100)
     for page in (1, 2, 3):
-        seen += [(r.volunteer_id, r.user_id) for r in delivery_status(session, mid, page=page, per_page=100).rows]
+        seen += [(r.volunteer_id, r.user_id) for r in delivery_page(session, mid, page=page, per_page=100).rows]
     assert len(seen) == 251 and len(set(seen)) == 251
-    staff_row = [r for p in (1, 2, 3) for r in delivery_status(session, mid, page=p).rows if r.user_id == staff_id]
+    staff_row = [r for p in (1, 2, 3) for r in delivery_page(session, mid, page=p).rows if r.user_id == staff_id]
     assert staff_row and staff_row[0].status != "not_linked" and staff_row[0].name == "coord2"  # joined by account
 
-    failed = delivery_status(session, mid, status="failed", per_page=20)
+    failed = delivery_page(session, mid, status="failed", per_page=20)
     assert failed.total == 51 and failed.pages == 3 and all(r.status == "failed" for r in failed.rows)
-    assert delivery_status(session, mid, page=99).page == 3  # past the end: the last page
+    assert delivery_page(session, mid, page=99).page == 3  # past the end: the last page
 
 
 def test_a_recipient_without_an_outbox_row_is_not_linked(session):

@@ -123,4 +123,4 @@ def test_web_notice_refuses_a_long_text_with_its_length_and_reports_reach(app, c
     nonce = re.search(r'name="nonce" value="([0-9a-f]+)"', page).group(1)
     sent = client.post("/coord/notices/send", data={"csrf_token": token, "text": "今晚加强巡逻", "audience": "all",
                                                     "nonce": nonce}, follow_redirects=True).get_data(as_text=True)
-    assert "已排队发送给 1 人：0 人会收到 Telegram 推送，1 人未绑定或无法推送" in sent
+    assert "已发送 1 人，1 人未绑定任何渠道，只能在网页消息中看到" in sent  # issue 12 item 4 wording

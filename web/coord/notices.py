@@ -3,18 +3,20 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
 from extensions import db
 from models.event import Event
+from models.point import PatrolPoint
 from models.messaging import Message, MessageRecipient
 from services.channels.costs import message_sms_cost
 from services.errors import DomainError
 from services.i18n import _
-from services.messaging import (DELIVERY_STATUSES, Audience, chat_link_of, check_notice_text, delivery_counts,
-                                delivery_status, issue_chat_link, message_reach, preview_notice, send_notice,
-                                team_posts, unlink_chat)
+from services.messaging import (AUDIENCE_KINDS, DELIVERY_FILTERS, MISSING_GRACE_MINUTES, Audience, chat_link_of,
+                                check_notice_text, delivery_counts, delivery_status, delivery_summary,
+                                filter_delivery, issue_chat_link, message_reach, preview_notice, resend_unread,
+                                send_notice, sender_line, shift_choices, team_posts, telegram_text, unlink_chat)
 from services.surveys import create_round, list_rounds, remind_round, results, send_round
 from services.volunteers import teams
 from web.auth import current_user
@@ -27,17 +29,22 @@ bp = protect(Blueprint("coord_notices", __name__, url_prefix="/coord/notices"))
 
 def _audience() -> Audience:
     kind = request.form.get("audience", "all")
+    if kind not in AUDIENCE_KINDS:
+        raise DomainError("bad_audience", _("未知的发送对象"))
     value = {"team": request.form.get("team"), "event": request.form.get("event_id"),
-             "shift": request.form.get("shift_id")}.get(kind)
-    if kind != "all" and not value:
+             "shift": request.form.get("shift_id"), "point": request.form.get("point_id")}.get(kind)
+    if kind in ("team", "event", "shift", "point") and not value:
         raise DomainError("bad_audience", _("请选择发送对象"))
-    return Audience(kind, value)
+    if kind in ("event", "shift", "point") and not str(value).isdigit():
+        raise DomainError("bad_audience", _("请从列表中选择"))
+    return Audience(kind, value, grace_minutes=int(current_app.config.get("BOARD_MISSING_GRACE_MINUTES", MISSING_GRACE_MINUTES)))
 
 
 def _compose(status: int = 200, **extra):
     events = db.session.scalars(select(Event).order_by(Event.starts_on.desc())).all()
-    return render_template("coord/notices/new.html", teams=teams(db.session), events=events, form=request.form,
-                           **extra), status
+    points = db.session.scalars(select(PatrolPoint).where(PatrolPoint.active.is_(True)).order_by(PatrolPoint.code)).all()
+    return render_template("coord/notices/new.html", teams=teams(db.session), events=events, points=points,
+                           shifts=shift_choices(db.session, clock=clock()), form=request.form, **extra), status
 
 
 @bp.get("/")
@@ -58,14 +65,16 @@ def preview():
     try:
         audience = _audience()
         text = check_notice_text(request.form.get("text"))
-        summary = preview_notice(db.session, audience)
+        summary = preview_notice(db.session, audience, clock=clock())
     except DomainError as exc:
         flash(exc.message, "error")
         return _compose(400)
     # The nonce is minted here: sending the same preview twice (double click, back button,
     # resubmitted form) sends once, while composing the same text again is a new notice.
+    title = (request.form.get("title") or "").strip() or _("巡逻通知")
+    phone_text = telegram_text(title, text + "\n\n—— " + sender_line(db.session, current_user().id))
     return render_template("coord/notices/preview.html", summary=summary, text=text, form=request.form,
-                           nonce=uuid.uuid4().hex)
+                           nonce=uuid.uuid4().hex, phone_text=phone_text)
 
 
 @bp.post("/send")
@@ -79,8 +88,11 @@ def send():
         return _compose(400)
     if result.created:
         reach = message_reach(db.session, result.message_id)
-        flash(_("已排队发送给 %(n)d 人：%(p)d 人会收到 Telegram 推送，%(w)d 人未绑定或无法推送，只能在网页“消息”里看到。",
-                n=reach.recipients, p=reach.pushed, w=reach.web_only), "success")
+        if reach.web_only:
+            flash(_("已发送 %(n)d 人，%(m)d 人未绑定任何渠道，只能在网页消息中看到。", n=reach.recipients, m=reach.web_only),
+                  "success")
+        else:
+            flash(_("已发送 %(n)d 人，全部会收到推送。", n=reach.recipients), "success")
     else:
         flash(_("这条通知已经发送过了（重复提交不会重复发送）"), "success")
     return redirect(url_for(".detail", message_id=result.message_id))
@@ -91,13 +103,26 @@ def detail(message_id: int):
     message = db.session.get(Message, message_id)
     if message is None:
         raise DomainError("not_found", _("消息不存在"))
-    status = request.args.get("status") or None
-    if status not in (None, *DELIVERY_STATUSES):
-        status = None
-    page = delivery_status(db.session, message_id, status=status, page=request.args.get("page", 1, type=int))
-    return render_template("coord/notices/detail.html", message=message, page=page, status=status,
-                           counts=delivery_counts(db.session, message_id),
-                           posts=team_posts(db.session, message_id), sms=message_sms_cost(db.session, message_id))
+    rows = delivery_status(db.session, message_id)
+    show = request.args.get("show", "all")
+    show = show if show in DELIVERY_FILTERS else "all"
+    return render_template("coord/notices/detail.html", message=message, rows=filter_delivery(rows, show), show=show,
+                           summary=delivery_summary(rows), counts=delivery_counts(db.session, message_id),
+                           posts=team_posts(db.session, message_id), sms=message_sms_cost(db.session, message_id),
+                           nonce=uuid.uuid4().hex)
+
+
+@bp.post("/<int:message_id>/resend")
+def resend(message_id: int):
+    """Resend to the recipients who have not read it, each on a channel not tried yet."""
+    try:
+        result = resend_unread(db.session, message_id, nonce=request.form.get("nonce", ""), clock=clock())
+    except DomainError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for(".detail", message_id=message_id))
+    flash(_("已通过其他渠道重发给 %(n)d 人；%(m)d 人没有其他渠道，只能在网页消息中看到。", n=result.queued,
+            m=result.no_other_channel), "success")
+    return redirect(url_for(".detail", message_id=message_id, show="unread"))
 
 
 # --- surveys ---------------------------------------------------------------------------------------

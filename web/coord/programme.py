@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import uuid
 from datetime import date
 
 
@@ -21,6 +22,11 @@ from services.exports import attendance_workbook, expenditure_workbook, hours_ro
 from services.audit_log import record_action
 from services.i18n import _
 from services.indicators import compute_indicators
+from services.indicator_views import (PEOPLE_DRILLDOWNS, drilldown, drilldown_workbook, evidence_lines, gap_text,
+                                      histogram_chart,
+                                      remind_below_target, satisfaction_chart, weekly_chart)
+from services.self_evaluation import (QUALITATIVE, default_weights, evaluate, qualitative_scores_for,
+                                      set_qualitative_scores, set_weights, weights_for)
 from services.programme_year import holds_data, programme_year_of, set_year_start, year_dates, year_start
 from services.programme import (LINE_NAMES, add_complaint, add_delivery, add_document, add_expenditure,
                                 budget, close_complaint, create_policy, import_complaints, import_deliveries, import_expenditures,
@@ -67,7 +73,16 @@ def _back(endpoint: str, **kw):
 def dashboard():
     year = _year()
     report = cached_indicators(year, today=_today())
-    return render_template("coord/programme/dashboard.html", report=report, year=year)
+    charts = {"weekly": weekly_chart(report), "histogram": histogram_chart(report),
+              "satisfaction": satisfaction_chart(report)}
+    return render_template("coord/programme/dashboard.html", report=report, year=year, charts=charts,
+                           gap_text=gap_text)
+
+
+def _drill_args() -> dict:
+    sort = request.args.get("sort", type=int)
+    return {"team": (request.args.get("team") or "").strip() or None, "sort": sort,
+            "descending": request.args.get("desc") == "1"}
 
 
 @bp.get("/indicator/<int:number>")
@@ -85,12 +100,49 @@ def indicator(number: int):
             Complaint.received_on.between(*year_dates(db.session, year)))).all()
     elif number == 13:
         extra["runs"] = db.session.scalars(select(JobRun).order_by(JobRun.started_at.desc()).limit(50)).all()
-    return render_template("coord/programme/indicator.html", report=report, row=report.row(number), year=year, **extra)
+    args = _drill_args()
+    table = drilldown(db.session, report, number, **args) if number in PEOPLE_DRILLDOWNS else None
+    return render_template("coord/programme/indicator.html", report=report, row=report.row(number), year=year,
+                           table=table, args=args, figures=evidence_lines(report.row(number).evidence or {}),
+                           nonce=uuid.uuid4().hex, **extra)
+
+
+@bp.get("/indicator/<int:number>/export.xlsx")
+def indicator_export(number: int):
+    """The drill-down as the page shows it (team filter, sort), for a coordinator's own follow-up."""
+    if number not in PEOPLE_DRILLDOWNS:
+        abort(404)
+    year = _year()
+    report = compute_indicators(db.session, year, today=_today(), evidence_limit=100_000)
+    args = _drill_args()
+    table = drilldown(db.session, report, number, **args)
+    data = workbook_bytes(drilldown_workbook(table, title=table.title))
+    record_action(db.session, actor(), "export", f"programme:indicator-{number}",
+                  f"year={year}; team={args['team'] or ''}; rows={len(table.rows)}")
+    db.session.commit()
+    return send_file(io.BytesIO(data), mimetype=XLSX, download_name=f"indicator-{number}-{year}.xlsx")
+
+
+@bp.post("/indicator/6/remind")
+def indicator_remind():
+    """Indicator 6's "remind them": a notice to the volunteers under the hours target."""
+    year = _year()
+    team = (request.form.get("team") or "").strip() or None
+    report = compute_indicators(db.session, year, today=_today(), evidence_limit=100_000)
+    try:
+        message_id, n = remind_below_target(db.session, report, team=team, nonce=request.form.get("nonce", ""),
+                                            created_by_user_id=current_user().id, clock=clock())
+    except DomainError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for(".indicator", number=6, year=year, team=team))
+    flash(_("已向 %(n)d 名未达标的志愿者发送提醒", n=n), "success")
+    return redirect(url_for("coord_notices.detail", message_id=message_id))
 
 
 def _export_workbook(kind: str, year: int):
     if kind == "self-evaluation":
-        return self_evaluation_workbook(compute_indicators(db.session, year, today=_today()))
+        report = compute_indicators(db.session, year, today=_today())
+        return self_evaluation_workbook(report, evaluate(db.session, report))
     if kind == "hours":
         return hours_roster_workbook(db.session, year, as_of=min(_today(), year_dates(db.session, year)[1]))
     if kind == "attendance":
@@ -312,6 +364,9 @@ def settings():
             abort(403)
         try:
             f = request.form
+            if any(k.startswith("weight_") for k in f):  # validated first; saved with the rest or not at all
+                set_weights(db.session, year, {key: f.get(f"weight_{key}", "") for key in default_weights()}, commit=False)
+                set_qualitative_scores(db.session, year, {n: f.get(f"score_{n}", "") for n in QUALITATIVE}, commit=False)
             update_year(db.session, year,
                         target_volunteers=_int("target_volunteers"), target_hours=float(f.get("target_hours", "6")),
                         target_satisfaction=float(f.get("target_satisfaction", "90")) / 100,
@@ -334,7 +389,8 @@ def settings():
     first, last = year_dates(db.session, year)
     return render_template("coord/programme/settings.html", row=row, year=year, rounds=rounds,
                            year_start=year_start(db.session), year_first=first, year_last=last,
-                           year_start_locked=holds_data(db.session))
+                           year_start_locked=holds_data(db.session), weights=weights_for(db.session, year),
+                           qualitative=qualitative_scores_for(db.session, year), qualitative_numbers=QUALITATIVE)
 
 
 @bp.post("/settings/year-start")

@@ -1,0 +1,107 @@
+"""Item 5 of issue 12: charts whose colours agree with the cards, buckets and weeks in order with
+readable labels, and drill-downs as tables (team filter, sort, .xlsx export, a "remind them")."""
+from __future__ import annotations
+
+from datetime import date
+from io import BytesIO
+
+from openpyxl import load_workbook
+from sqlalchemy import select
+
+from models import Message, MessageRecipient, Volunteer
+from services.indicator_views import (OK, SHORT, bar_colour, drilldown, histogram_chart, satisfaction_chart,
+                                      week_label, weekly_chart)
+from services.indicators import IndicatorReport, IndicatorRow, compute_indicators
+from services.programme import update_year
+from services.review import add_adjustment
+from tests.conftest import csrf_from
+
+Y = 2025
+
+
+def _report(histogram=None, weekly=(), rounds=(), target_hours="≥6 小时", target_sat="≥90%"):
+    rows = [IndicatorRow(n, "", "", "", target_hours if n == 6 else target_sat if n == 14 else "", "", "red")
+            for n in range(1, 15)]
+    return IndicatorReport(Y, date(Y, 12, 1), True, rows, {},
+                           histogram or {"0": 3, "0–3": 2, "3–6": 5, "6–12": 7, "12+": 1}, list(rounds), list(weekly))
+
+
+def test_histogram_is_in_bucket_order_and_red_under_the_target():
+    chart = histogram_chart(_report())
+    assert [b.label for b in chart.bars] == ["0 h", "0–3 h", "3–6 h", "6–12 h", "12+ h"]
+    assert [b.value for b in chart.bars] == [3, 2, 5, 7, 1]
+    assert [b.colour for b in chart.bars] == [SHORT, SHORT, SHORT, OK, OK]
+
+
+def test_the_service_builds_the_histogram_in_bucket_order_with_the_years_target(session):
+    update_year(session, Y, target_hours=6.5)
+    report = compute_indicators(session, Y, today=date(Y, 12, 1))
+    assert list(report.hours_histogram) == ["0", "0–3", "3–6.5", "6.5–12", "12+"]
+    assert [b.label for b in histogram_chart(report).bars] == ["0 h", "0–3 h", "3–6.5 h", "6.5–12 h", "12+ h"]
+
+
+def test_a_bar_is_green_only_when_it_meets_the_target():
+    chart = satisfaction_chart(_report(rounds=[("年中", 0.876, 40), ("年末", 0.93, 50)]))
+    assert chart.target == 90 and "90" in chart.target_label
+    assert [(b.text, b.colour) for b in chart.bars] == [("87.6%", SHORT), ("93.0%", OK)]
+    assert bar_colour(15000, 15000, at_most=True) == OK and bar_colour(15001, 15000, at_most=True) == SHORT
+
+
+def test_weeks_are_labelled_by_their_dates():
+    assert week_label("2024-W47") == "11月18日–24日"
+    assert week_label("2026-W49") == "11月30日–12月6日"
+    chart = weekly_chart(_report(weekly=[("2024-W46", 3.0), ("2024-W47", 10.5)]))
+    assert [b.label for b in chart.bars] == ["11月11日–17日", "11月18日–24日"] and chart.bars[1].text == "10.5 h"
+
+
+def _people(session):
+    for i, (team, minutes) in enumerate((("塘口居委", 0), ("塘口居委", 200), ("三林居委", 500), ("三林居委", 30))):
+        v = Volunteer(name=f"队员{i}", phone=f"1380000000{i}", team=team, joined_on=date(Y, 1, 1))
+        session.add(v)
+        session.flush()
+        if minutes:
+            add_adjustment(session, v.id, minutes=minutes, work_date=date(Y, 3, 1), reason="补录", by_user_id=None)
+    session.commit()
+
+
+def test_indicator_6_drilldown_lists_who_is_short_by_team_with_their_hours(session):
+    _people(session)
+    report = compute_indicators(session, Y, today=date(Y, 12, 1))
+    dd = drilldown(session, report, 6)
+    assert dd.columns[:3] == ["姓名", "居委", "手机"]
+    assert {r[0]: (r[1], r[3], r[4]) for r in dd.rows} == {"队员0": ("塘口居委", 0.0, 6.0), "队员1": ("塘口居委", 3.3, 2.7),
+                                                          "队员3": ("三林居委", 0.5, 5.5)}
+    assert dd.by_team == [("塘口居委", 2, 2), ("三林居委", 1, 2)]
+    assert [r[0] for r in drilldown(session, report, 6, team="三林居委").rows] == ["队员3"]
+    assert [r[0] for r in drilldown(session, report, 6, sort=3, descending=True).rows] == ["队员1", "队员3", "队员0"]
+
+
+def test_drilldown_exports_to_xlsx_and_remind_sends_one_notice(session, client, auth):
+    _people(session)
+    auth.login()
+    page = client.get(f"/coord/programme/indicator/6?year={Y}&team=塘口居委").get_data(as_text=True)
+    assert "队员1" in page and "队员3" not in page and "tel:13800000001" in page and "<pre" not in page
+    xlsx = client.get(f"/coord/programme/indicator/6/export.xlsx?year={Y}&team=塘口居委&sort=3&desc=1")
+    assert xlsx.status_code == 200
+    rows = list(load_workbook(BytesIO(xlsx.data)).active.iter_rows(values_only=True))
+    assert rows[0][:5] == ("姓名", "居委", "手机", "已计时长（小时）", "还差（小时）")
+    assert rows[1:] == [("队员1", "塘口居委", "13800000001", 3.3, 2.7), ("队员0", "塘口居委", "13800000000", 0, 6)]
+    token = csrf_from(client, f"/coord/programme/indicator/6?year={Y}")
+    for _ in range(2):  # a double click sends once
+        r = client.post(f"/coord/programme/indicator/6/remind?year={Y}", data={"team": "三林居委", "nonce": "n-1",
+                                                                              "csrf_token": token})
+        assert r.status_code == 302
+    messages = session.scalars(select(Message).where(Message.title == "服务时长提醒")).all()
+    assert len(messages) == 1
+    names = session.scalars(select(Volunteer.name).join(MessageRecipient, MessageRecipient.volunteer_id == Volunteer.id)
+                            .where(MessageRecipient.message_id == messages[0].id)).all()
+    assert names == ["队员3"]
+
+
+def test_a_card_says_what_is_missing():
+    from services.indicator_views import gap_text
+    assert gap_text(IndicatorRow(4, "", "", "", "=500 人", "488 人", "amber", 488)) == "还差 12 人"
+    assert gap_text(IndicatorRow(6, "", "", "", "≥6 小时", "", "red", 4.2, evidence={"below_count": 312})) == \
+        "312 人未达到目标时长"
+    assert gap_text(IndicatorRow(14, "", "", "", "≥90%", "", "red", 0.876)) == "差 2.4 个百分点"
+    assert gap_text(IndicatorRow(4, "", "", "", "=500 人", "501 人", "green", 501)) == ""
