@@ -81,3 +81,12 @@ def register(app: Flask) -> None:
     for module in (auth, volunteers, points, events, attendance, board, notices, programme, accounts, audit):
         app.register_blueprint(module.bp)
     app.jinja_env.globals["current_user"] = current_user
+    app.jinja_env.globals["waiting_review_count"] = _waiting_review_count
+
+
+def _waiting_review_count() -> int:
+    """The number in the menu: records waiting for a coordinator's decision."""
+    from extensions import db
+    from services.board import waiting_review_count
+
+    return waiting_review_count(db.session)
