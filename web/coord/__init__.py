@@ -82,6 +82,9 @@ def register(app: Flask) -> None:
         app.register_blueprint(module.bp)
     app.jinja_env.globals["current_user"] = current_user
     app.jinja_env.globals["waiting_review_count"] = _waiting_review_count
+    from services.people import device_label
+
+    app.jinja_env.filters["device_label"] = device_label
 
 
 def _waiting_review_count() -> int:
