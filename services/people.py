@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
-from sqlalchemy import and_, exists, func, literal, or_, select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from models.attendance import REVIEW_REJECTED, Attendance, AttendanceCredit, HourAdjustment
@@ -128,23 +128,24 @@ def roster(session: Session, *, year: int, q: str = "", team: str = "", status: 
     """The roster with each volunteer's hours this year and whether a phone is signed in."""
     minutes = _year_minutes(year).label("minutes")
     signed_in = exists(select(Device.id).where(Device.volunteer_id == Volunteer.id, Device.revoked_at.is_(None)))
-    stmt = select(Volunteer, minutes, signed_in.label("signed_in"))
+    conds = []
     q = (q or "").strip()
     if q:
         like = f"%{q}%"
-        stmt = stmt.where(or_(Volunteer.name.like(like), Volunteer.phone.like(like), Volunteer.vest_no.like(like)))
+        conds.append(or_(Volunteer.name.like(like), Volunteer.phone.like(like), Volunteer.vest_no.like(like)))
     if team:
-        stmt = stmt.where(Volunteer.team == team)
+        conds.append(Volunteer.team == team)
     if status in (STATUS_ACTIVE, STATUS_WITHDRAWN):
-        stmt = stmt.where(Volunteer.status == status)
+        conds.append(Volunteer.status == status)
     if not_signed_in:
-        stmt = stmt.where(~signed_in)
+        conds.append(~signed_in)
     bands = {key: (low, high) for key, low, high in HOUR_BANDS}
     if band in bands:
         low, high = bands[band]
         total = _year_minutes(year)
-        stmt = stmt.where(and_(total >= low, total < high) if high is not None else total >= low)
-    count = session.scalar(select(func.count()).select_from(stmt.with_only_columns(literal(1)).subquery())) or 0
+        conds.append(and_(total >= low, total < high) if high is not None else total >= low)
+    stmt = select(Volunteer, minutes, signed_in.label("signed_in")).where(*conds)
+    count = session.scalar(select(func.count(Volunteer.id)).where(*conds)) or 0
     pages = max(1, -(-count // per_page))
     page = min(max(1, page), pages)
     rows = session.execute(stmt.order_by(Volunteer.team, Volunteer.vest_no, Volunteer.id)
