@@ -25,6 +25,7 @@ only once the locks are held, so a check-out can never be stamped before its che
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Mapping
@@ -45,10 +46,13 @@ from services.coords import distance_m
 from services.credits import FLAG_DAILY_CAP, credit_days, recompute_days  # noqa: F401 (FLAG_DAILY_CAP re-exported)
 from services.errors import DomainError
 from services.hours import floor_hours, year_total_minutes
+from services.programme_year import current_year
 from services.i18n import _
 from services.tokens import POSTER, CodeSigner
 from services.transactions import lock_volunteer, write_transaction
 from services.volunteers import withdrawal_in_effect
+
+log = logging.getLogger(__name__)
 
 A = Attendance.__table__
 S = ScanRecord.__table__
@@ -218,7 +222,7 @@ _day_cover = and_(_IP.c.cover_start <= bindparam("day"), _IP.c.cover_end >= bind
 _INSURANCE = select(
     select(_IC.c.id).select_from(_IC.join(_IP, _IP.c.id == _IC.c.policy_id))
     .where(_IC.c.volunteer_id == bindparam("vid"), _day_cover).limit(1).scalar_subquery().label("covered"),
-    select(_IP.c.id).where(_day_cover).limit(1).scalar_subquery().label("any_policy"))
+    select(_IP.c.id).limit(1).scalar_subquery().label("any_policy"))
 _SHARED_DEVICE = (select(S.c.id).where(S.c.device_id == bindparam("did"), S.c.volunteer_id != bindparam("vid"),
                                         S.c.action.in_(ACCEPTED), S.c.scanned_at >= bindparam("since")).limit(1))
 _POINT_COORDS = select(P.c.lat, P.c.lon, P.c.name).where(P.c.id == bindparam("pid"))
@@ -378,6 +382,46 @@ def choose_shift(conn: Connection, point_id: int, now: datetime, rules: ScanRule
     return min(containing or rows, key=lambda r: (abs((_dt(r.starts_at) - now).total_seconds()), r.id))
 
 
+MAX_ACCURACY_M = 10_000
+
+
+def check_location(lat: float | None, lon: float | None, accuracy: float | None) -> None:
+    """A location a phone can report: −90..90, −180..180, accuracy 0..10 km (`bad_location`, a 422)."""
+    def bad(value, low, high) -> bool:
+        return value is not None and (not isinstance(value, (int, float)) or value != value
+                                      or not low <= value <= high)
+    if bad(lat, -90, 90) or bad(lon, -180, 180) or bad(accuracy, 0, MAX_ACCURACY_M) \
+            or (lat is None) != (lon is None):
+        raise DomainError("bad_location", _("位置数据无效：纬度应在 −90 到 90 之间，经度在 −180 到 180 之间，"
+                                            "精度在 0 到 10000 米之间"))
+
+
+class AnonymousScans:
+    """Counts refused scans from phones that are not signed in, logging at most once a minute.
+
+    A counter instead of a row: those scans change nothing, and an address hammering the public
+    poster URL must not be able to grow the database or take its write lock.
+    """
+
+    def __init__(self, interval: timedelta = timedelta(minutes=1)) -> None:
+        self.total = 0
+        self._unlogged = 0
+        self._interval = interval
+        self._last_log: datetime | None = None
+
+    def note(self, now: datetime) -> None:
+        self.total += 1
+        self._unlogged += 1
+        if self._last_log is None or now - self._last_log >= self._interval:
+            log.info("refused %d scan(s) from phones that are not signed in (%d since start)",
+                     self._unlogged, self.total)
+            self._unlogged = 0
+            self._last_log = now
+
+
+ANONYMOUS_SCANS = AnonymousScans()
+
+
 def scan(session: Session, volunteer_id: int | None, token: str, *, signer: CodeSigner,
          rules: ScanRules = ScanRules(), clock: Clock = system_clock, nonce: str | None = None,
          lat: float | None = None, lon: float | None = None, accuracy: float | None = None,
@@ -389,7 +433,15 @@ def scan(session: Session, volunteer_id: int | None, token: str, *, signer: Code
     shift's end — changes nothing and answers `confirm_checkout`: a tap the volunteer did not mean
     must not cost them the rest of their shift. Its nonce is not used up, so the confirmed scan may
     send the same one.
+
+    A scan from a phone that is not signed in is refused before anything is written (the poster
+    token is public: anyone could otherwise fill `scan_records` and hold SQLite's write lock);
+    it is only counted, in `ANONYMOUS_SCANS`.
     """
+    if not volunteer_id:
+        ANONYMOUS_SCANS.note(clock())
+        raise DomainError("not_signed_in", _("这部手机还没有登录：请先用平安办发给您的登录链接或志愿者卡登录"))
+    check_location(lat, lon, accuracy)
     nonce = (nonce or "").strip()[:64] or None
     refusal: DomainError | None = None
     result: ScanResult | None = None
@@ -520,15 +572,16 @@ def _check_out(conn, state, point, *, now, flags, rules, ctx) -> ScanResult:
                           start_point.name if start_point is not None else None, state.shift_id,
                           _dt(state.check_in_at), now, minutes, bool(state.walk_in),
                           tuple(f for f in flag_text.split(",") if f))
-    total = year_total_minutes(conn, state.id, now.astimezone(rules.zone).year)
+    total = year_total_minutes(conn, state.id, current_year(conn, now, rules.zone))
     return ScanResult("check_out", view, now, point.code, point.name, year_minutes=total, flags=view.flags)
 
 
 def insurance_flags(conn: Connection, volunteer_id: int, now: datetime, rules: ScanRules) -> list[str]:
     """The safety gate: a volunteer not insured on the day is flagged (`flag`) or refused (`enforce`).
 
-    It applies once the office has entered a policy covering that day: before any insurance is on
-    file, every check-in would otherwise be flagged.
+    It applies once the office has entered any policy at all: before insurance is on file, every
+    check-in would otherwise be flagged. After that a day no policy covers is a lapse, not a reason
+    to switch the gate off (issue 9, item 12).
     """
     if rules.insurance_gate == "off":
         return []

@@ -14,7 +14,8 @@ from models.attendance import REVIEW_REJECTED, Attendance, AttendanceCredit, Hou
 from models.event import Event
 from models.signin import Device
 from models.volunteer import STATUS_ACTIVE, STATUS_WITHDRAWN, Volunteer
-from services.hours import floor_hours, year_bounds
+from services.hours import floor_hours
+from services.programme_year import year_dates
 from services.i18n import _
 from services.volunteers import PAGE_SIZE, VolunteerRow, _row
 
@@ -76,7 +77,7 @@ class CampaignHours:
 def hours_by_campaign(session: Session, volunteer_id: int, year: int) -> list[CampaignHours]:
     """A volunteer's credited time in a programme year, campaign by campaign; time outside any
     campaign and hand-made adjustments each get their own line, so the lines add up to the total."""
-    start, end = year_bounds(year)
+    start, end = year_dates(session, year)
     C, A = AttendanceCredit, Attendance
     rows = session.execute(
         select(A.event_id, Event.name, func.count(func.distinct(A.id)), func.coalesce(func.sum(C.minutes), 0))
@@ -111,8 +112,7 @@ class RosterPage:
     pages: int
 
 
-def _year_minutes(year: int):
-    start, end = year_bounds(year)
+def _year_minutes(start, end):
     credits = (select(func.coalesce(func.sum(AttendanceCredit.minutes), 0))
                .select_from(AttendanceCredit).join(Attendance, Attendance.id == AttendanceCredit.attendance_id)
                .where(AttendanceCredit.volunteer_id == Volunteer.id, AttendanceCredit.work_date.between(start, end),
@@ -126,7 +126,8 @@ def _year_minutes(year: int):
 def roster(session: Session, *, year: int, q: str = "", team: str = "", status: str = "", band: str = "",
            not_signed_in: bool = False, page: int = 1, per_page: int = PAGE_SIZE) -> RosterPage:
     """The roster with each volunteer's hours this year and whether a phone is signed in."""
-    minutes = _year_minutes(year).label("minutes")
+    start, end = year_dates(session, year)
+    minutes = _year_minutes(start, end).label("minutes")
     signed_in = exists(select(Device.id).where(Device.volunteer_id == Volunteer.id, Device.revoked_at.is_(None)))
     conds = []
     q = (q or "").strip()
@@ -142,7 +143,7 @@ def roster(session: Session, *, year: int, q: str = "", team: str = "", status: 
     bands = {key: (low, high) for key, low, high in HOUR_BANDS}
     if band in bands:
         low, high = bands[band]
-        total = _year_minutes(year)
+        total = _year_minutes(start, end)
         conds.append(and_(total >= low, total < high) if high is not None else total >= low)
     stmt = select(Volunteer, minutes, signed_in.label("signed_in")).where(*conds)
     count = session.scalar(select(func.count(Volunteer.id)).where(*conds)) or 0

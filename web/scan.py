@@ -10,13 +10,16 @@ import uuid
 
 from flask import Blueprint, render_template, request, session
 
-from extensions import code_signer, db
+from extensions import db
+from keys import code_signer
 from services.checkin import current_shift_at, open_attendance, scan
 from services.errors import DomainError
-from services.hours import volunteer_hours
+from services.hours import current_hours, year_target_hours
+from services.programme_year import current_year
 from services.qr import resolve_point_token
 from web import domain_status
 from web.auth import current_device_id, current_volunteer
+from web.ratelimits import scan_anonymous_per_address, scan_per_device
 from web.runtime import clock, now, scan_rules
 
 bp = Blueprint("scan", __name__)
@@ -24,11 +27,15 @@ bp = Blueprint("scan", __name__)
 
 
 def _float(name: str) -> float | None:
-    try:
-        value = float(request.form.get(name, ""))
-    except ValueError:
+    """An empty field is "no location"; anything else must be a number (range: the service)."""
+    raw = request.form.get(name, "").strip()
+    if not raw:
         return None
-    return value if value == value and abs(value) != float("inf") else None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    return value  # NaN and ±inf are refused by check_location with a 422
 
 
 @bp.get("/p/<token>")
@@ -45,13 +52,15 @@ def point(token: str):
     rules = scan_rules()
     current = open_attendance(db.session, vol.id)
     shift = current_shift_at(db.session, point.id, vol.id, rules=rules, clock=clock())
-    summary = volunteer_hours(db.session, vol.id, now().astimezone(rules.zone).year)
+    summary = current_hours(db.session, vol.id, now(), rules.zone)
     return render_template("volunteer/scan.html", point=point, vol=vol, current=current, shift=shift,
                            summary=summary, nonce=uuid.uuid4().hex,
                            geofence=point.has_geofence and rules.geofence_mode != "off")
 
 
 @bp.post("/p/<token>")
+@scan_per_device
+@scan_anonymous_per_address
 def point_scan(token: str):
     vol = current_volunteer()
     try:
@@ -67,4 +76,5 @@ def point_scan(token: str):
         # nothing changed yet: the same form, confirmed, ends the patrol; cancelling goes back
         return render_template("volunteer/scan_confirm.html", result=result, vol=vol,
                                form={k: request.form.get(k, "") for k in ("nonce", "lat", "lon", "accuracy")})
-    return render_template("volunteer/scan_result.html", result=result, vol=vol, target=6.0)
+    target = year_target_hours(db.session, current_year(db.session, result.scanned_at, scan_rules().zone))
+    return render_template("volunteer/scan_result.html", result=result, vol=vol, target=target)

@@ -1,20 +1,21 @@
-"""Volunteer sign-in on a phone: one-time links, the card's QR, phone + vest number; "my page"."""
+"""Volunteer sign-in on a phone: one-time links, the card's QR, phone + PIN; "my page"."""
 from __future__ import annotations
 
 from flask import Blueprint, flash, make_response, redirect, render_template, request, session, url_for
 
-from extensions import code_signer, db, limiter
+from extensions import db, limiter
+from keys import code_signer
 from services.errors import DomainError
 from services.i18n import _
 from services.settings import SELF_SERVICE_SIGNIN, get_bool
-from services.signin import (confirm_login_link, peek_login_link, resolve_card, revoke_device,
+from services.signin import (confirm_login_link, may_link_chat, peek_login_link, resolve_card, revoke_device,
                              self_service_sign_in, sign_in_with_card)
 from services.checkin import open_attendance, upcoming_shifts
 from services.messaging import chat_link_of, inbox, issue_chat_link, mark_read, unlink_chat, unread_count
 from services.surveys import SCALE, add_comment, answer, get_round, list_rounds, my_answer
 from web.coord import qr_data_uri
 from web.messaging_helpers import bot_username
-from services.hours import recent_attendances, volunteer_hours
+from services.hours import current_hours, recent_attendances
 from web.auth import current_device_id, current_volunteer, safe_next, set_device_cookie
 from web.runtime import clock, now, scan_rules
 
@@ -53,7 +54,8 @@ def link_confirm(token: str):
     try:
         result = confirm_login_link(db.session, token, user_agent=request.headers.get("User-Agent"))
     except DomainError as exc:
-        return _refused(exc, 410 if exc.code in ("link_used", "link_expired") else 400)
+        return _refused(exc, 410 if exc.code in ("link_used", "link_expired", "link_revoked")
+                        else 404 if exc.code == "link_invalid" else 400)
     return _signed_in(result, safe_next(request.form.get("next"), url_for("signin.me")))
 
 
@@ -80,16 +82,19 @@ def card_confirm(code: str):
 @bp.route("/signin", methods=["GET", "POST"])
 @limiter.limit("5 per minute;30 per hour", methods=["POST"])
 def self_service():
+    """Phone + PIN. The limiter is a first brake per worker; the limits that hold are counted in the
+    database by the service (per phone number and per address)."""
     enabled = get_bool(db.session, SELF_SERVICE_SIGNIN)
     next_url = safe_next(request.values.get("next"), url_for("signin.me"))
     if request.method == "POST":
         try:
-            result = self_service_sign_in(db.session, request.form.get("phone", ""), request.form.get("vest_no", ""),
-                                          user_agent=request.headers.get("User-Agent"))
+            result = self_service_sign_in(db.session, request.form.get("phone", ""), request.form.get("pin", ""),
+                                          address=request.remote_addr, user_agent=request.headers.get("User-Agent"))
         except DomainError as exc:
             flash(exc.message, "error")
             return render_template("volunteer/signin.html", enabled=enabled, next=next_url,
-                                   phone=request.form.get("phone", "")), 400
+                                   phone=request.form.get("phone", "")[:32]), \
+                429 if exc.code in ("signin_locked", "signin_throttled") else 400
         return _signed_in(result, next_url)
     return render_template("volunteer/signin.html", enabled=enabled, next=next_url, phone="")
 
@@ -101,9 +106,8 @@ def me():
         return render_template("volunteer/signin.html", enabled=get_bool(db.session, SELF_SERVICE_SIGNIN),
                                next=url_for("signin.me"), phone="")
     rules = scan_rules()
-    year = now().astimezone(rules.zone).year
-    return render_template("volunteer/me.html", vol=vol, year=year,
-                           summary=volunteer_hours(db.session, vol.id, year),
+    summary = current_hours(db.session, vol.id, now(), rules.zone)
+    return render_template("volunteer/me.html", vol=vol, year=summary.year, summary=summary,
                            current=open_attendance(db.session, vol.id),
                            upcoming=upcoming_shifts(db.session, vol.id, clock=clock()),
                            recent=recent_attendances(db.session, vol.id),
@@ -125,7 +129,7 @@ def signout():
     device_id = current_device_id()
     vol = current_volunteer()
     if device_id is not None and vol is not None:
-        revoke_device(db.session, device_id, by=f"volunteer:{vol.id}", volunteer_id=vol.id)
+        revoke_device(db.session, device_id, by=f"volunteer:{vol.id}", volunteer_id=vol.id, cancel_links=False)
     flash(_("这部手机已退出登录"), "success")
     return redirect(url_for("signin.me"))
 
@@ -139,15 +143,32 @@ def _require_volunteer():
 
 @bp.get("/me/inbox")
 def my_inbox():
+    """Show the messages; a GET changes nothing (issue 10, item 16).
+
+    Coordinators see "read on the web" beside the Telegram status, so reading is recorded by a
+    POST with the page's CSRF token (the 标为已读 button, or static/js/app.js once the page has
+    been visible for a moment): a cross-site link, a prefetch or a link preview cannot fake it.
+    """
     vol, redirect_resp = _require_volunteer()
     if vol is None:
         return redirect_resp
     items = inbox(db.session, vol.id)
     unread = [i.message_id for i in items if i.read_at is None]
-    response = render_template("volunteer/inbox.html", items=items, unread=set(unread), vol=vol)
-    if unread:  # shown on the page: read (coordinators see it beside the Telegram status)
-        mark_read(db.session, vol.id, unread, clock=clock())
-    return response
+    return render_template("volunteer/inbox.html", items=items, unread=set(unread), unread_ids=unread, vol=vol)
+
+
+@bp.post("/me/inbox/read")
+def my_inbox_read():
+    """Mark the messages that were on the page as read (only those: a newer one stays new)."""
+    vol, redirect_resp = _require_volunteer()
+    if vol is None:
+        return redirect_resp
+    ids = [int(v) for v in request.form.getlist("message_id") if v.isdigit()][:200]
+    if ids:
+        mark_read(db.session, vol.id, ids, clock=clock())
+    if request.headers.get("X-Requested-With") == "fetch":
+        return "", 204
+    return redirect(url_for("signin.my_inbox"))
 
 
 @bp.route("/me/survey/<int:round_id>", methods=["GET", "POST"])
@@ -179,6 +200,7 @@ def my_telegram():
     if vol is None:
         return redirect_resp
     try:
+        may_link_chat(vol.method)
         url = issue_chat_link(db.session, bot_username=bot_username(), volunteer_id=vol.id, clock=clock())
     except DomainError as exc:
         flash(exc.message, "error")

@@ -57,6 +57,11 @@ def test_volunteer_inbox_marks_read_and_coordinator_sees_it(app, client, auth):
     assert 'badge badge-bad">1<' in me
     box = phone.get("/me/inbox").get_data(as_text=True)
     assert "集合地点改到社区中心" in box
+    # Opening the inbox is a GET and marks nothing (issue 10, item 16); the page's POST does.
+    assert 'badge badge-bad">1<' in phone.get("/me").get_data(as_text=True)
+    ids = re.findall(r'name="message_id" value="(\d+)"', box)
+    phone.post("/me/inbox/read", data={"csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', box).group(1),
+                                       "message_id": ids})
     assert 'badge badge-bad' not in phone.get("/me").get_data(as_text=True)
     detail = client.get(sent.headers["Location"]).get_data(as_text=True)
     assert "网页已读 1" in detail

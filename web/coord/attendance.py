@@ -16,7 +16,7 @@ from services.evidence import record_evidence
 from services.review import (add_adjustment, list_attendances, queue_shifts, review_attendance, review_many,
                              review_queue)
 from services.volunteers import teams
-from web.auth import actor, current_user
+from web.auth import actor, current_user, safe_next
 from web.coord import import_page, protect
 from web.runtime import clock, scan_rules
 
@@ -44,8 +44,8 @@ FLAG_NAMES = ("no_location", "outside_geofence", "shared_device", "fast_travel",
 
 
 def _back():
-    back = request.form.get("back") or ""
-    return redirect(back if back.startswith("/coord/") and not back.startswith("//") else url_for(".queue"))
+    back = safe_next(request.form.get("back"), url_for(".queue"))
+    return redirect(back if back.startswith("/coord/") else url_for(".queue"))
 
 
 @bp.get("/review")
