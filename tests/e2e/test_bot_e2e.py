@@ -111,7 +111,7 @@ def test_link_hours_survey_button_and_a_notice_from_the_cli(app, fake, runner, c
         # The notice page says what the server received: delivered to 周九, 吴十 not linked.
         auth.login()
         page = client.get(f"/coord/notices/{message_id}").get_data(as_text=True)
-        rows = {name: status for name, status in re.findall(r'>(周九|吴十)</a></td><td>[^<]*</td>\s*<td class="delivery-(\w+)"', page)}
+        rows = {name: status for name, status in re.findall(r'>(周九|吴十)</a></td><td[^>]*>[^<]*</td>\s*<td class="delivery-(\w+)"', page)}
         assert rows == {"周九": "sent", "吴十": "not_linked"}
         notice_chats = {int(c.params["chat_id"]) for c in fake.sent() if "浦锦路烟花摊点" in c.params.get("text", "")}
         assert notice_chats == {chat}

@@ -175,7 +175,8 @@ def test_the_board_shows_who_is_missing_first(night, profile, app):
                                       point_id=night["ids"]["point_id"], status="open",
                                       check_in_at=from_local(datetime(2027, 2, 5, 18, 29)), work_date=date(2027, 2, 5)))
             db.session.commit()
-        page.wait_for_function("document.getElementById('missing-count').textContent === '1'", timeout=15000)
+        from playwright.sync_api import expect
+        expect(page.locator("#missing-count")).to_have_text("1", timeout=20000)  # the page's CSP forbids eval
         assert page.evaluate("window.__noReload") is True
         assert page.evaluate("window.scrollY") == scrolled
     page.context.close()

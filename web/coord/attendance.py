@@ -43,9 +43,9 @@ FLAG_NAMES = ("no_location", "outside_geofence", "shared_device", "fast_travel",
               "uninsured", "unscheduled", "withdrawn")
 
 
-def _back():
-    back = safe_next(request.form.get("back"), url_for(".queue"))
-    return redirect(back if back.startswith("/coord/") else url_for(".queue"))
+def _back(default: str):
+    back = safe_next(request.form.get("back"), default)
+    return redirect(back if back.startswith("/coord/") else default)
 
 
 @bp.get("/review")
@@ -71,7 +71,7 @@ def review_bulk():
     except DomainError as exc:
         db.session.rollback()
         flash(exc.message, "error")
-    return _back()
+    return _back(url_for(".queue"))
 
 
 @bp.post("/<int:attendance_id>/review")
@@ -83,7 +83,7 @@ def review(attendance_id: int):
     except DomainError as exc:
         db.session.rollback()
         flash(exc.message, "error")
-    return _back()
+    return _back(url_for(".index"))
 
 
 @bp.post("/volunteer/<int:volunteer_id>/adjust")
