@@ -2,8 +2,8 @@
 from models.attendance import Attendance, AttendanceCredit, HourAdjustment, ScanRecord
 from models.audit import CoordinatorAction, PersonalDataExport
 from models.event import Assignment, Event, Shift
-from models.messaging import (ChatLink, ChatLinkToken, Message, MessageRecipient, OutboxItem, SurveyAnswer,
-                              SurveyRound)
+from models.messaging import (ChatLink, ChatLinkToken, Message, MessageRecipient, NoticeDraft, OutboxItem,
+                              SurveyAnswer, SurveyComment, SurveyRound)
 from models.point import PatrolPoint
 from models.programme import (BudgetLine, Complaint, EquipmentDelivery, EquipmentIssue, Expenditure,
                               InsuranceCover, InsurancePolicy, JobRun, ProgrammeDocument, ProgrammeYear)
@@ -15,7 +15,8 @@ __all__ = [
     "CoordinatorAction",
     "BudgetLine", "Complaint", "EquipmentDelivery", "EquipmentIssue", "Expenditure", "InsuranceCover",
     "InsurancePolicy", "JobRun", "ProgrammeDocument", "ProgrammeYear",
-    "ChatLink", "ChatLinkToken", "Message", "MessageRecipient", "OutboxItem", "SurveyAnswer", "SurveyRound",
+    "ChatLink", "ChatLinkToken", "Message", "MessageRecipient", "NoticeDraft", "OutboxItem", "SurveyAnswer", "SurveyComment",
+    "SurveyRound",
     "AppSetting", "Assignment", "AttendanceCredit", "Device", "LoginLink", "Attendance", "Event", "HourAdjustment", "PatrolPoint", "PersonalDataExport",
     "ScanRecord", "Shift", "User", "Volunteer", "CoordSession", "SigninCode", "SigninFailure",
 ]

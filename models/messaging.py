@@ -154,5 +154,44 @@ class SurveyAnswer(db.Model):
     channel: Mapped[str] = mapped_column(String(16), default="web")
     answered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     awaiting_comment: Mapped[bool] = mapped_column(Boolean, default=False)
+    # After a score on Telegram, the next message is a comment only until this time (a short
+    # window): a later "明天的班我去不了了" is not silently filed as survey feedback.
+    comment_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (UniqueConstraint("round_id", "volunteer_id"),)
+
+
+class SurveyComment(db.Model):
+    """A comment on a survey answer; comments are appended, each with its time, never overwritten."""
+
+    __tablename__ = "survey_comments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    answer_id: Mapped[int] = mapped_column(ForeignKey("survey_answers.id", ondelete="CASCADE"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    channel: Mapped[str] = mapped_column(String(16), default="web")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+DRAFT_OPEN = "open"
+DRAFT_SENT = "sent"
+DRAFT_CANCELLED = "cancelled"
+
+
+class NoticeDraft(db.Model):
+    """A coordinator's notice drafted in the bot, waiting for 发送 or 取消.
+
+    Kept in the database, not in the bot's memory, so a draft survives a restart and has exactly
+    one ending: once sent or cancelled it stays so, whatever button is pressed later.
+    """
+
+    __tablename__ = "notice_drafts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default=DRAFT_OPEN)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from models.attendance import ATT_OPEN, Attendance
 from models.event import ASSIGNMENT_DECLINED, Assignment, Event, Shift
-from models.messaging import (CHANNEL_TELEGRAM, ChatLink, ChatLinkToken, Message, MessageRecipient, OutboxItem)
+from models.messaging import (CHANNEL_TELEGRAM, OUT_PENDING, OUT_SENDING, OUT_SENT, ChatLink, ChatLinkToken, Message,
+                              MessageRecipient, OutboxItem)
 from models.point import PatrolPoint
 from models.user import User
 from models.volunteer import STATUS_ACTIVE, Volunteer
@@ -74,6 +75,11 @@ def link_chat(session: Session, token: str, *, chat_id: int, username: str | Non
         if row is None:
             raise DomainError("link_invalid", _("绑定链接无效，请在平安马甲网页上重新获取"))
         if row.used_at is not None:
+            mine = session.scalar(select(ChatLink.id).where(
+                ChatLink.channel == CHANNEL_TELEGRAM, ChatLink.chat_id == chat_id, ChatLink.unlinked_at.is_(None),
+                (ChatLink.volunteer_id == row.volunteer_id) if row.volunteer_id else (ChatLink.user_id == row.user_id)))
+            if mine is not None:  # their own link, opened again from the same chat
+                raise DomainError("already_linked", _("您已经绑定过了，无需再次绑定。发送 /help 查看可用的命令。"))
             raise DomainError("link_used", _("此绑定链接已经用过了，请在网页上重新获取"))
         raise DomainError("link_expired", _("此绑定链接已过期，请在网页上重新获取"))
     # One chat ↔ one person: whatever either side was linked to before is unlinked.
@@ -136,6 +142,11 @@ class QueuedMessage:
     recipients: int
     queued: int        # outbox rows created by this call (0 when it was a repeat)
     created: bool
+
+
+def shift_buttons(shift_id: int) -> list[list[dict[str, str]]]:
+    """确认 / 请假 under a shift (in /shifts and in reminders); the bot's shift handler answers them."""
+    return [[{"text": _("确认"), "data": f"sh:c:{shift_id}"}, {"text": _("请假"), "data": f"sh:d:{shift_id}"}]]
 
 
 def telegram_text(title: str, body: str) -> str:
@@ -222,24 +233,57 @@ def preview_notice(session: Session, audience: Audience) -> NoticePreview:
     return NoticePreview(audience.describe(session), len(vids), linked)
 
 
-def send_notice(session: Session, *, text: str, audience: Audience, nonce: str, created_by_user_id: int | None,
-                title: str | None = None, clock: Clock = system_clock) -> QueuedMessage:
-    """A coordinator's patrol notice. Deduplicated by the form's nonce, not by its text, so a
-    deliberately repeated alert still goes out while a double-submitted form does not."""
+def check_notice_text(text: str | None) -> str:
+    """The notice text, stripped; refused when empty or longer than the limit (with its length,
+    so the coordinator knows how much to cut)."""
     text = (text or "").strip()
     if not text:
         raise DomainError("required", _("通知内容不能为空"))
     if len(text) > MAX_NOTICE_LENGTH:
-        raise DomainError("too_long", _("通知内容过长（最多 %(n)d 字）", n=MAX_NOTICE_LENGTH))
+        raise DomainError("too_long", _("通知过长：%(n)s 字，最多 %(max)s 字", n=f"{len(text):,}",
+                                        max=f"{MAX_NOTICE_LENGTH:,}"))
+    return text
+
+
+def sender_line(session: Session, user_id: int | None) -> str:
+    """Who a notice is from: the office, and the coordinator by display name when there is one."""
+    user = session.get(User, user_id) if user_id else None
+    if user is None:
+        return _("平安办")
+    return _("平安办 %(n)s", n=user.display_name or user.username)
+
+
+def send_notice(session: Session, *, text: str, audience: Audience, nonce: str, created_by_user_id: int | None,
+                title: str | None = None, clock: Clock = system_clock) -> QueuedMessage:
+    """A coordinator's patrol notice. Deduplicated by the form's nonce, not by its text, so a
+    deliberately repeated alert still goes out while a double-submitted form does not."""
+    text = check_notice_text(text)
     if not nonce or len(nonce) > 64:
         raise DomainError("nonce_required", _("缺少表单标识，请刷新页面后重试"))
     check_length(title, 128, _("标题"))
     vids = audience_volunteers(session, audience)
     if not vids:
         raise DomainError("no_recipients", _("没有符合条件的在册志愿者"))
-    return post_message(session, kind="notice", title=title or _("巡逻通知"), body=text,
+    body = text + "\n\n—— " + sender_line(session, created_by_user_id)
+    return post_message(session, kind="notice", title=title or _("巡逻通知"), body=body,
                         recipients=[Recipient(volunteer_id=v) for v in vids], dedupe_key=f"notice:{nonce}",
                         audience=audience.describe(session), created_by_user_id=created_by_user_id, clock=clock)
+
+
+@dataclass(frozen=True)
+class Reach:
+    recipients: int
+    pushed: int        # queued to a messenger chat
+    web_only: int      # no reachable chat: they will see it in the web inbox only
+
+
+def message_reach(session: Session, message_id: int) -> Reach:
+    """How many of a message's recipients get a push, and how many only the web inbox."""
+    total = session.scalar(select(func.count(MessageRecipient.id)).where(MessageRecipient.message_id == message_id)) or 0
+    pushed = session.scalar(select(func.count(func.distinct(func.coalesce(OutboxItem.volunteer_id, -OutboxItem.user_id))))
+                            .where(OutboxItem.message_id == message_id,
+                                   OutboxItem.status.in_((OUT_PENDING, OUT_SENDING, OUT_SENT)))) or 0
+    return Reach(total, pushed, max(0, total - pushed))
 
 
 @dataclass(frozen=True)
@@ -327,3 +371,31 @@ def on_patrol_lines(session: Session) -> list[OnPatrolLine]:
                            .outerjoin(PatrolPoint, PatrolPoint.id == Attendance.point_id)
                            .where(Attendance.status == ATT_OPEN).order_by(PatrolPoint.code, Attendance.check_in_at))
     return [OnPatrolLine(*r) for r in rows]
+
+
+# --- a coordinator's or leader's own inbox (leave requests, later other office messages) ---------
+
+def user_inbox(session: Session, user_id: int, limit: int = 50) -> list[InboxItem]:
+    rows = session.execute(select(Message.id, Message.kind, Message.title, Message.body, Message.created_at,
+                                  MessageRecipient.read_at, Message.survey_round_id)
+                           .join(MessageRecipient, MessageRecipient.message_id == Message.id)
+                           .where(MessageRecipient.user_id == user_id)
+                           .order_by(Message.created_at.desc(), Message.id.desc()).limit(limit)).all()
+    return [InboxItem(*r) for r in rows]
+
+
+def user_unread_count(session: Session, user_id: int) -> int:
+    return session.scalar(select(func.count(MessageRecipient.id)).where(
+        MessageRecipient.user_id == user_id, MessageRecipient.read_at.is_(None))) or 0
+
+
+def mark_user_read(session: Session, user_id: int, message_ids: list[int], *, clock: Clock = system_clock) -> int:
+    """Marked by an explicit POST from the page, never by opening it (a GET stays safe)."""
+    if not message_ids:
+        return 0
+    count = session.execute(update(MessageRecipient).where(MessageRecipient.user_id == user_id,
+                                                           MessageRecipient.read_at.is_(None),
+                                                           MessageRecipient.message_id.in_(message_ids))
+                            .values(read_at=clock())).rowcount
+    session.commit()
+    return count

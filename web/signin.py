@@ -12,7 +12,8 @@ from services.signin import (confirm_login_link, may_link_chat, peek_login_link,
                              self_service_sign_in, sign_in_with_card)
 from services.checkin import open_attendance, upcoming_shifts
 from services.messaging import chat_link_of, inbox, issue_chat_link, mark_read, unlink_chat, unread_count
-from services.surveys import SCALE, add_comment, answer, get_round, list_rounds, my_answer
+from services.surveys import SCALE, add_comment, answer, comments, get_round, list_rounds, my_answer
+from services.assignments import confirm_shift, my_shifts, office_phone, request_leave, undo_leave
 from web.coord import qr_data_uri
 from web.messaging_helpers import bot_username
 from services.hours import current_hours, recent_attendances
@@ -110,6 +111,7 @@ def me():
     return render_template("volunteer/me.html", vol=vol, year=summary.year, summary=summary,
                            current=open_attendance(db.session, vol.id),
                            upcoming=upcoming_shifts(db.session, vol.id, clock=clock()),
+                           shifts=my_shifts(db.session, vol.id, clock=clock()), office_phone=office_phone(db.session),
                            recent=recent_attendances(db.session, vol.id),
                            unread=unread_count(db.session, vol.id), survey=_open_survey(vol.id),
                            telegram=chat_link_of(db.session, volunteer_id=vol.id), bot=bool(bot_username()))
@@ -139,6 +141,35 @@ def _require_volunteer():
     if vol is None:
         return None, redirect(url_for("signin.me"))
     return vol, None
+
+
+_SHIFT_ACTIONS = {"confirm": confirm_shift, "leave": request_leave, "undo-leave": undo_leave}
+
+
+@bp.post("/me/shifts/<int:shift_id>/<action>")
+def my_shift_action(shift_id: int, action: str):
+    """确认 / 请假 / 撤销请假 on the /me page: the same service as the bot's buttons (plain forms, CSRF)."""
+    vol, redirect_resp = _require_volunteer()
+    if vol is None:
+        return redirect_resp
+    fn = _SHIFT_ACTIONS.get(action)
+    if fn is None:
+        return render_template("volunteer/refused.html", error=DomainError("not_found", _("未知的操作"))), 404
+    try:
+        result = fn(db.session, shift_id, vol.id, clock=clock())
+    except DomainError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("signin.me") + "#shifts")
+    status = result.shift.status
+    if not result.changed:
+        flash(_("已经是这样了，无需重复操作"), "success")
+    elif status == "declined":
+        flash(_("已请假，平安办和队长会收到通知"), "success")
+    elif action == "undo-leave":
+        flash(_("已撤销请假，平安办会收到通知"), "success")
+    else:
+        flash(_("已确认参加"), "success")
+    return redirect(url_for("signin.me") + "#shifts")
 
 
 @bp.get("/me/inbox")
@@ -182,7 +213,7 @@ def my_survey(round_id: int):
             label = answer(db.session, round_id, vol.id, score, channel="web", clock=clock())
             comment = request.form.get("comment", "")
             if comment.strip():
-                add_comment(db.session, round_id, vol.id, comment)
+                add_comment(db.session, round_id, vol.id, comment, channel="web", clock=clock())
             flash(_("已记录您的评价：%(l)s。谢谢！", l=label), "success")
             return redirect(url_for("signin.me"))
         except (DomainError, ValueError) as exc:
@@ -191,7 +222,8 @@ def my_survey(round_id: int):
     if round_id not in rounds:
         return render_template("volunteer/refused.html", error=DomainError("no_survey", _("调查轮次不存在"))), 404
     mine = my_answer(db.session, round_id, vol.id)
-    return render_template("volunteer/survey.html", round=rounds[round_id], mine=mine, scale=SCALE)
+    return render_template("volunteer/survey.html", round=rounds[round_id], mine=mine, scale=SCALE,
+                           my_comments=comments(db.session, round_id, vol.id))
 
 
 @bp.post("/me/telegram")

@@ -73,6 +73,7 @@ ROUTE_ROLES: dict[str, tuple] = {
     "POST signin.my_survey": PHONE_POST,
     "POST signin.my_telegram": PHONE_POST,
     "POST signin.my_telegram_unlink": PHONE_POST,
+    "POST signin.my_shift_action": PHONE_POST,
     # Coordinator sign-in.
     "GET coord_auth.login": PUBLIC,
     "POST coord_auth.login": LOGIN_FORM,
@@ -84,6 +85,9 @@ ROUTE_ROLES: dict[str, tuple] = {
     "POST coord_board.check_in": BOARD_ROLE,
     "POST coord_board.check_out": BOARD_ROLE,
     "POST coord_board.remind": BOARD_ROLE,
+    # The coordinators' own inbox (leave requests): team leaders too.
+    "GET coord_inbox.index": BOARD_ROLE,
+    "POST coord_inbox.read": BOARD_ROLE,
     # Admins only.
     "GET coord_admin.index": ADMIN,
     "POST coord_admin.create": ADMIN,

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from extensions import db
 from models import ChatLink, Message, OutboxItem, SurveyAnswer, Volunteer
 from services.settings import TELEGRAM_BOT_USERNAME, set_setting
-from services.surveys import create_round
+from services.surveys import comments, create_round
 from tests.conftest import Auth, csrf_from
 
 
@@ -79,7 +79,9 @@ def test_web_survey_answer_and_change(app, client, auth):
     client.post(f"/me/survey/{r.id}", data={"csrf_token": token, "score": "4"})
     with app.app_context():
         a = db.session.scalar(select(SurveyAnswer))
-        assert (a.volunteer_id, a.score, a.comment, a.channel) == (vid, 4, "装备很好", "web")
+        assert (a.volunteer_id, a.score, a.channel) == (vid, 4, "web")
+        # comments are appended rows (issue 15 item 3): changing the score keeps the comment
+        assert [c.text for c in comments(db.session, r.id, vid)] == ["装备很好"]
     bad = client.post(f"/me/survey/{r.id}", data={"csrf_token": token, "score": "9"})
     assert "1 到 5" in bad.get_data(as_text=True)
 

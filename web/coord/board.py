@@ -11,6 +11,7 @@ from models.point import PatrolPoint
 from services.audit_log import record_action
 from services.board import tonight
 from services.board import remind as remind_missing
+from services.assignments import leave_list
 from services.checkin import proxy_check_in, proxy_check_out
 from services.errors import DomainError
 from services.i18n import _
@@ -34,13 +35,15 @@ def _board():
 
 @bp.get("/")
 def index():
-    return render_template("coord/board.html", board=_board(), rows=on_patrol(db.session), points=_points())
+    return render_template("coord/board.html", board=_board(), rows=on_patrol(db.session), points=_points(),
+                           leave=leave_list(db.session, clock=clock()))
 
 
 @bp.get("/rows")
 def rows():
     """The live part of the page alone, fetched by static/js/board.js every few seconds."""
-    return render_template("coord/board_rows.html", board=_board(), rows=on_patrol(db.session))
+    return render_template("coord/board_rows.html", board=_board(), rows=on_patrol(db.session),
+                           leave=leave_list(db.session, clock=clock()))
 
 
 @bp.post("/remind/<int:shift_id>/<int:volunteer_id>")
