@@ -93,8 +93,9 @@ def night(app):
         app.config.pop("CLOCK", None)
 
 
-def signed_in(night, profile: dict, **extra):
-    context = night["browser"].new_context(locale="zh-CN", **profile, **extra)
+def signed_in(night, profile: dict, locale: str = "zh-CN", **extra):
+    context = night["browser"].new_context(locale=locale, extra_http_headers={"Accept-Language": locale}, **profile,
+                                           **extra)
     page = context.new_page()
     page.goto(night["base"] + "/coord/login")
     page.fill("#username", "admin")
@@ -203,8 +204,10 @@ def test_a_bulk_approval_of_no_location_records(night, profile, app):
     page.context.close()
 
 
-def test_no_coordinator_page_scrolls_sideways_at_360_px(night, app):
-    page = signed_in(night, {"viewport": {"width": 360, "height": 740}, "is_mobile": True, "has_touch": True})
+@pytest.mark.parametrize("locale", ["zh-CN", "en"])
+def test_no_coordinator_page_scrolls_sideways_at_360_px(night, app, locale):
+    page = signed_in(night, {"viewport": {"width": 360, "height": 740}, "is_mobile": True, "has_touch": True},
+                     locale=locale)
     urls = coordinator_pages(app, night["ids"])
     assert len(urls) >= 25, urls
     problems = []
