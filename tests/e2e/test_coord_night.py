@@ -211,6 +211,9 @@ def test_no_coordinator_page_scrolls_sideways_at_360_px(night, app, locale):
     urls = coordinator_pages(app, night["ids"])
     assert len(urls) >= 25, urls
     problems = []
+    # nothing the page's CSP refuses (an inline script, style or handler) on any of them either
+    page.on("console", lambda msg: problems.append(f"{page.url}: {msg.text}")
+            if "Content Security Policy" in msg.text else None)
     for url in urls:
         response = page.goto(night["base"] + url)
         assert response.status == 200, (url, response.status)
