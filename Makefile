@@ -33,11 +33,12 @@ migrate: install
 	$(FLASK) db upgrade
 
 ## run: install, migrate, load the demo programme into an empty embedded database, then run the
-## scheduler, the bot (when TELEGRAM_BOT_TOKEN is set) and the web on $(PORT) until Ctrl-C
+## scheduler, the outbox sender (always), the bot (when TELEGRAM_BOT_TOKEN is set) and the web on $(PORT) until Ctrl-C
 run: migrate
 	$(FLASK) demo --auto
 	@trap 'kill $$(jobs -p) 2>/dev/null' INT TERM EXIT; \
 	$(FLASK) scheduler & \
+	$(FLASK) sender & \
 	if [ -n "$$TELEGRAM_BOT_TOKEN" ]; then echo "Starting the Telegram bot"; $(FLASK) bot & \
 	  else echo "Telegram bot off (set TELEGRAM_BOT_TOKEN to start it); messages wait in the outbox and the web inbox."; fi; \
 	$(FLASK) run --host $(HOST) --port $(PORT)

@@ -116,6 +116,19 @@ def load_config(instance_path: Path | None = None) -> dict[str, Any]:
         "OUTBOX_CHAT_INTERVAL_SECONDS": float(os.environ.get("OUTBOX_CHAT_INTERVAL_SECONDS") or 1.0),
         "OUTBOX_CONCURRENCY": _env_int("OUTBOX_CONCURRENCY", 4),
         "OUTBOX_STALE_CLAIM_SECONDS": _env_int("OUTBOX_STALE_CLAIM_SECONDS", 60),
+        # SMS (docs/messaging.md): the provider and its credentials come from the environment only.
+        "SMS_PROVIDER": (os.environ.get("SMS_PROVIDER") or "").lower(),   # aliyun | tencent | (off)
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": os.environ.get("ALIBABA_CLOUD_ACCESS_KEY_ID") or "",
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": os.environ.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET") or "",
+        "SMS_ALIYUN_BASE_URL": os.environ.get("SMS_ALIYUN_BASE_URL") or "https://dysmsapi.aliyuncs.com",
+        "TENCENTCLOUD_SECRET_ID": os.environ.get("TENCENTCLOUD_SECRET_ID") or "",
+        "TENCENTCLOUD_SECRET_KEY": os.environ.get("TENCENTCLOUD_SECRET_KEY") or "",
+        "TENCENT_SMS_SDK_APP_ID": os.environ.get("TENCENT_SMS_SDK_APP_ID") or "",
+        "TENCENT_SMS_REGION": os.environ.get("TENCENT_SMS_REGION") or "ap-guangzhou",
+        "SMS_TENCENT_BASE_URL": os.environ.get("SMS_TENCENT_BASE_URL") or "https://sms.tencentcloudapi.com",
+        "SMS_RATE_PER_SECOND": _env_int("SMS_RATE_PER_SECOND", 20),
+        # WeCom group robots: the webhook base is fixed; overriding it is for tests only.
+        "WECOM_WEBHOOK_BASE": os.environ.get("WECOM_WEBHOOK_BASE") or "https://qyapi.weixin.qq.com/",
         # memory:// counts per worker process; redis://host:6379/0 shares the counts between the
         # workers (gunicorn runs two), so a limit means what it says.
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI") or "memory://",

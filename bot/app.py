@@ -80,7 +80,7 @@ def webhook_secret(config: Mapping[str, Any]) -> str:
     return hmac.new(config["SECRET_KEY"].encode(), b"telegram-webhook", hashlib.sha256).hexdigest()[:48]
 
 
-def run(flask_app: Flask, *, polling: bool = True, with_sender: bool = True) -> int:
+def run(flask_app: Flask, *, polling: bool = True, with_sender: bool = False) -> int:
     """Run the bot until interrupted: polling, or webhook mode when TELEGRAM_WEBHOOK_URL is set."""
     config = flask_app.config
     application = build_application(config, flask_app, with_sender=with_sender)

@@ -1,6 +1,7 @@
 """All models, imported here so Alembic and the app see every table."""
 from models.attendance import Attendance, AttendanceCredit, HourAdjustment, ScanRecord
 from models.audit import CoordinatorAction, PersonalDataExport
+from models.channels import ContactPreference, DeliveryAttempt, TeamRobot
 from models.event import Assignment, Event, Shift
 from models.messaging import (ChatLink, ChatLinkToken, Message, MessageRecipient, NoticeDraft, OutboxItem,
                               SurveyAnswer, SurveyComment, SurveyRound)
@@ -19,4 +20,5 @@ __all__ = [
     "SurveyRound",
     "AppSetting", "Assignment", "AttendanceCredit", "Device", "LoginLink", "Attendance", "Event", "HourAdjustment", "PatrolPoint", "PersonalDataExport",
     "ScanRecord", "Shift", "User", "Volunteer", "CoordSession", "SigninCode", "SigninFailure",
+    "ContactPreference", "DeliveryAttempt", "TeamRobot",
 ]

@@ -19,6 +19,7 @@ OUT_SENT = "sent"
 OUT_FAILED = "failed"
 OUT_NOT_LINKED = "not_linked"
 OUT_UNREACHABLE = "unreachable"
+OUT_TEAM_GROUP = "team_group"  # posted to the team's WeCom group: 团队群（未确认）
 
 
 class ChatLink(db.Model):
@@ -124,6 +125,13 @@ class OutboxItem(db.Model):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     external_id: Mapped[str | None] = mapped_column(String(64))  # Telegram's message_id
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The channels still to try after `channel` fails for good ("sms"), comma-separated.
+    route: Mapped[str | None] = mapped_column(String(64))
+    # The status when every channel failed: unreachable, or team_group (the team's WeCom group has it).
+    exhausted_status: Mapped[str | None] = mapped_column(String(16))
+    # Bulk (notices, surveys, digests) stops at the monthly SMS cap; shift reminders do not.
+    bulk: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    team: Mapped[str | None] = mapped_column(String(64))  # a WeCom group post's team
 
     __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
 

@@ -110,7 +110,7 @@ def send_round(session: Session, round_id: int, *, clock: Clock = system_clock) 
                           body=r.question + "\n" + _("请点下面的按钮作答（5 非常满意 … 1 非常不满意），也可以在平安马甲网页上作答。"),
                           recipients=[Recipient(volunteer_id=v) for v in vids], dedupe_key=f"survey:{r.id}",
                           audience=_("全体在册志愿者"), survey_round_id=r.id, buttons=survey_buttons(r.id),
-                          clock=clock, commit=False)
+                          clock=clock, commit=False, sms_params={"name": r.name})
     if r.sent_at is None:
         r.sent_at = clock()
     session.commit()
@@ -129,7 +129,7 @@ def remind_round(session: Session, round_id: int, *, clock: Clock = system_clock
                           body=r.question + "\n" + _("您还没有作答，请点下面的按钮（约 5 秒）。"),
                           recipients=[Recipient(volunteer_id=v) for v in vids], dedupe_key=f"survey-reminder:{r.id}",
                           audience=_("未作答的志愿者"), survey_round_id=r.id, buttons=survey_buttons(r.id),
-                          clock=clock, commit=False)
+                          clock=clock, commit=False, sms_params={"name": r.name})
     if r.reminded_at is None:
         r.reminded_at = clock()
     session.commit()

@@ -52,13 +52,14 @@ def api_error(code: str, message: str, status: int, **details):
 
 
 def register_web(app: Flask) -> None:
-    from web import api, coord, health, main, scan, signin
+    from web import api, channels, coord, health, main, scan, signin
 
     app.register_blueprint(health.bp)
     app.register_blueprint(main.bp)
     app.register_blueprint(signin.bp)
     app.register_blueprint(scan.bp)
     coord.register(app)
+    channels.register(app)
     api.init_api(app)
 
     @app.before_request

@@ -74,6 +74,10 @@ ROUTE_ROLES: dict[str, tuple] = {
     "POST signin.my_telegram": PHONE_POST,
     "POST signin.my_telegram_unlink": PHONE_POST,
     "POST signin.my_shift_action": PHONE_POST,
+    "POST channels.my_channels": PHONE_POST,
+    "GET channels.inbox_item": PUBLIC,      # the short link in an SMS: a redirect to /me/inbox#m<id>
+    "GET channels.survey_link": PUBLIC,     # the survey link in an SMS: the token decides
+    "POST channels.survey_link": PUBLIC,
     # Coordinator sign-in.
     "GET coord_auth.login": PUBLIC,
     "POST coord_auth.login": LOGIN_FORM,
@@ -181,6 +185,9 @@ ROUTE_ROLES: dict[str, tuple] = {
     "POST coord_programme.settings_year_start": ADMIN,
     "POST coord_volunteers.subject_export": ADMIN,
     "POST coord_volunteers.erase": ADMIN,
+    "GET coord_messaging.settings_page": ADMIN,
+    "POST coord_messaging.settings_page": ADMIN,
+    "POST coord_channels.login_sms": STAFF,
 }
 
 # Routes that end the caller's session run on a throwaway client of the same role.

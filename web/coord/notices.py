@@ -9,10 +9,12 @@ from sqlalchemy import func, select
 from extensions import db
 from models.event import Event
 from models.messaging import Message, MessageRecipient
+from services.channels.costs import message_sms_cost
 from services.errors import DomainError
 from services.i18n import _
 from services.messaging import (Audience, chat_link_of, check_notice_text, delivery_counts, delivery_status,
-                                issue_chat_link, message_reach, preview_notice, send_notice, unlink_chat)
+                                issue_chat_link, message_reach, preview_notice, send_notice, team_posts,
+                                unlink_chat)
 from services.surveys import create_round, list_rounds, remind_round, results, send_round
 from services.volunteers import teams
 from web.auth import current_user
@@ -90,7 +92,8 @@ def detail(message_id: int):
     if message is None:
         raise DomainError("not_found", _("消息不存在"))
     return render_template("coord/notices/detail.html", message=message,
-                           rows=delivery_status(db.session, message_id), counts=delivery_counts(db.session, message_id))
+                           rows=delivery_status(db.session, message_id), counts=delivery_counts(db.session, message_id),
+                           posts=team_posts(db.session, message_id), sms=message_sms_cost(db.session, message_id))
 
 
 # --- surveys ---------------------------------------------------------------------------------------

@@ -231,8 +231,11 @@ def budget_page():
         return _back(".budget_page")
     entries = db.session.scalars(select(Expenditure).where(Expenditure.year == year)
                                  .order_by(Expenditure.spent_on.desc())).all()
+    from services.channels.costs import double_count_warnings
+
     return render_template("coord/programme/budget.html", lines=budget(db.session, year), entries=entries, year=year,
-                           line_names=LINE_NAMES, codes=BUDGET_LINES)
+                           line_names=LINE_NAMES, codes=BUDGET_LINES,
+                           double_counted=double_count_warnings(db.session, year))
 
 
 @bp.route("/complaints", methods=["GET", "POST"])
