@@ -98,6 +98,8 @@ def load_config(instance_path: Path | None = None) -> dict[str, Any]:
         "SCAN_WINDOW_AFTER_MINUTES": _env_int("SCAN_WINDOW_AFTER_MINUTES", 30),
         "DAILY_CAP_HOURS": _env_int("DAILY_CAP_HOURS", 12),
         "TRAVEL_MAX_KMH": _env_int("TRAVEL_MAX_KMH", 30),
+        # The board counts an assigned volunteer as missing this many minutes after the shift starts.
+        "BOARD_MISSING_GRACE_MINUTES": _env_int("BOARD_MISSING_GRACE_MINUTES", 15),
         "INSURANCE_GATE": (os.environ.get("INSURANCE_GATE") or "flag").lower(),
         "REMINDER_LEAD_HOURS": os.environ.get("REMINDER_LEAD_HOURS") or "24,2",
         "SCHEDULER_TICK_SECONDS": _env_int("SCHEDULER_TICK_SECONDS", 300),

@@ -35,7 +35,7 @@ from sqlalchemy import and_, bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from models.attendance import (ATT_AUTO_CLOSED, ATT_CLOSED, ATT_OPEN, REVIEW_FLAGGED, REVIEW_NONE, REVIEW_REJECTED,
+from models.attendance import (ATT_AUTO_CLOSED, ATT_CLOSED, ATT_OPEN, REVIEW_APPROVED, REVIEW_FLAGGED, REVIEW_NONE, REVIEW_REJECTED,
                                SOURCE_PROXY, SOURCE_SCAN, Attendance, ScanRecord)
 from models.event import ASSIGNMENT_DECLINED, Assignment, Event, Shift
 from models.point import PatrolPoint
@@ -332,9 +332,14 @@ def _close(conn: Connection, att, *, at: datetime, status: str, checkout_point_i
     minutes and the flags.
     """
     flags = _flags_str(att.flags or "", extra_flags)
+    # A record may be decided while still open; a new reason to doubt it at check-out reopens the
+    # review, while a check-out adding nothing keeps the decision already taken.
+    before = set(f for f in (att.flags or "").split(",") if f)
+    added = any(f not in before for f in extra_flags)
+    reopen = added or (flags and att.review_status not in (REVIEW_APPROVED, REVIEW_REJECTED))
     conn.execute(_CLOSE, {"b_id": att.id, "b_status": status, "b_out": at, "b_point": checkout_point_id,
                           "b_minutes": 0, "b_flags": flags,
-                          "b_review": REVIEW_FLAGGED if flags else att.review_status})
+                          "b_review": REVIEW_FLAGGED if reopen else att.review_status})
     days = credit_days(att.check_in_at, at, shift_start, shift_end, rules.zone)
     credited = recompute_days(conn, att.volunteer_id, days, cap_minutes=rules.daily_cap_minutes, zone=rules.zone)
     return credited.get(att.id, (0, flags))

@@ -8,7 +8,7 @@ from datetime import date, datetime, timezone
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from models.attendance import (ATT_OPEN, REVIEW_APPROVED, REVIEW_REJECTED, Attendance,
+from models.attendance import (ATT_OPEN, REVIEW_APPROVED, REVIEW_FLAGGED, REVIEW_REJECTED, Attendance,
                                HourAdjustment)
 from models.event import Event, Shift
 from models.point import PatrolPoint
@@ -187,15 +187,20 @@ def _parse_cursor(cursor: str) -> tuple[str, datetime | None, int]:
 
 def review_attendance(session: Session, attendance_id: int, decision: str, *, by_user_id: int,
                       clock: Clock = system_clock, rules: ScanRules = ScanRules(),
-                      actor: str | None = None) -> None:
+                      actor: str | None = None, reason: str = "") -> None:
     """Approve or reject a record after looking at it; a rejected record credits nothing.
 
     The daily cap is applied again to the record's days, whatever the order of reviews: approving a
     record rejected earlier takes minutes back from the records after it, a rejection gives its
-    minutes to them.
+    minutes to them. A record may be decided while the volunteer is still out (the evidence is
+    there from the check-in); a new flag at check-out reopens it (`services.checkin._close`).
+    A rejection needs a reason, kept in the action log.
     """
     if decision not in (REVIEW_APPROVED, REVIEW_REJECTED):
         raise DomainError("bad_decision", _("只能“通过”或“不通过”"))
+    reason = (reason or "").strip()[:200]
+    if decision == REVIEW_REJECTED and len(reason) < 2:
+        raise DomainError("reason_required", _("不通过时请填写原因"))
     volunteer_id = session.execute(select(A.c.volunteer_id).where(A.c.id == attendance_id)).scalar()
     session.rollback()
     if volunteer_id is None:
@@ -205,15 +210,78 @@ def review_attendance(session: Session, attendance_id: int, decision: str, *, by
         att = conn.execute(select(A.c.status, A.c.check_in_at, A.c.check_out_at, SH.c.starts_at, SH.c.ends_at)
                            .select_from(A.outerjoin(SH, SH.c.id == A.c.shift_id))
                            .where(A.c.id == attendance_id)).one()
-        if att.status == ATT_OPEN:
-            raise DomainError("still_open", _("该记录尚未签退，签退后再审核"))
         conn.execute(update(A).where(A.c.id == attendance_id)
                      .values(review_status=decision, reviewed_by_user_id=by_user_id, reviewed_at=clock()))
         recompute_days(conn, volunteer_id, credit_days(att.check_in_at, att.check_out_at, att.starts_at, att.ends_at,
                                                        rules.zone),
                        cap_minutes=rules.daily_cap_minutes, zone=rules.zone)
-    record_action(session, actor or f"user:{by_user_id}", "review", f"attendance:{attendance_id}", decision, clock=clock)
+    record_action(session, actor or f"user:{by_user_id}", "review", f"attendance:{attendance_id}",
+                  f"{decision}; reason={reason}" if reason else decision, clock=clock)
     session.commit()
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    decided: int
+    skipped: int
+
+
+def review_many(session: Session, attendance_ids: list[int], decision: str, *, by_user_id: int,
+                clock: Clock = system_clock, rules: ScanRules = ScanRules(), actor: str | None = None,
+                reason: str = "") -> BulkResult:
+    """Decide a batch the coordinator has looked at (e.g. every no-location record of a shift).
+
+    Only records still waiting are decided, one by one through the daily-cap rule: a record
+    decided by someone else meanwhile is skipped, never overturned.
+    """
+    if decision not in (REVIEW_APPROVED, REVIEW_REJECTED):
+        raise DomainError("bad_decision", _("只能“通过”或“不通过”"))
+    if decision == REVIEW_REJECTED and len((reason or "").strip()) < 2:
+        raise DomainError("reason_required", _("不通过时请填写原因"))
+    ids = sorted(set(attendance_ids))
+    if not ids:
+        raise DomainError("nothing_selected", _("没有选中任何记录"))
+    waiting = set(session.scalars(select(A.c.id).where(A.c.id.in_(ids), A.c.review_status == REVIEW_FLAGGED)))
+    session.rollback()
+    for att_id in ids:
+        if att_id in waiting:
+            review_attendance(session, att_id, decision, by_user_id=by_user_id, clock=clock, rules=rules,
+                              actor=actor, reason=reason)
+    return BulkResult(len(waiting), len(ids) - len(waiting))
+
+
+def review_queue(session: Session, *, shift_id: int | None = None, flag: str | None = None,
+                 event_id: int | None = None, limit: int = 200) -> list[AttendanceRow]:
+    """Records waiting for a decision, oldest first, optionally one shift's or one flag's."""
+    stmt = _base_query().where(A.c.review_status == REVIEW_FLAGGED)
+    if shift_id:
+        stmt = stmt.where(A.c.shift_id == shift_id)
+    if event_id:
+        stmt = stmt.where(A.c.event_id == event_id)
+    if flag:
+        stmt = stmt.where(A.c.flags.like(f"%{flag}%"))
+    rows = session.execute(stmt.order_by(A.c.check_in_at, A.c.id).limit(limit)).all()
+    return [_to_row(r) for r in rows]
+
+
+@dataclass(frozen=True)
+class QueueShift:
+    shift_id: int
+    event_name: str
+    point_name: str
+    starts_at: datetime
+    waiting: int
+
+
+def queue_shifts(session: Session) -> list[QueueShift]:
+    """The shifts that have records waiting, for the review page's shift picker."""
+    rows = session.execute(select(SH.c.id, E.c.name, P.c.name, SH.c.starts_at, func.count(A.c.id))
+                           .select_from(A.join(SH, SH.c.id == A.c.shift_id).join(E, E.c.id == SH.c.event_id)
+                                        .join(P, P.c.id == SH.c.point_id))
+                           .where(A.c.review_status == REVIEW_FLAGGED)
+                           .group_by(SH.c.id, E.c.name, P.c.name, SH.c.starts_at)
+                           .order_by(SH.c.starts_at.desc(), P.c.name)).all()
+    return [QueueShift(*r) for r in rows]
 
 
 @dataclass(frozen=True)

@@ -1,20 +1,22 @@
-/* Refresh the on-patrol table every 10 s without reloading the page (the proxy form keeps what
-   is being typed). Without JavaScript the page has a refresh link. */
+/* Refresh the live part of the board every 10 s without reloading the page: the scroll position
+   is kept, and nothing is replaced while a form in it is open or being typed in (a proxy
+   check-out's reason). Without JavaScript the page has a refresh link. */
 (function () {
-  var body = document.getElementById("board-rows");
-  var count = document.getElementById("board-count");
-  if (!body || !window.fetch) return;
+  var live = document.getElementById("board-live");
+  if (!live || !window.fetch) return;
+  function busy() {
+    var active = document.activeElement;
+    return live.querySelector("details[open]") !== null || (active && active !== document.body && live.contains(active));
+  }
   setInterval(function () {
-    // The server answers 304 (ETag) when nothing changed; the browser then hands back its copy.
-    fetch(body.getAttribute("data-src"), { credentials: "same-origin", cache: "no-cache" })
-      .then(function (r) {
-        if (!r.ok) return null;
-        if (count && r.headers.get("X-Board-Total")) count.textContent = r.headers.get("X-Board-Total");
-        return r.text();
-      })
+    if (document.hidden || busy()) return;
+    fetch(live.getAttribute("data-src"), { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : null; })
       .then(function (html) {
-        if (html === null || body.innerHTML === html) return;
-        body.innerHTML = html;
+        if (html === null || busy()) return;
+        var x = window.scrollX, y = window.scrollY;
+        live.innerHTML = html;
+        window.scrollTo(x, y);
       })
       .catch(function () {});
   }, 10000);

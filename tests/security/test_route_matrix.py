@@ -90,6 +90,7 @@ ROUTE_ROLES: dict[str, tuple] = {
     "GET coord_board.rows": BOARD_ROLE,
     "POST coord_board.check_in": BOARD_ROLE,
     "POST coord_board.check_out": BOARD_ROLE,
+    "POST coord_board.remind": BOARD_ROLE,
     # The coordinators' own inbox (leave requests): team leaders too.
     "GET coord_inbox.index": BOARD_ROLE,
     "POST coord_inbox.read": BOARD_ROLE,
@@ -102,6 +103,8 @@ ROUTE_ROLES: dict[str, tuple] = {
     # Staff (coordinators and admins).
     "GET coord_attendance.index": STAFF,
     "POST coord_attendance.review": STAFF,
+    "GET coord_attendance.queue": STAFF,
+    "POST coord_attendance.review_bulk": STAFF,
     "POST coord_attendance.adjust": STAFF,
     "GET coord_attendance.import_file": STAFF,
     "POST coord_attendance.import_file": STAFF,

@@ -338,7 +338,7 @@ def test_walk_in_places_are_held_by_people_not_records_and_rejected_ones_hold_no
     assert refused(lambda: w.scan(w.vols[2], w.p1, local(2027, 2, 5, 19, 45))) == "shift_full"
     w.scan(walker, w.p1, local(2027, 2, 5, 20))
     for att_id in w.session.scalars(select(Attendance.id).where(Attendance.volunteer_id == walker.id)).all():
-        review_attendance(w.session, att_id, "rejected", by_user_id=user.id, clock=fixed_clock(local(2027, 2, 5, 20, 5)))
+        review_attendance(w.session, att_id, "rejected", reason="不在岗", by_user_id=user.id, clock=fixed_clock(local(2027, 2, 5, 20, 5)))
     assert w.scan(w.vols[2], w.p1, local(2027, 2, 5, 20, 10)).action == "check_in"  # the rejected place is free
     assert refused(lambda: w.scan(w.vols[3], w.p1, local(2027, 2, 5, 20, 15))) == "shift_full"
 

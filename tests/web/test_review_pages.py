@@ -43,6 +43,10 @@ def test_board_proxy_check_in_and_out(client, auth, night, app):
     with app.app_context():
         att_id = db.session.scalar(select(Attendance.id))
     resp = client.post(f"/coord/board/{att_id}/check-out", data={"csrf_token": token}, follow_redirects=True)
+    assert "代签退需要填写原因" in resp.get_data(as_text=True)  # a proxy check-out states why
+    assert "钱七" in client.get("/coord/board/rows").get_data(as_text=True)
+    resp = client.post(f"/coord/board/{att_id}/check-out", data={"csrf_token": token, "reason": "手机没电"},
+                       follow_redirects=True)
     assert "本次计 2.0 小时" in resp.get_data(as_text=True)  # 18:10–20:10
     assert "现在没有人在岗" in client.get("/coord/board/rows").get_data(as_text=True)
     unknown = client.post("/coord/board/check-in", data={"csrf_token": token, "volunteer": "nobody",
@@ -91,7 +95,7 @@ def test_attendance_list_review_and_adjust(client, auth, night, app):
     listing = client.get("/coord/attendance/?review=flagged").get_data(as_text=True)
     assert "不在范围" in listing and "通过" in listing
     token = csrf_from(client, "/coord/attendance/")
-    client.post(f"/coord/attendance/{att_id}/review", data={"csrf_token": token, "decision": "rejected"})
+    client.post(f"/coord/attendance/{att_id}/review", data={"csrf_token": token, "decision": "rejected", "reason": "不在岗"})
     with app.app_context():
         assert db.session.get(Attendance, att_id).review_status == "rejected"
     no_reason = client.post(f"/coord/attendance/volunteer/{night['vol_id']}/adjust",
@@ -148,7 +152,7 @@ def test_import_page_reports_a_rejected_row_and_review_reapplies_the_cap(client,
     with app.app_context():
         att_id = db.session.scalar(select(Attendance.id))
     token = csrf_from(client, "/coord/attendance/")
-    client.post(f"/coord/attendance/{att_id}/review", data={"csrf_token": token, "decision": "rejected"})
+    client.post(f"/coord/attendance/{att_id}/review", data={"csrf_token": token, "decision": "rejected", "reason": "不在岗"})
     with app.app_context():
         att = db.session.get(Attendance, att_id)
         assert (att.review_status, att.credited_minutes) == ("rejected", 0)

@@ -82,3 +82,15 @@ def register(app: Flask) -> None:
     for module in (auth, volunteers, points, events, attendance, board, notices, programme, accounts, audit, inbox):
         app.register_blueprint(module.bp)
     app.jinja_env.globals["current_user"] = current_user
+    app.jinja_env.globals["waiting_review_count"] = _waiting_review_count
+    from services.people import device_label
+
+    app.jinja_env.filters["device_label"] = device_label
+
+
+def _waiting_review_count() -> int:
+    """The number in the menu: records waiting for a coordinator's decision."""
+    from extensions import db
+    from services.board import waiting_review_count
+
+    return waiting_review_count(db.session)

@@ -12,7 +12,9 @@ from models.point import PatrolPoint
 from services.errors import DomainError
 from services.i18n import _
 from services.imports import import_attendance
-from services.review import add_adjustment, list_attendances, review_attendance
+from services.evidence import record_evidence
+from services.review import (add_adjustment, list_attendances, queue_shifts, review_attendance, review_many,
+                             review_queue)
 from services.volunteers import teams
 from web.auth import actor, current_user, safe_next
 from web.coord import import_page, protect
@@ -38,16 +40,51 @@ def index():
                            args=request.args)
 
 
+FLAG_NAMES = ("no_location", "outside_geofence", "shared_device", "fast_travel", "auto_closed", "daily_cap",
+              "uninsured", "unscheduled", "withdrawn")
+
+
+def _back(default: str):
+    back = safe_next(request.form.get("back"), default)
+    return redirect(back if back.startswith("/coord/") else default)
+
+
+@bp.get("/review")
+def queue():
+    """The records waiting for a decision, each with its evidence; decided one by one or all at once."""
+    shift_id = request.args.get("shift_id", type=int)
+    flag = request.args.get("flag") if request.args.get("flag") in FLAG_NAMES else None
+    rows = review_queue(db.session, shift_id=shift_id, flag=flag)
+    return render_template("coord/review.html", rows=rows, evidence={r.id: record_evidence(db.session, r.id) for r in rows},
+                           shifts=queue_shifts(db.session), flags=FLAG_NAMES, shift_id=shift_id, flag=flag)
+
+
+@bp.post("/review")
+def review_bulk():
+    try:
+        ids = [int(v) for v in request.form.getlist("ids")]
+        done = review_many(db.session, ids, request.form.get("decision", ""), by_user_id=current_user().id,
+                           rules=scan_rules(), clock=clock(), actor=actor(), reason=request.form.get("reason", ""))
+        flash(_("已审核 %(n)d 条", n=done.decided) + (_("（%(s)d 条已由他人处理，未改动）", s=done.skipped)
+                                                       if done.skipped else ""), "success")
+    except ValueError:
+        flash(_("没有选中任何记录"), "error")
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+    return _back(url_for(".queue"))
+
+
 @bp.post("/<int:attendance_id>/review")
 def review(attendance_id: int):
     try:
         review_attendance(db.session, attendance_id, request.form.get("decision", ""), by_user_id=current_user().id,
-                          rules=scan_rules(), clock=clock(), actor=actor())
+                          rules=scan_rules(), clock=clock(), actor=actor(), reason=request.form.get("reason", ""))
         flash(_("已审核"), "success")
     except DomainError as exc:
+        db.session.rollback()
         flash(exc.message, "error")
-    back = safe_next(request.form.get("back"), url_for(".index"))
-    return redirect(back if back.startswith("/coord/") else url_for(".index"))
+    return _back(url_for(".index"))
 
 
 @bp.post("/volunteer/<int:volunteer_id>/adjust")

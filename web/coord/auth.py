@@ -6,7 +6,6 @@ from sqlalchemy import func, select
 
 from extensions import db, limiter
 from models import Event, PatrolPoint, Shift, Volunteer
-from models.types import utcnow
 from services.i18n import _
 from services.users import end_session, start_session, verify_password
 from web.auth import SESSION_KEY, coordinator_required, current_user, safe_next
@@ -45,11 +44,20 @@ def logout():
 @bp.get("/")
 @coordinator_required
 def dashboard():
-    now = utcnow()
+    from web.runtime import now as app_now
+
+    now = app_now()
     counts = {
         "volunteers": db.session.scalar(select(func.count(Volunteer.id)).where(Volunteer.status == "active")),
         "points": db.session.scalar(select(func.count(PatrolPoint.id)).where(PatrolPoint.active.is_(True))),
         "events": db.session.scalar(select(func.count(Event.id))),
         "upcoming_shifts": db.session.scalar(select(func.count(Shift.id)).where(Shift.ends_at > now)),
     }
-    return render_template("coord/dashboard.html", counts=counts, user=current_user())
+    from flask import current_app
+
+    from services.board import today
+    from web.runtime import clock, scan_rules
+
+    day = today(db.session, clock=clock(), grace_minutes=current_app.config.get("BOARD_MISSING_GRACE_MINUTES", 15),
+                zone=scan_rules().zone)
+    return render_template("coord/dashboard.html", counts=counts, user=current_user(), day=day)

@@ -1,60 +1,66 @@
-"""The live "on patrol now" board, usable on a phone on a key-date night, with check-in and
-check-out on a volunteer's behalf (coordinators and designated team leaders)."""
+"""The night board, usable on a phone on a key-date night: tonight's shifts with who is missing,
+present and done, one-tap reminders, and check-in and check-out on a volunteer's behalf
+(coordinators and designated team leaders)."""
 from __future__ import annotations
 
-import hashlib
-
-from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from extensions import db
 from models.point import PatrolPoint
 from services.audit_log import record_action
+from services.board import tonight
+from services.board import remind as remind_missing
 from services.assignments import leave_list
 from services.checkin import proxy_check_in, proxy_check_out
 from services.errors import DomainError
 from services.i18n import _
-from services.review import find_volunteer, on_patrol, on_patrol_by_point
+from services.review import find_volunteer, on_patrol
 from web.auth import actor, current_user
 from web.coord import protect
 from web.runtime import clock, scan_rules
 
 bp = protect(Blueprint("coord_board", __name__, url_prefix="/coord/board"), leaders=True)
+MIN_REASON = 2
 
 
 def _points():
     return db.session.scalars(select(PatrolPoint).where(PatrolPoint.active.is_(True)).order_by(PatrolPoint.code)).all()
 
 
-BOARD_LIMIT = 100  # rows on the board without a point chosen; the summary counts everyone
-
-
-def _board() -> dict:
-    point_id = request.args.get("point", type=int)
-    summary = on_patrol_by_point(db.session)
-    total = sum(p.count for p in summary)
-    shown = on_patrol(db.session, point_id=point_id, limit=None if point_id else BOARD_LIMIT)
-    return {"rows": shown, "summary": summary, "total": total, "point_id": point_id}
+def _board():
+    return tonight(db.session, clock=clock(), grace_minutes=current_app.config.get("BOARD_MISSING_GRACE_MINUTES", 15),
+                   zone=scan_rules().zone)
 
 
 @bp.get("/")
 def index():
-    return render_template("coord/board.html", points=_points(), leave=leave_list(db.session, clock=clock()), **_board())
+    return render_template("coord/board.html", board=_board(), rows=on_patrol(db.session), points=_points(),
+                           leave=leave_list(db.session, clock=clock()))
 
 
 @bp.get("/rows")
 def rows():
-    """The table body alone, polled by the page every 10 s. Answered 304 when it has not changed
-    (ETag), so an unchanged board costs a phone a few hundred bytes."""
-    board = _board()
-    response = make_response(render_template("coord/board_rows.html", **board))
-    response.headers["X-Board-Total"] = str(board["total"])
-    response.headers["Cache-Control"] = "private, no-cache"
-    # From the data, not the HTML: the forms' CSRF tokens carry a time stamp and change every time.
-    state = repr((board["total"], [(r.id, r.flags, r.source) for r in board["rows"]],
-                  [(p.point_id, p.count) for p in board["summary"]], request.cookies.get("lang")))
-    response.set_etag(hashlib.sha256(state.encode()).hexdigest()[:32])
-    return response.make_conditional(request)
+    """The live part of the page alone, fetched by static/js/board.js every few seconds."""
+    return render_template("coord/board_rows.html", board=_board(), rows=on_patrol(db.session),
+                           leave=leave_list(db.session, clock=clock()))
+
+
+@bp.post("/remind/<int:shift_id>/<int:volunteer_id>")
+def remind(shift_id: int, volunteer_id: int):
+    try:
+        sent = remind_missing(db.session, shift_id, volunteer_id, by_user_id=current_user().id, clock=clock(),
+                              zone=scan_rules().zone)
+        if sent.created:
+            record_action(db.session, actor(), "remind", f"volunteer:{volunteer_id}", f"shift={shift_id}")
+            db.session.commit()
+            flash(_("已发送到岗提醒"), "success")
+        else:
+            flash(_("已经提醒过了，不再重复发送"), "success")
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+    return redirect(url_for(".index"))
 
 
 @bp.post("/check-in")
@@ -75,10 +81,15 @@ def check_in():
 
 @bp.post("/<int:attendance_id>/check-out")
 def check_out(attendance_id: int):
+    """Ending someone else's patrol needs a stated reason (it is in the action log)."""
+    reason = (request.form.get("reason") or "").strip()[:200]
+    if len(reason) < MIN_REASON:
+        flash(_("代签退需要填写原因"), "error")
+        return redirect(url_for(".index"))
     try:
         att = proxy_check_out(db.session, attendance_id, by_user_id=current_user().id, rules=scan_rules(),
                               clock=clock())
-        record_action(db.session, actor(), "proxy", f"attendance:{attendance_id}", "check_out")
+        record_action(db.session, actor(), "proxy", f"attendance:{attendance_id}", f"check_out; reason={reason}")
         db.session.commit()
         flash(_("已代签退，本次计 %(h).1f 小时", h=att.credited_hours), "success")
     except DomainError as exc:

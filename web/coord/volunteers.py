@@ -22,8 +22,8 @@ from services.roster import export_roster
 from services.signin import (PHONE_FAILURE_LIMIT, card_url, issue_login_link, issue_pin, issue_pins,
                              lift_pin_lockout, list_devices, pin_status, revoke_all_devices, revoke_card,
                              revoke_device)
-from services.volunteers import (get_volunteer, reinstate_volunteer, search_volunteers, teams,
-                                 withdraw_volunteer)
+from services.people import HOUR_BANDS, hours_by_campaign, roster, wechat_message
+from services.volunteers import get_volunteer, reinstate_volunteer, teams, withdraw_volunteer
 from services.hours import volunteer_hours
 from services.programme_year import current_year
 from services.messaging import chat_link_of
@@ -39,11 +39,13 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 @bp.get("/")
 def index():
-    page = search_volunteers(db.session, q=request.args.get("q", ""), team=request.args.get("team", ""),
-                             status=request.args.get("status", ""), page=request.args.get("page", 1, type=int))
-    return render_template("coord/volunteers/index.html", page=page, teams=teams(db.session),
-                           q=request.args.get("q", ""), team=request.args.get("team", ""),
-                           status=request.args.get("status", ""))
+    args = request.args
+    year = args.get("year", type=int) or current_year(db.session, now(), scan_rules().zone)
+    filters = {"q": args.get("q", ""), "team": args.get("team", ""), "status": args.get("status", ""),
+               "band": args.get("band", ""), "not_signed_in": args.get("not_signed_in") == "1"}
+    page = roster(db.session, year=year, page=args.get("page", 1, type=int), **filters)
+    return render_template("coord/volunteers/index.html", page=page, teams=teams(db.session), year=year,
+                           bands=[b[0] for b in HOUR_BANDS], **filters)
 
 
 @bp.route("/import", methods=["GET", "POST"])
@@ -67,7 +69,8 @@ def detail(volunteer_id: int):
                            today=local_date(now()), year=year, summary=volunteer_hours(db.session, vol.id, year),
                            adjustments=list_adjustments(db.session, vol.id),
                            attendances=list_attendances(db.session, volunteer_id=vol.id, per_page=20).rows,
-                           telegram=chat_link_of(db.session, volunteer_id=vol.id))
+                           telegram=chat_link_of(db.session, volunteer_id=vol.id),
+                           campaigns=hours_by_campaign(db.session, vol.id, year))
 
 
 @bp.post("/<int:volunteer_id>/login-link")
@@ -76,7 +79,9 @@ def login_link(volunteer_id: int):
     issued = issue_login_link(db.session, volunteer_id, base_url=current_app.config["PUBLIC_BASE_URL"],
                               created_by=actor(), valid_days=current_app.config["LOGIN_LINK_DAYS"],
                               cancel_older=request.form.get("cancel_older") == "1")
-    return _no_store(render_template("coord/volunteers/link.html", issued=issued, qr=qr_data_uri(issued.url)))
+    return _no_store(render_template("coord/volunteers/link.html", issued=issued, qr=qr_data_uri(issued.url),
+                                     message=wechat_message(issued.volunteer_name, issued.url, issued.expires_at,
+                                                            scan_rules().zone)))
 
 
 def _no_store(body):
