@@ -16,7 +16,12 @@ from services.lengths import check_length
 from services.messaging import QueuedMessage, post_message
 from services.outbox import Recipient
 
-SCALE = {5: "非常满意", 4: "满意", 3: "一般", 2: "不满意", 1: "非常不满意"}
+def N_(message: str) -> str:
+    """Marks a string for extraction (`make translations`); it is translated where it is shown."""
+    return message
+
+
+SCALE = {5: N_("非常满意"), 4: N_("满意"), 3: N_("一般"), 2: N_("不满意"), 1: N_("非常不满意")}
 SATISFIED = (4, 5)
 DEFAULT_QUESTION = "您对平安志愿者工作的组织和保障（排班、装备、保险、通知）是否满意？"
 

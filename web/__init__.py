@@ -15,7 +15,8 @@ from services.i18n import _
 DOMAIN_STATUS = {"not_found": 404, "not_signed_in": 401, "bad_token": 404, "point_revoked": 410,
                  "point_inactive": 410, "volunteer_withdrawn": 403, "outside_geofence": 403, "no_location": 403,
                  "shift_full": 409, "no_active_shift": 409, "wrong_event": 409, "link_used": 410,
-                 "link_expired": 410, "card_revoked": 410, "uninsured": 403, "forbidden": 403}
+                 "link_expired": 410, "card_revoked": 410, "uninsured": 403, "forbidden": 403,
+                 "offline_too_old": 422, "offline_superseded": 422}
 
 
 def domain_status(exc: DomainError) -> int:

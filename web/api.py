@@ -181,6 +181,10 @@ class ScanIn(ma.Schema):
     confirm = ma.fields.Boolean(load_default=False, metadata={
         "description": "true: end the patrol now even if early (after a confirm_checkout answer, or from an "
                        "offline queue); false: an early check-out is answered with confirm_checkout"})
+    client_time = ma.fields.AwareDateTime(allow_none=True, load_default=None, metadata={
+        "description": "ISO 8601 with offset: the phone's time of a scan it kept while offline. More than 2 "
+                       "minutes late it counts at this time, flagged offline_late, within OFFLINE_SCAN_MAX_DELAY "
+                       "(default 2 h); older: refused with offline_too_old"})
 
 
 class AttendanceOut(ma.Schema):
@@ -221,13 +225,15 @@ class Scans(MethodView):
     @blp.alt_response(404, schema=ErrorSchema, description="bad_token")
     @blp.alt_response(409, schema=ErrorSchema, description="no_active_shift, shift_full, wrong_event")
     @blp.alt_response(410, schema=ErrorSchema, description="point_revoked, point_inactive")
+    @blp.alt_response(422, schema=ErrorSchema, description="offline_too_old, offline_superseded")
     def post(self, body):
         """Scan a patrol point: check in, check out, or a duplicate (JSON only; device cookie)"""
         vol = current_volunteer()
         result = scan(db.session, vol.id if vol else None, body["token"], signer=code_signer(),
                       rules=scan_rules(), clock=clock(), nonce=body.get("nonce"), lat=body.get("lat"),
                       lon=body.get("lon"), accuracy=body.get("accuracy"), device_id=current_device_id(),
-                      channel="api", ask_before_ending=not body.get("confirm"))
+                      channel="api", ask_before_ending=not body.get("confirm"),
+                      client_time=body.get("client_time"))
         return {"action": result.action, "attendance": result.attendance, "scanned_at": result.scanned_at,
                 "point_code": result.point_code, "point_name": result.point_name,
                 "hours_year": result.year_hours,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, render_template, request, session
+from flask import Blueprint, current_app, render_template, request, send_from_directory, session
 
 from extensions import code_signer, db
 from services.checkin import current_shift_at, open_attendance, scan
@@ -29,6 +29,22 @@ def _float(name: str) -> float | None:
     except ValueError:
         return None
     return value if value == value and abs(value) != float("inf") else None
+
+
+@bp.get("/sw.js")
+def service_worker():
+    """Served from the root so its scope covers /p/ (the poster pages); never cached long, so a
+    new version reaches phones on their next visit."""
+    resp = send_from_directory(current_app.static_folder, "js/sw.js", mimetype="text/javascript", max_age=0)
+    resp.headers["Cache-Control"] = "no-cache"
+    return resp
+
+
+@bp.get("/scan-offline")
+def offline_shell():
+    """The page the service worker shows for a poster scanned with no signal: it saves the scan
+    on the phone (no name, no token in it: it is cached once for every poster)."""
+    return render_template("volunteer/scan_offline.html")
 
 
 @bp.get("/p/<token>")

@@ -77,7 +77,7 @@ def test_volunteer_pages_pass_axe_and_have_large_targets(app, locale):
                 page = context.new_page()
                 for name, url in [("home", base + "/"), ("signin", base + "/signin"),
                                   ("scan, not signed in", urls["scan"]), ("refused code", base + "/p/1.1.forged"),
-                                  ("sign-in link", urls["links"][0])]:
+                                  ("offline shell", base + "/scan-offline"), ("sign-in link", urls["links"][0])]:
                     page.goto(url)
                     _check(page, name, problems)
                 with page.expect_navigation():

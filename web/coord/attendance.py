@@ -12,7 +12,7 @@ from models.point import PatrolPoint
 from services.errors import DomainError
 from services.i18n import _
 from services.imports import import_attendance
-from services.review import add_adjustment, list_attendances, review_attendance
+from services.review import add_adjustment, list_attendances, refused_offline_scans, review_attendance
 from services.volunteers import teams
 from web.auth import actor, current_user
 from web.coord import import_page, protect
@@ -34,7 +34,7 @@ def index():
     return render_template("coord/attendance.html", page=page, teams=teams(db.session),
                            events=db.session.scalars(select(Event).order_by(Event.starts_on.desc())).all(),
                            points=db.session.scalars(select(PatrolPoint).order_by(PatrolPoint.code)).all(),
-                           args=request.args)
+                           args=request.args, refused_offline=refused_offline_scans(db.session))
 
 
 @bp.post("/<int:attendance_id>/review")
