@@ -12,7 +12,7 @@ from bot.bridge import Bridge
 from services.checkin import upcoming_shifts
 from services.errors import DomainError
 from services.events import set_assignment_status
-from services.hours import hours, recent_attendances, volunteer_hours
+from services.hours import current_hours, hours, recent_attendances
 from services.i18n import _
 from services.messaging import Audience, ChatPerson, chat_person, link_chat, on_patrol_lines, preview_notice, send_notice
 from services.signin import issue_login_link
@@ -76,10 +76,10 @@ async def hours_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await update.effective_message.reply_text(_("这个命令给志愿者用。"))
         return
     bridge = _bridge(context)
-    from datetime import datetime
+    from datetime import datetime, timezone
     from zoneinfo import ZoneInfo
-    year = datetime.now(ZoneInfo(bridge.config["TIMEZONE"])).year
-    summary = await bridge.run(volunteer_hours, person.id, year)
+    summary = await bridge.run(current_hours, person.id, datetime.now(timezone.utc), ZoneInfo(bridge.config["TIMEZONE"]))
+    year = summary.year
     recent = await bridge.run(recent_attendances, person.id, 3)
     lines = [_("%(y)d 年已累计 %(h).1f 小时（目标 %(t).0f 小时）", y=year, h=summary.total, t=summary.target_hours),
              _("扫码 %(a).1f · 导入 %(b).1f · 人工 %(c).1f", a=summary.verified, b=summary.imported, c=summary.adjusted)]

@@ -19,4 +19,5 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(programme.indicators)
     app.cli.add_command(programme.report)
     app.cli.add_command(programme.digest)
+    app.cli.add_command(programme.programme_year_start)
     app.cli.add_command(programme.scheduler)

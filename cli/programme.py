@@ -14,6 +14,7 @@ from services.clock import SHANGHAI
 from services.digest import digest_text, send_digest
 from services.exports import attendance_xlsx, expenditure_xlsx, hours_roster_xlsx, self_evaluation_xlsx
 from services.indicators import compute_indicators, report_as_dict
+from services.programme_year import programme_year_of, year_dates
 
 STATUS = {"green": "达成", "amber": "进行中", "red": "未达成"}
 
@@ -22,12 +23,17 @@ def _today():
     return datetime.now(SHANGHAI).date()
 
 
+def _year(year: int | None) -> int:
+    """The given label, else the programme year today falls in (the installation's year start)."""
+    return year if year is not None else programme_year_of(db.session, _today())
+
+
 @click.command("indicators", help="计算年度 14 项绩效指标")
 @click.option("--year", type=int, default=None, help="年度（默认今年，按截至今日计算）")
 @click.option("--json", "as_json", is_flag=True, help="输出 JSON")
 @with_appcontext
 def indicators(year: int | None, as_json: bool) -> None:
-    report = compute_indicators(db.session, year or _today().year, today=_today())
+    report = compute_indicators(db.session, _year(year), today=_today())
     if as_json:
         click.echo(json.dumps(report_as_dict(report), ensure_ascii=False, indent=2, default=str))
         return
@@ -47,7 +53,7 @@ def report() -> None:
 @with_appcontext
 def self_evaluation(year: int | None, output: str) -> None:
     """年度绩效自评表（.xlsx）"""
-    data = compute_indicators(db.session, year or _today().year, today=_today())
+    data = compute_indicators(db.session, _year(year), today=_today())
     Path(output).write_bytes(self_evaluation_xlsx(data))
     click.echo(f"已导出 {data.year} 年绩效自评表 -> {output}")
 
@@ -58,8 +64,8 @@ def self_evaluation(year: int | None, output: str) -> None:
 @with_appcontext
 def hours_report(year: int | None, output: str) -> None:
     """志愿者工时表（扫码、导入、人工分列）"""
-    y = year or _today().year
-    Path(output).write_bytes(hours_roster_xlsx(db.session, y, as_of=min(_today(), datetime(y, 12, 31).date())))
+    y = _year(year)
+    Path(output).write_bytes(hours_roster_xlsx(db.session, y, as_of=min(_today(), year_dates(db.session, y)[1])))
     click.echo(f"-> {output}")
 
 
@@ -69,7 +75,7 @@ def hours_report(year: int | None, output: str) -> None:
 @with_appcontext
 def attendance_report(year: int | None, output: str) -> None:
     """签到记录明细"""
-    Path(output).write_bytes(attendance_xlsx(db.session, year or _today().year))
+    Path(output).write_bytes(attendance_xlsx(db.session, _year(year)))
     click.echo(f"-> {output}")
 
 
@@ -79,7 +85,7 @@ def attendance_report(year: int | None, output: str) -> None:
 @with_appcontext
 def expenditure_report(year: int | None, output: str) -> None:
     """支出明细"""
-    Path(output).write_bytes(expenditure_xlsx(db.session, year or _today().year))
+    Path(output).write_bytes(expenditure_xlsx(db.session, _year(year)))
     click.echo(f"-> {output}")
 
 
@@ -106,3 +112,20 @@ def digest(dry_run: bool) -> None:
 def scheduler() -> None:
     from scheduler.runner import run
     run(current_app._get_current_object())
+
+
+@click.command("programme-year-start", help="查看或设置年度起始日（月-日，默认 01-01；已有年度数据后不能修改）")
+@click.argument("start", required=False)
+@with_appcontext
+def programme_year_start(start: str | None) -> None:
+    from services.errors import DomainError
+    from services.programme_year import set_year_start, year_start
+
+    if start is None:
+        click.echo(f"年度起始日：{year_start(db.session)}")
+        return
+    try:
+        new = set_year_start(db.session, start, by="cli")
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"年度起始日已设为 {new}")

@@ -16,7 +16,7 @@ from services.errors import DomainError
 from services.posters import CardItem, cards_pdf
 from services.audit_log import record_action
 from services.roster import export_roster
-from services.signin import card_url, find_volunteer_by_phone, issue_login_link
+from services.signin import card_url, find_volunteer_by_phone, issue_login_link, issue_pin, issue_pins
 
 
 @click.group("volunteers", help="志愿者花名册")
@@ -58,19 +58,35 @@ def login_link(phone: str) -> None:
     click.echo(issued.url)
 
 
+@volunteers.command("pin")
+@click.argument("phone")
+@with_appcontext
+def pin(phone: str) -> None:
+    """为该志愿者发放新的 6 位登录 PIN（旧 PIN 失效，锁定解除；只显示这一次）"""
+    try:
+        vol = find_volunteer_by_phone(db.session, phone)
+        issued = issue_pin(db.session, vol.id)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"{issued.volunteer_name} 的登录 PIN：{issued.pin}")
+
+
 @volunteers.command("cards")
 @click.option("--team", default=None, help="只打印某个居委")
+@click.option("--new-pins", is_flag=True, help="为每人发放新的登录 PIN 并印在卡上（旧 PIN 失效）")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
 @with_appcontext
-def cards(team: str | None, output: str) -> None:
+def cards(team: str | None, new_pins: bool, output: str) -> None:
     """打印志愿者卡 PDF（每个居委另起一页）"""
     stmt = select(Volunteer).where(Volunteer.status == STATUS_ACTIVE).order_by(Volunteer.team, Volunteer.vest_no,
                                                                                Volunteer.id)
     if team:
         stmt = stmt.where(Volunteer.team == team)
     vols = list(db.session.scalars(stmt))
+    pins = issue_pins(db.session, [v.id for v in vols]) if new_pins else {}
     base, signer = current_app.config["PUBLIC_BASE_URL"], code_signer()
-    Path(output).write_bytes(cards_pdf([CardItem(v.name, v.team, v.vest_no, card_url(base, signer, v)) for v in vols]))
+    Path(output).write_bytes(cards_pdf([CardItem(v.name, v.team, v.vest_no, card_url(base, signer, v), pins.get(v.id))
+                                        for v in vols]))
     click.echo(f"已生成 {len(vols)} 张志愿者卡 -> {output}")
 
 

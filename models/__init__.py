@@ -7,8 +7,8 @@ from models.messaging import (ChatLink, ChatLinkToken, Message, MessageRecipient
 from models.point import PatrolPoint
 from models.programme import (BudgetLine, Complaint, EquipmentDelivery, EquipmentIssue, Expenditure,
                               InsuranceCover, InsurancePolicy, JobRun, ProgrammeDocument, ProgrammeYear)
-from models.signin import AppSetting, Device, LoginLink
-from models.user import User
+from models.signin import AppSetting, Device, LoginLink, SigninCode, SigninFailure
+from models.user import CoordSession, User
 from models.volunteer import Volunteer
 
 __all__ = [
@@ -17,5 +17,5 @@ __all__ = [
     "InsurancePolicy", "JobRun", "ProgrammeDocument", "ProgrammeYear",
     "ChatLink", "ChatLinkToken", "Message", "MessageRecipient", "OutboxItem", "SurveyAnswer", "SurveyRound",
     "AppSetting", "Assignment", "AttendanceCredit", "Device", "LoginLink", "Attendance", "Event", "HourAdjustment", "PatrolPoint", "PersonalDataExport",
-    "ScanRecord", "Shift", "User", "Volunteer",
+    "ScanRecord", "Shift", "User", "Volunteer", "CoordSession", "SigninCode", "SigninFailure",
 ]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, String
+from sqlalchemy import Boolean, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from extensions import db
@@ -38,3 +38,19 @@ class User(db.Model):
     def is_staff(self) -> bool:
         """Admins and coordinators: the whole coordinator web (leaders get the board only)."""
         return self.role in STAFF_ROLES
+
+
+class CoordSession(db.Model):
+    """A signed-in coordinator browser. The cookie holds a random secret, the row its hash, so
+    logging out (or an admin) ends the session on the server and a copied cookie is refused after."""
+
+    __tablename__ = "coord_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_agent: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_by: Mapped[str | None] = mapped_column(String(128))

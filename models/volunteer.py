@@ -29,6 +29,10 @@ class Volunteer(db.Model):
     id_number_masked: Mapped[str | None] = mapped_column(String(18))
     # The printed card's QR is derived from this; bumping it revokes every card printed before.
     card_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # The personal 6-digit sign-in PIN a coordinator issues (salted hash only; shown once, printed on
+    # the card). Without one, phone-number sign-in is impossible for this volunteer.
+    signin_pin_hash: Mapped[str | None] = mapped_column(String(256))
+    signin_pin_issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(16), default=STATUS_ACTIVE)
     joined_on: Mapped[date] = mapped_column(Date)
     withdrawn_on: Mapped[date | None] = mapped_column(Date)

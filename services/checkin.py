@@ -50,6 +50,7 @@ from services.coords import distance_m
 from services.credits import FLAG_DAILY_CAP, credit_days, recompute_days  # noqa: F401 (FLAG_DAILY_CAP re-exported)
 from services.errors import DomainError
 from services.hours import floor_hours, year_total_minutes
+from services.programme_year import current_year
 from services.i18n import _
 from services.tokens import POSTER, CodeSigner
 from services.transactions import lock_volunteer, write_transaction
@@ -249,7 +250,7 @@ _day_cover = and_(_IP.c.cover_start <= bindparam("day"), _IP.c.cover_end >= bind
 _INSURANCE = select(
     select(_IC.c.id).select_from(_IC.join(_IP, _IP.c.id == _IC.c.policy_id))
     .where(_IC.c.volunteer_id == bindparam("vid"), _day_cover).limit(1).scalar_subquery().label("covered"),
-    select(_IP.c.id).where(_day_cover).limit(1).scalar_subquery().label("any_policy"))
+    select(_IP.c.id).limit(1).scalar_subquery().label("any_policy"))
 _SHARED_DEVICE = (select(S.c.id).where(S.c.device_id == bindparam("did"), S.c.volunteer_id != bindparam("vid"),
                                         S.c.action.in_(ACCEPTED), S.c.scanned_at >= bindparam("since")).limit(1))
 _POINT_COORDS = select(P.c.lat, P.c.lon, P.c.name).where(P.c.id == bindparam("pid"))
@@ -625,15 +626,16 @@ def _check_out(conn, state, point, *, now, flags, rules, ctx) -> ScanResult:
                           start_point.name if start_point is not None else None, state.shift_id,
                           _dt(state.check_in_at), now, minutes, bool(state.walk_in),
                           tuple(f for f in flag_text.split(",") if f))
-    total = year_total_minutes(conn, state.id, now.astimezone(rules.zone).year)
+    total = year_total_minutes(conn, state.id, current_year(conn, now, rules.zone))
     return ScanResult("check_out", view, now, point.code, point.name, year_minutes=total, flags=view.flags)
 
 
 def insurance_flags(conn: Connection, volunteer_id: int, now: datetime, rules: ScanRules) -> list[str]:
     """The safety gate: a volunteer not insured on the day is flagged (`flag`) or refused (`enforce`).
 
-    It applies once the office has entered a policy covering that day: before any insurance is on
-    file, every check-in would otherwise be flagged.
+    It applies once the office has entered any policy at all: before insurance is on file, every
+    check-in would otherwise be flagged. After that a day no policy covers is a lapse, not a reason
+    to switch the gate off (issue 9, item 12).
     """
     if rules.insurance_gate == "off":
         return []

@@ -1,41 +1,48 @@
 """The weekly indicator digest for coordinators (Monday 09:00, Shanghai time)."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from models.attendance import Attendance, AttendanceCredit
+from models.attendance import REVIEW_REJECTED, Attendance, AttendanceCredit
 from models.messaging import OutboxItem
-from models.programme import Complaint
 from models.user import STAFF_ROLES, User
 from services.clock import SHANGHAI, Clock, system_clock
+from services.hours import floor_hours
 from services.i18n import _
 from services.indicators import compute_indicators
 from services.messaging import QueuedMessage, post_message
 from services.outbox import Recipient
+from services.programme_year import programme_year_of, year_dates
 
 MARK = {"green": "✅", "amber": "🟡", "red": "❌"}
 
 
 def digest_text(session: Session, *, now: datetime) -> tuple[str, str]:
+    """Counts what the indicators count: the programme year's figures, rejected records left out,
+    hours rounded down like the dashboard."""
     today = now.astimezone(SHANGHAI).date()
-    report = compute_indicators(session, today.year, today=today, evidence_limit=5)
+    year = programme_year_of(session, today)
+    report = compute_indicators(session, year, today=today, evidence_limit=5)
     week_ago = today - timedelta(days=7)
-    lines = [_("截至 %(d)s（%(y)d 年度）", d=today.isoformat(), y=today.year), ""]
+    lines = [_("截至 %(d)s（%(y)d 年度）", d=today.isoformat(), y=year), ""]
     for row in report.rows:
         lines.append(f"{MARK[row.status]} {row.number}. {row.name}：{row.actual}（{_('目标')} {row.target}）")
+    in_week = and_(Attendance.work_date > week_ago, Attendance.work_date <= today,
+                   Attendance.review_status != REVIEW_REJECTED)
     minutes = session.scalar(select(func.coalesce(func.sum(AttendanceCredit.minutes), 0))
-                             .where(AttendanceCredit.work_date > week_ago, AttendanceCredit.work_date <= today)) or 0
-    patrols = session.scalar(select(func.count(Attendance.id)).where(Attendance.work_date > week_ago,
-                                                                     Attendance.work_date <= today)) or 0
-    weeks_left = max(0, (date(today.year, 12, 31) - today).days // 7)
+                             .join(Attendance, Attendance.id == AttendanceCredit.attendance_id)
+                             .where(AttendanceCredit.work_date > week_ago, AttendanceCredit.work_date <= today,
+                                    Attendance.review_status != REVIEW_REJECTED)) or 0
+    patrols = session.scalar(select(func.count(Attendance.id)).where(in_week)) or 0
+    weeks_left = max(0, (year_dates(session, year)[1] - today).days // 7)
     hours_row, ins_row, eq_row = report.row(6), report.row(10), report.row(9)
-    open_complaints = session.scalar(select(func.count(Complaint.id)).where(Complaint.status == "open")) or 0
+    open_complaints = report.row(11).evidence.get("open", 0)
     failed = session.scalar(select(func.count(OutboxItem.id)).where(
         OutboxItem.status.in_(("failed", "unreachable")), OutboxItem.created_at >= now - timedelta(days=7))) or 0
-    lines += ["", _("本周：巡逻 %(p)d 人次，%(h).1f 小时", p=patrols, h=minutes / 60),
+    lines += ["", _("本周：巡逻 %(p)d 人次，%(h).1f 小时", p=patrols, h=floor_hours(int(minutes))),
               _("未达 %(t)s 的志愿者 %(n)d 人，全年还剩 %(w)d 周", t=hours_row.target, n=hours_row.evidence.get("below_count", 0),
                 w=weeks_left),
               _("未按时投保 %(a)d 人，未按时领装备 %(b)d 人", a=ins_row.evidence.get("late_count", 0),

@@ -17,7 +17,8 @@ from services.clock import SHANGHAI
 from services.hours import volunteer_hours
 from services.i18n import _
 from services.indicators import IndicatorReport, active_volunteer_ids
-from services.programme import LINE_NAMES
+from services.programme import LINE_NAMES, programme_year
+from services.programme_year import year_dates
 from services.spreadsheet import append_row, new_workbook, workbook_bytes
 
 STATUS_WORDS = {"green": "已达成", "amber": "进行中（按进度达标）", "red": "未达成"}
@@ -76,14 +77,16 @@ def hours_roster_xlsx(session: Session, year: int, *, as_of: date) -> bytes:
 
 
 def hours_roster_workbook(session: Session, year: int, *, as_of: date):
-    """Per volunteer: scan-verified, imported and adjusted hours in separate columns."""
+    """Per volunteer: scan-verified, imported and adjusted hours in separate columns; "是否达标"
+    against that year's own target (its settings row), as indicator 6 counts."""
     wb = new_workbook(_("工时"))
     ws = wb.active
     append_row(ws, [_(h) for h in ("姓名", "所属居委", "马甲编号", "扫码核验（小时）", "历史导入（小时）", "人工登记（小时）",
                               "合计（小时）", "是否达标")])
     active = set(active_volunteer_ids(session, as_of))
+    target = float(programme_year(session, year).target_hours)
     for v in session.scalars(select(Volunteer).where(Volunteer.id.in_(active)).order_by(Volunteer.team, Volunteer.vest_no)):
-        s = volunteer_hours(session, v.id, year)
+        s = volunteer_hours(session, v.id, year, target_hours=target)
         append_row(ws, [v.name, v.team or "", v.vest_no or "", s.verified, s.imported, s.adjusted, s.total,
                    _("是") if s.met else _("否")])
     return wb
@@ -101,7 +104,7 @@ def attendance_workbook(session: Session, year: int):
                            .join(Volunteer, Volunteer.id == Attendance.volunteer_id)
                            .outerjoin(Event, Event.id == Attendance.event_id)
                            .outerjoin(PatrolPoint, PatrolPoint.id == Attendance.point_id)
-                           .where(Attendance.work_date.between(date(year, 1, 1), date(year, 12, 31)))
+                           .where(Attendance.work_date.between(*year_dates(session, year)))
                            .order_by(Attendance.check_in_at))
     for a, name, vest, event, point in rows:
         append_row(ws, [name, vest or "", event or "", point or "",
@@ -109,7 +112,7 @@ def attendance_workbook(session: Session, year: int):
                    a.check_out_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if a.check_out_at else "",
                    a.status, a.source, a.credited_minutes, a.review_status, a.flags])
     adjustments = session.execute(select(HourAdjustment, Volunteer.name).join(Volunteer, Volunteer.id == HourAdjustment.volunteer_id)
-                                  .where(HourAdjustment.work_date.between(date(year, 1, 1), date(year, 12, 31))))
+                                  .where(HourAdjustment.work_date.between(*year_dates(session, year))))
     ws2 = wb.create_sheet(_("人工调整"))
     append_row(ws2, [_(h) for h in ("姓名", "日期", "分钟", "原因", "登记时间")])
     for adj, name in adjustments:

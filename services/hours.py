@@ -17,20 +17,12 @@ from sqlalchemy import and_, bindparam, func, select
 from models.attendance import (REVIEW_REJECTED, SOURCE_IMPORT, SOURCE_PROXY, SOURCE_SCAN, Attendance,
                                AttendanceCredit, HourAdjustment)
 from services.clock import SHANGHAI
+from services.programme_year import current_year, year_dates
 
 TARGET_HOURS = 6.0
 A = Attendance.__table__
 C = AttendanceCredit.__table__
 H = HourAdjustment.__table__
-
-
-def programme_year(day: date) -> int:
-    return day.year
-
-
-def year_bounds(year: int) -> tuple[date, date]:
-    """The programme year is a calendar year by default (PROGRAMME.md)."""
-    return date(year, 1, 1), date(year, 12, 31)
 
 
 def hours(minutes: int) -> float:
@@ -81,6 +73,7 @@ class HoursSummary:
     imported_minutes: int
     adjusted_minutes: int
     target_hours: float = TARGET_HOURS
+    year: int | None = None
 
     @property
     def total_minutes(self) -> int:
@@ -109,13 +102,16 @@ class HoursSummary:
 
 def year_total_minutes(conn: Any, volunteer_id: int, year: int) -> int:
     """All credited minutes of a volunteer in a programme year, in one statement (the scan's answer)."""
-    start, end = year_bounds(year)
+    start, end = year_dates(conn, year)
     return int(conn.execute(_YEAR_TOTAL, {"vid": volunteer_id, "start": start, "end": end}).scalar() or 0)
 
 
-def volunteer_hours(conn: Any, volunteer_id: int, year: int, *, target_hours: float = TARGET_HOURS) -> HoursSummary:
-    """Credited time of one volunteer in a programme year (a Session or a Connection)."""
-    start, end = year_bounds(year)
+def volunteer_hours(conn: Any, volunteer_id: int, year: int, *, target_hours: float | None = None) -> HoursSummary:
+    """Credited time of one volunteer in a programme year (a Session or a Connection), measured
+    against that year's target (its settings row, else the default 6 h)."""
+    start, end = year_dates(conn, year)
+    if target_hours is None:
+        target_hours = year_target_hours(conn, year)
     by_source = dict(conn.execute(
         select(A.c.source, func.coalesce(func.sum(C.c.minutes), 0))
         .select_from(C.join(A, A.c.id == C.c.attendance_id))
@@ -126,7 +122,21 @@ def volunteer_hours(conn: Any, volunteer_id: int, year: int, *, target_hours: fl
                                .where(and_(H.c.volunteer_id == volunteer_id, H.c.work_date.between(start, end)))
                                ).scalar() or 0
     return HoursSummary(int(by_source.get(SOURCE_SCAN) or 0), int(by_source.get(SOURCE_IMPORT) or 0),
-                        int(by_source.get(SOURCE_PROXY) or 0) + int(adjustments), target_hours)
+                        int(by_source.get(SOURCE_PROXY) or 0) + int(adjustments), target_hours, year)
+
+
+def year_target_hours(conn: Any, year: int) -> float:
+    """The year's hours target without creating its settings row (read-only callers: scan, bot, API)."""
+    from models.programme import ProgrammeYear
+
+    value = conn.execute(select(ProgrammeYear.__table__.c.target_hours)
+                         .where(ProgrammeYear.__table__.c.year == year)).scalar()
+    return float(value) if value is not None else TARGET_HOURS
+
+
+def current_hours(conn: Any, volunteer_id: int, now: datetime, zone: ZoneInfo = SHANGHAI) -> HoursSummary:
+    """A volunteer's hours in the programme year `now` falls in (what /me, /hours and the API show)."""
+    return volunteer_hours(conn, volunteer_id, current_year(conn, now, zone))
 
 
 @dataclass(frozen=True)

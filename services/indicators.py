@@ -7,10 +7,9 @@ drill down from a number to the volunteers, records and entries that make it.
 """
 from __future__ import annotations
 
-import calendar
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -18,7 +17,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from models.attendance import (ATT_OPEN, REVIEW_APPROVED, REVIEW_NONE, REVIEW_REJECTED, Attendance,
-                               AttendanceCredit, HourAdjustment)
+                               AttendanceCredit, HourAdjustment, ScanRecord)
 from models.event import Event
 from models.messaging import Message, OutboxItem, SurveyRound
 from models.programme import (LINE_WORK_FUND, Complaint, EquipmentDelivery, EquipmentIssue, Expenditure,
@@ -26,7 +25,9 @@ from models.programme import (LINE_WORK_FUND, Complaint, EquipmentDelivery, Equi
 from models.volunteer import Volunteer
 from services.clock import SHANGHAI
 from services.i18n import _
+from services.hours import floor_hours
 from services.programme import programme_year
+from services.programme_year import year_bounds, year_dates
 from services.surveys import results as survey_results
 
 GREEN, AMBER, RED = "green", "amber", "red"
@@ -65,8 +66,25 @@ def _pct(x: float) -> str:
     return f"{x * 100:.1f}%"
 
 
+def _amount(x: Decimal | float) -> str:
+    """A target as the year's settings hold it: 15,000 and 10, but 10.50 when that is what was set."""
+    text = f"{Decimal(x):,.2f}"
+    return text[:-3] if text.endswith(".00") else text
+
+
 def _yuan(x: Decimal | float) -> str:
     return f"{Decimal(x):,.2f} 元"
+
+
+def _insurance_reason(reason: str) -> str:
+    """Why a volunteer counts as not insured on time (indicator 10's drill-down)."""
+    return {"no_cover": _("没有投保记录"), "after_due": _("保障开始晚于投保截止日期"),
+            "lapsed_at_first_patrol": _("首次巡逻当天不在保障期内"), "refused_uninsured": _("未投保签到被拒绝"),
+            "uninsured_checkin": _("未投保签到（已标记）")}[reason]
+
+
+def _as_utc(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
 
 
 def _ge_status(actual: float, target: float, ytd: bool, fraction: float) -> str:
@@ -98,10 +116,10 @@ def hours_by_volunteer(session: Session, start: date, end: date) -> dict[int, in
 
 def compute_indicators(session: Session, year: int, *, today: date, evidence_limit: int = 100) -> IndicatorReport:
     settings: ProgrammeYear = programme_year(session, year)
-    start, end = date(year, 1, 1), date(year, 12, 31)
+    start, end = year_dates(session, year)
     as_of = min(today, end)
     ytd = today <= end
-    days = 366 if calendar.isleap(year) else 365
+    days = (end - start).days + 1
     fraction = max(0.0, min(1.0, ((as_of - start).days + 1) / days))
     active = active_volunteer_ids(session, as_of)
     n_active = len(active)
@@ -112,25 +130,43 @@ def compute_indicators(session: Session, year: int, *, today: date, evidence_lim
     spent = Decimal(session.scalar(select(func.coalesce(func.sum(Expenditure.amount), 0)).where(
         Expenditure.year == year, Expenditure.line == LINE_WORK_FUND)) or 0)
     target = Decimal(settings.target_work_fund)
-    rows.append(IndicatorRow(1, "成本指标", "经济成本指标", "志愿者工作开展成本", f"≤{target:,.0f} 元", _yuan(spent),
+    rows.append(IndicatorRow(1, "成本指标", "经济成本指标", "志愿者工作开展成本", f"≤{_amount(target)} 元", _yuan(spent),
                              GREEN if spent <= target else RED, float(spent),
                              evidence={"entries": session.scalar(select(func.count(Expenditure.id)).where(
                                  Expenditure.year == year, Expenditure.line == LINE_WORK_FUND))}))
 
     # 2 insurance premium per person ---------------------------------------------------------------
+    # A policy's premium is charged to each programme year in proportion to the days it covers in
+    # that year, so two consecutive year-long policies that straddle the year start add up to one
+    # year's premium per person, not two.
     P, IC = InsurancePolicy, InsuranceCover
     in_year = and_(P.cover_start <= end, P.cover_end >= start)
-    covers = session.execute(select(IC.volunteer_id, P.premium_per_person, P.cover_start)
+    policies = session.execute(select(P, func.count(IC.id)).outerjoin(IC, IC.policy_id == P.id).where(in_year)
+                               .group_by(P.id).order_by(P.cover_start, P.id)).all()
+    covers = session.execute(select(IC.volunteer_id, P.id, P.cover_start, P.cover_end)
                              .join(P, P.id == IC.policy_id).where(in_year)).all()
-    insured = {v for v, _p, _s in covers}
-    premiums = sum((Decimal(p) for _v, p, _s in covers), Decimal(0))
+    insured = {v for v, _p, _s, _e in covers}
+    premiums = Decimal(0)
+    apportioned = []
+    for policy, n_insured in policies:
+        total_days = (policy.cover_end - policy.cover_start).days + 1
+        days_in = (min(policy.cover_end, end) - max(policy.cover_start, start)).days + 1
+        charged = Decimal(policy.premium_per_person) * n_insured * days_in / total_days
+        premiums += charged
+        apportioned.append({"policy_no": policy.policy_no, "cover_start": policy.cover_start.isoformat(),
+                            "cover_end": policy.cover_end.isoformat(), "premium_per_person": float(policy.premium_per_person),
+                            "insured": n_insured, "days_in_year": days_in, "days_covered": total_days,
+                            "share": f"{days_in}/{total_days}", "charged": float(round(charged, 2))})
     per_person = premiums / len(insured) if insured else Decimal(0)
-    highest = max((Decimal(p) for _v, p, _s in covers), default=Decimal(0))
+    highest = max((Decimal(p.premium_per_person) for p, n in policies if n), default=Decimal(0))
     limit = Decimal(settings.target_insurance_per_person)
     status = (GREEN if per_person <= limit and highest <= limit else RED) if insured else (AMBER if ytd else RED)
-    rows.append(IndicatorRow(2, "成本指标", "经济成本指标", "平安志愿者意外险投保标准", f"≤{limit:.0f} 元/人",
+    rows.append(IndicatorRow(2, "成本指标", "经济成本指标", "平安志愿者意外险投保标准", f"≤{_amount(limit)} 元/人",
                              f"{per_person:.2f} 元/人（最高 {highest:.2f} 元）" if insured else _("尚无投保记录"),
-                             status, float(per_person), evidence={"insured": len(insured), "premiums": float(premiums)}))
+                             status, float(round(per_person, 2)),
+                             note=_("保费按保障期落在本年度的天数分摊") if apportioned else "",
+                             evidence={"insured": len(insured), "premiums": float(round(premiums, 2)),
+                                       "policies": apportioned}))
 
     # 3 equipment cost per person ------------------------------------------------------------------
     deliveries = session.execute(select(EquipmentDelivery.sets, EquipmentDelivery.unit_cost, EquipmentDelivery.passed_sets)
@@ -143,7 +179,7 @@ def compute_indicators(session: Session, year: int, *, today: date, evidence_lim
     equipped = len(first_issue)
     cost_pp = total_cost / equipped if equipped else Decimal(0)
     limit = Decimal(settings.target_equipment_per_person)
-    rows.append(IndicatorRow(3, "成本指标", "经济成本指标", "人员装备制作单位成本", f"≤{limit:.0f} 元/人",
+    rows.append(IndicatorRow(3, "成本指标", "经济成本指标", "人员装备制作单位成本", f"≤{_amount(limit)} 元/人",
                              f"{cost_pp:.2f} 元/人" if equipped else _("尚无发放记录"),
                              (GREEN if cost_pp <= limit else RED) if equipped else (AMBER if ytd else RED),
                              float(cost_pp), evidence={"total_cost": float(total_cost), "equipped": equipped}))
@@ -167,6 +203,7 @@ def compute_indicators(session: Session, year: int, *, today: date, evidence_lim
     target_h = float(settings.target_hours)
     per = {v: minutes.get(v, 0) / 60.0 for v in active}
     mean = sum(per.values()) / n_active if n_active else 0.0
+    mean_shown = floor_hours(sum(minutes.get(v, 0) for v in active) // n_active) if n_active else 0.0
     at_target = sum(1 for h in per.values() if h >= target_h)
     share = at_target / n_active if n_active else 0.0
     below = sorted(((v, h) for v, h in per.items() if h < target_h), key=lambda x: x[1])
@@ -174,12 +211,13 @@ def compute_indicators(session: Session, year: int, *, today: date, evidence_lim
         status = GREEN if n_active and at_target == n_active else (AMBER if ytd and mean >= target_h * fraction else RED)
     else:
         status = _ge_status(mean, target_h, ytd, fraction) if n_active else RED
-    rows.append(IndicatorRow(6, "产出指标", "数量指标", "志愿者工作时长", f"≥{target_h:.0f} 小时",
-                             _("人均 %(m).1f 小时；达标 %(p)s（%(a)d/%(n)d）", m=mean, p=_pct(share), a=at_target, n=n_active),
+    rows.append(IndicatorRow(6, "产出指标", "数量指标", "志愿者工作时长", f"≥{target_h:g} 小时",
+                             _("人均 %(m).1f 小时；达标 %(p)s（%(a)d/%(n)d）", m=mean_shown, p=_pct(share), a=at_target, n=n_active),
                              status, round(mean, 2),
                              note=_("口径：%(r)s", r=_("每人均达标") if settings.hours_rule == "every" else _("人均")),
                              evidence={"mean": round(mean, 2), "share_at_target": round(share, 4), "below_count": len(below),
-                                       "below": [{"volunteer_id": v, "name": names.get(v, ""), "hours": round(h, 1)}
+                                       "below": [{"volunteer_id": v, "name": names.get(v, ""),
+                                                  "hours": floor_hours(minutes.get(v, 0))}
                                                  for v, h in below[:evidence_limit]]}))
 
     # 7 work-quality compliance --------------------------------------------------------------------
@@ -203,9 +241,10 @@ def compute_indicators(session: Session, year: int, *, today: date, evidence_lim
                              _pct(eq_quality) + (f"（{passed}/{sets}）" if sets else "") if sets else _("尚无到货记录"),
                              GREEN if sets and passed == sets else (AMBER if ytd and not sets else RED), round(eq_quality, 4)))
 
-    # first patrol of the year per volunteer (for 9 and 10)
+    # first patrol of the year per volunteer (for 9 and 10); a rejected record is not a patrol
     first_patrol = dict(session.execute(select(A.volunteer_id, func.min(A.work_date))
-                                        .where(A.work_date.between(start, end)).group_by(A.volunteer_id)).all())
+                                        .where(A.work_date.between(start, end), A.review_status != REVIEW_REJECTED)
+                                        .group_by(A.volunteer_id)).all())
 
     # 9 equipment on time --------------------------------------------------------------------------
     eq_due = settings.equipment_due or end
@@ -221,24 +260,56 @@ def compute_indicators(session: Session, year: int, *, today: date, evidence_lim
                                                                             for v in late_eq[:evidence_limit]]}))
 
     # 10 insurance on time -------------------------------------------------------------------------
+    # On time = cover in force on the day of the first patrol of the year, cover begun by the due
+    # date, and never showing up uninsured: a check-in flagged `uninsured`, or one the gate refused
+    # (`enforce` leaves no attendance, only the scan record's refusal code). A refused check-in is an
+    # attempted first patrol too.
     ins_due = settings.insurance_due or end
-    cover_start: dict[int, date] = {}
-    for v, _p, s in covers:
-        cover_start[v] = min(s, cover_start.get(v, s))
-    uninsured_scans = set(session.scalars(select(A.volunteer_id).where(A.work_date.between(start, end),
-                                                                       A.flags.like("%uninsured%")).distinct()))
-    late_ins = [v for v in active if not (v in cover_start and cover_start[v] <= ins_due
-                                          and (v not in first_patrol or cover_start[v] <= first_patrol[v])
-                                          and v not in uninsured_scans)]
+    periods: dict[int, list[tuple[date, date]]] = defaultdict(list)
+    for v, _pid, s_day, e_day in covers:
+        periods[v].append((s_day, e_day))
+    uninsured_days: dict[int, list[tuple[date, str]]] = defaultdict(list)
+    for v, day in session.execute(select(A.volunteer_id, A.work_date).where(A.work_date.between(start, end),
+                                                                            A.flags.like("%uninsured%"))):
+        uninsured_days[v].append((day, "flagged"))
+    y_from, y_to = year_bounds(session, year)
+    for v, at in session.execute(select(ScanRecord.volunteer_id, ScanRecord.scanned_at).where(
+            ScanRecord.code == "uninsured", ScanRecord.action == "refused", ScanRecord.volunteer_id.is_not(None),
+            ScanRecord.scanned_at >= y_from, ScanRecord.scanned_at < y_to)):
+        uninsured_days[v].append((_as_utc(at).astimezone(SHANGHAI).date(), "refused"))
+    late_ins: list[dict[str, Any]] = []
+    for v in active:
+        own = periods.get(v, [])
+        first = min([d for d in (first_patrol.get(v),) if d] + [d for d, _k in uninsured_days.get(v, [])], default=None)
+        if not own:
+            reason, day = "no_cover", None
+        elif min(s_day for s_day, _e in own) > ins_due:
+            reason, day = "after_due", min(s_day for s_day, _e in own)
+        elif first is not None and not any(s_day <= first <= e_day for s_day, e_day in own):
+            reason = "refused_uninsured" if (first, "refused") in uninsured_days.get(v, []) else "lapsed_at_first_patrol"
+            day = first
+        elif uninsured_days.get(v):
+            day, kind = min(uninsured_days[v])
+            reason = "refused_uninsured" if kind == "refused" else "uninsured_checkin"
+        else:
+            continue
+        late_ins.append({"volunteer_id": v, "name": "", "reason": reason, "reason_text": _insurance_reason(reason),
+                         "date": day.isoformat() if day else None})
+    refusals = sorted(((v, d) for v, days_ in uninsured_days.items() for d, k in days_ if k == "refused"),
+                      key=lambda x: (x[1], x[0]))
+    uninsured_vols = set(uninsured_days)
     ok_ins = n_active - len(late_ins)
     ratio = ok_ins / n_active if n_active else 0.0
     rows.append(IndicatorRow(10, "产出指标", "时效指标", "平安志愿者意外险投保及时率", "=100%",
                              _pct(ratio) + f"（{ok_ins}/{n_active}）",
                              GREEN if n_active and ok_ins == n_active else (
-                                 AMBER if ytd and as_of <= ins_due and not uninsured_scans else RED),
-                             round(ratio, 4), note=_("截止日期 %(d)s；未投保签到 %(n)d 人", d=ins_due.isoformat(), n=len(uninsured_scans)),
-                             evidence={"late_count": len(late_ins), "uninsured_checkins": len(uninsured_scans),
-                                       "late": [{"volunteer_id": v, "name": names.get(v, "")} for v in late_ins[:evidence_limit]]}))
+                                 AMBER if ytd and as_of <= ins_due and not uninsured_vols else RED),
+                             round(ratio, 4), note=_("截止日期 %(d)s；未投保签到 %(n)d 人", d=ins_due.isoformat(), n=len(uninsured_vols)),
+                             evidence={"late_count": len(late_ins), "uninsured_checkins": len(uninsured_vols),
+                                       "refused_checkins": len(refusals),
+                                       "refusals": [{"volunteer_id": v, "name": "", "date": d.isoformat()}
+                                                    for v, d in refusals[:evidence_limit]],
+                                       "late": late_ins[:evidence_limit]}))
 
     # 11 complaints --------------------------------------------------------------------------------
     complaints = session.scalar(select(func.count(Complaint.id)).where(Complaint.received_on.between(start, end))) or 0
@@ -254,10 +325,12 @@ def compute_indicators(session: Session, year: int, *, today: date, evidence_lim
     month_rows = session.execute(select(C.work_date, func.sum(C.minutes)).join(A, A.id == C.attendance_id)
                                  .where(C.work_date.between(start, end), A.review_status != REVIEW_REJECTED)
                                  .group_by(C.work_date)).all()
-    by_month: dict[int, float] = {m: 0.0 for m in range(1, 13)}
+    by_month: dict[int, float] = {(start.month + i - 1) % 12 + 1: 0.0 for i in range(12)}  # in the year's order
+    month_minutes = 0
     weekly: dict[str, float] = defaultdict(float)
     for day, m in month_rows:
         by_month[day.month] += (m or 0) / 60.0
+        month_minutes += int(m or 0)
         iso = day.isocalendar()
         weekly[f"{iso[0]}-W{iso[1]:02d}"] += (m or 0) / 60.0
     events = list(session.scalars(select(Event.name).where(Event.id.in_(
@@ -265,7 +338,7 @@ def compute_indicators(session: Session, year: int, *, today: date, evidence_lim
     points = session.scalar(select(func.count(func.distinct(A.point_id))).where(A.work_date.between(start, end))) or 0
     rows.append(IndicatorRow(12, "效益指标", "社会效益指标", "平安建设推进情况", "推进",
                              settings.assessment_safety or _("重大节点 %(e)d 个、点位 %(p)d 个、累计 %(h).1f 小时（待评估）",
-                                                             e=len(events), p=points, h=sum(by_month.values())),
+                                                             e=len(events), p=points, h=floor_hours(month_minutes)),
                              GREEN if settings.assessment_safety else AMBER, None,
                              note=_("评估：%(a)s", a=settings.assessed_by) if settings.assessed_by else "",
                              evidence={"events": events, "points_covered": points,
@@ -274,9 +347,8 @@ def compute_indicators(session: Session, year: int, *, today: date, evidence_lim
     # 13 long-term management mechanism (qualitative) -----------------------------------------------
     docs = dict(session.execute(select(ProgrammeDocument.kind, func.count(ProgrammeDocument.id))
                                 .where(ProgrammeDocument.year == year).group_by(ProgrammeDocument.kind)).all())
-    y_start = datetime(year, 1, 1, tzinfo=SHANGHAI)
-    y_end = min(datetime(year + 1, 1, 1, tzinfo=SHANGHAI),
-                datetime.combine(as_of, datetime.min.time(), tzinfo=SHANGHAI) + timedelta(days=1))
+    y_start, y_next = year_bounds(session, year)
+    y_end = min(y_next, datetime.combine(as_of, datetime.min.time(), tzinfo=SHANGHAI) + timedelta(days=1))
     sent = dict(session.execute(select(Message.kind, func.count(OutboxItem.id))
                                 .join(OutboxItem, OutboxItem.message_id == Message.id)
                                 .where(OutboxItem.status == "sent", OutboxItem.sent_at >= y_start,
@@ -303,13 +375,13 @@ def compute_indicators(session: Session, year: int, *, today: date, evidence_lim
     if round_id:
         res = survey_results(session, round_id)
         rate = res.satisfaction_rate
-        rows.append(IndicatorRow(14, "满意度指标", "服务对象满意度指标", "平安志愿者满意度", f"≥{ts * 100:.0f}%",
+        rows.append(IndicatorRow(14, "满意度指标", "服务对象满意度指标", "平安志愿者满意度", f"≥{round(ts * 100, 2):g}%",
                                  _("%(r)s（%(n)d 份，回收率 %(rr)s）", r=_pct(rate), n=res.responses, rr=_pct(res.response_rate)),
                                  GREEN if res.responses and rate >= ts else RED, round(rate, 4), note=res.name,
                                  evidence={"round": res.name, "responses": res.responses, "eligible": res.eligible,
                                            "response_rate": round(res.response_rate, 4), "by_score": res.by_score}))
     else:
-        rows.append(IndicatorRow(14, "满意度指标", "服务对象满意度指标", "平安志愿者满意度", f"≥{ts * 100:.0f}%",
+        rows.append(IndicatorRow(14, "满意度指标", "服务对象满意度指标", "平安志愿者满意度", f"≥{round(ts * 100, 2):g}%",
                                  _("尚未开展调查"), AMBER if ytd else RED, None))
 
     _fill_names(session, rows)
@@ -323,7 +395,7 @@ def compute_indicators(session: Session, year: int, *, today: date, evidence_lim
 
 
 def _fill_names(session: Session, rows: list[IndicatorRow]) -> None:
-    lists = [item for r in rows for key in ("below", "late") for item in (r.evidence or {}).get(key, [])]
+    lists = [item for r in rows for key in ("below", "late", "refusals") for item in (r.evidence or {}).get(key, [])]
     ids = list({item["volunteer_id"] for item in lists})
     names: dict[int, str] = {}
     for start in range(0, len(ids), 900):

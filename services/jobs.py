@@ -10,10 +10,10 @@ import os
 import socket
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Iterator
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from models.attendance import ATT_OPEN, Attendance
@@ -21,6 +21,7 @@ from models.event import ASSIGNMENT_DECLINED, Assignment, Event, Shift
 from models.messaging import Message, SurveyRound
 from models.point import PatrolPoint
 from models.programme import JobRun
+from models.volunteer import STATUS_WITHDRAWN, Volunteer
 from services.clock import SHANGHAI, Clock, system_clock
 from services.i18n import _
 from services.messaging import post_message
@@ -72,23 +73,38 @@ def send_due_reminders(session: Session, now: datetime, *, leads_hours: tuple[fl
             shorter = [f"reminder:{shift.id}:{x:g}h" for x in leads_hours[:index]]
             if shorter and session.scalar(select(Message.id).where(Message.dedupe_key.in_(shorter))) is not None:
                 continue
-            vids = list(session.scalars(select(Assignment.volunteer_id).where(
-                Assignment.shift_id == shift.id, Assignment.status != ASSIGNMENT_DECLINED)))
-            if not vids:
-                continue
             start = shift.starts_at.astimezone(SHANGHAI)
             end = shift.ends_at.astimezone(SHANGHAI)
+            # declined assignments and volunteers withdrawn by the shift's day are not reminded
+            vids = list(session.scalars(
+                select(Assignment.volunteer_id).join(Volunteer, Volunteer.id == Assignment.volunteer_id)
+                .where(Assignment.shift_id == shift.id, Assignment.status != ASSIGNMENT_DECLINED,
+                       Volunteer.status != STATUS_WITHDRAWN,
+                       or_(Volunteer.withdrawn_on.is_(None), Volunteer.withdrawn_on > start.date()))))
+            if not vids:
+                continue
+            day = _day_words(start.date(), now.astimezone(SHANGHAI).date())
             where = point.name + (f"（{point.address}）" if point.address else "")
             body = _("%(d)s %(a)s–%(b)s 在 %(w)s 巡逻（%(e)s）。到岗后扫描点位海报上的二维码签到；不能参加请在 /shifts 里点“请假”。",
-                     d=start.strftime("%m-%d"), a=start.strftime("%H:%M"), b=end.strftime("%H:%M"), w=where, e=event_name)
+                     d=day, a=start.strftime("%H:%M"), b=end.strftime("%H:%M"), w=where, e=event_name)
             result = post_message(session, kind="reminder",
-                                  title=_("巡逻提醒（%(h)s 小时后）", h=f"{lead:g}") if lead < 24 else _("明天巡逻提醒"),
+                                  title=_("巡逻提醒（%(h)s 小时后）", h=f"{lead:g}") if lead < 24
+                                  else _("%(d)s巡逻提醒", d=day),
                                   body=body, recipients=[Recipient(volunteer_id=v) for v in vids],
                                   dedupe_key=f"reminder:{shift.id}:{lead:g}h", audience=_("班次 #%(s)d", s=shift.id),
                                   clock=lambda: now)
             shifts += 1 if result.created else 0
             queued += result.queued
     return ReminderResult(shifts, queued)
+
+
+def _day_words(shift_day: date, today: date) -> str:
+    """今天 / 明天 by the real Shanghai calendar (a 24 h reminder can be for later today), else the date."""
+    if shift_day == today:
+        return _("今天")
+    if shift_day == today + timedelta(days=1):
+        return _("明天")
+    return _("%(m)d月%(d)d日", m=shift_day.month, d=shift_day.day)
 
 
 def send_checkout_nudges(session: Session, now: datetime) -> int:

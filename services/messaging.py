@@ -21,7 +21,7 @@ from services.errors import DomainError
 from services.i18n import _
 from services.lengths import check_length
 from services.outbox import Outgoing, Recipient, enqueue_many
-from services.tokens import hash_secret, new_secret
+from services.tokens import hash_secret, is_secret_shaped, new_secret
 
 LINK_TOKEN_HOURS = 72
 MAX_NOTICE_LENGTH = 2000
@@ -60,8 +60,10 @@ def issue_chat_link(session: Session, *, bot_username: str, volunteer_id: int | 
 def link_chat(session: Session, token: str, *, chat_id: int, username: str | None = None,
               clock: Clock = system_clock) -> ChatPerson:
     """`/start <token>`: link this chat to the token's person; the token is used up."""
+    if not is_secret_shaped(token):  # anything outside the token alphabet is refused before use
+        raise DomainError("link_invalid", _("绑定链接无效，请在平安马甲网页上重新获取"))
     now = clock()
-    token_hash = hash_secret(token or "")
+    token_hash = hash_secret(token)
     used = session.execute(update(ChatLinkToken).where(ChatLinkToken.token_hash == token_hash,
                                                        ChatLinkToken.used_at.is_(None),
                                                        ChatLinkToken.expires_at > now)

@@ -130,6 +130,7 @@ class CardItem:
     team: str | None
     vest_no: str | None
     url: str
+    pin: str | None = None  # a freshly issued sign-in PIN (only known at issue time; the server keeps a hash)
 
 
 CARD_W, CARD_H = 85 * mm, 54 * mm
@@ -172,6 +173,9 @@ def cards_pdf(items: Iterable[CardItem], *, office: str = "浦锦街道平安办
         c.setFont(font, 9)
         c.drawString(x + 4 * mm, y + CARD_H - 26 * mm, item.team or "")
         c.drawString(x + 4 * mm, y + CARD_H - 31 * mm, _("马甲编号 %(v)s", v=item.vest_no or "—"))
+        if item.pin:
+            c.setFont(font, 10)
+            c.drawString(x + 4 * mm, y + CARD_H - 38 * mm, _("登录 PIN %(p)s", p=item.pin))
         c.setFont(font, 7)
         c.drawString(x + 4 * mm, y + 8 * mm, _("扫码登录，签到更方便"))
         c.drawString(x + 4 * mm, y + 4 * mm, _("请妥善保管，遗失请告知平安办"))

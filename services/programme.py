@@ -19,6 +19,7 @@ from services.lengths import check_length
 from services.pii import (PersonalDataCipher, near_identical_error, near_identical_ids, normalise_id_number,
                           record_export, same_name)
 from services.phones import normalise_phone
+from services.programme_year import default_due, programme_year_of, year_start
 from services.spreadsheet import parse_date, read_sheet
 
 DEFAULT_BUDGET = {LINE_WORK_FUND: Decimal("15000"), LINE_INSURANCE: Decimal("5000"), LINE_EQUIPMENT: Decimal("30000")}
@@ -29,10 +30,11 @@ def programme_year(session: Session, year: int) -> ProgrammeYear:
     """The year's settings, created with the seed's defaults on first use (with its budget lines)."""
     row = session.get(ProgrammeYear, year)
     if row is None:
+        due = default_due(year_start(session), year)
         row = ProgrammeYear(year=year, target_volunteers=500, target_hours=6.0, target_satisfaction=0.9,
                             target_work_fund=Decimal("15000"), target_insurance_per_person=Decimal("10"),
                             target_equipment_per_person=Decimal("60"), target_equipment_sets=500, target_complaints=0,
-                            insurance_due=date(year, 3, 31), equipment_due=date(year, 3, 31), hours_rule="mean")
+                            insurance_due=due, equipment_due=due, hours_rule="mean")
         session.add(row)
         for code in BUDGET_LINES:
             if session.scalar(select(BudgetLine.id).where(BudgetLine.year == year, BudgetLine.code == code)) is None:
@@ -83,8 +85,8 @@ def add_expenditure(session: Session, *, year: int, line: str, spent_on: date, a
     check_length((voucher_no or "").strip(), 64, _("凭证号"))
     if amount <= 0:
         raise DomainError("bad_amount", _("金额必须大于 0"))
-    if spent_on.year != year:
-        raise DomainError("wrong_year", _("支出日期不在 %(y)d 年内", y=year))
+    if programme_year_of(session, spent_on) != year:
+        raise DomainError("wrong_year", _("支出日期不在 %(y)d 年度内", y=year))
     row = Expenditure(year=year, line=line, spent_on=spent_on, amount=amount, description=description.strip(),
                       payee=(payee or "").strip() or None, voucher_no=(voucher_no or "").strip() or None, created_by=by)
     session.add(row)
@@ -349,8 +351,8 @@ def import_expenditures(session: Session, year: int, data: bytes, filename: str,
     for row in sheet.rows:
         try:
             day = parse_date(row.get("spent_on"))
-            if day.year != year:
-                raise DomainError("wrong_year", _("支出日期不在 %(y)d 年内", y=year))
+            if programme_year_of(session, day) != year:
+                raise DomainError("wrong_year", _("支出日期不在 %(y)d 年度内", y=year))
             line = LINE_ALIASES.get((row.text("line") or "").strip())
             if line is None:
                 raise DomainError("bad_line", _("未知的预算科目“%(l)s”", l=row.text("line") or ""))

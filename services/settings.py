@@ -12,7 +12,8 @@ SELF_SERVICE_SIGNIN = "self_service_signin"
 TELEGRAM_BOT_USERNAME = "telegram_bot_username"
 
 DEFAULTS: dict[str, str] = {
-    SELF_SERVICE_SIGNIN: "1",
+    # Phone + PIN sign-in: off until an admin turns it on (and PINs have been handed out).
+    SELF_SERVICE_SIGNIN: "0",
     TELEGRAM_BOT_USERNAME: "",
 }
 

@@ -1,32 +1,62 @@
 """Passwordless sign-in for volunteers' phones.
 
 Three ways in, all ending in a `Device` (a random secret in a long-lived cookie, only its hash
-stored), valid until a coordinator revokes it:
+stored, and the way it was signed in), valid until a coordinator revokes it:
 - a personal one-time link from a coordinator: opening it (GET) changes nothing, because chat apps
-  and link previewers open URLs by themselves; only the confirming POST uses it up;
-- the printed volunteer card's QR: long-lived, revocable by bumping the volunteer's card version;
-- phone number + vest number, when an admin allows it (rate limited by the web layer).
+  and link previewers open URLs by themselves; only the confirming POST uses it up. Issuing a new
+  link can cancel the older unused ones; revoking a phone cancels them all;
+- the printed volunteer card's QR: long-lived, revocable by bumping the volunteer's card version,
+  which also signs out the phones that used the card;
+- phone number + a personal 6-digit PIN a coordinator issues (shown once, printed on the card,
+  stored as a salted hash), when an admin allows it. The vest number used before is printed on the
+  vest and sequential: anyone could sign in as anyone. Failed attempts are counted in the database,
+  per phone number (a lock-out only a coordinator lifts) and per address (a sliding window).
+
+A one-time code sent by SMS can replace the PIN: `self_service_sign_in` takes a `Credential` (`PIN`
+or `SMS_CODE`); `send_sign_in_code` texts a code through any `CodeSender` (`send_code(phone, code)`).
+No SMS channel exists yet: when one does, the sign-in page asks for the code instead of the PIN; the
+attempt limits, lock-out and refusals are the same. A phone signed in this way may not link a Telegram
+chat: that needs a personal link.
 """
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
 
-from models.signin import METHOD_CARD, METHOD_LINK, METHOD_SELF_SERVICE, Device, LoginLink
+from models.signin import (METHOD_CARD, METHOD_LINK, METHOD_PIN, METHOD_SMS_CODE, SHARED_SECRET_METHODS, Device,
+                           LoginLink, SigninCode, SigninFailure)
 from models.volunteer import STATUS_ACTIVE, Volunteer
 from services.clock import Clock, local_date, system_clock
 from services.errors import DomainError
 from services.i18n import _
 from services.phones import normalise_phone
 from services.settings import SELF_SERVICE_SIGNIN, get_bool
-from services.tokens import CARD, CodeSigner, hash_secret, new_secret
+from services.tokens import CARD, CodeSigner, hash_secret, is_secret_shaped, new_secret
 from services.volunteers import withdrawal_in_effect
 
 DEFAULT_LINK_DAYS = 7
 LAST_SEEN_GRANULARITY = timedelta(minutes=5)
+
+PIN_LENGTH = 6
+# Wrong PINs for one phone number before it is locked until a coordinator lifts the lock: 5 guesses
+# out of a million per number.
+PHONE_FAILURE_LIMIT = 5
+# Wrong PINs from one address (any numbers) within the window: stops spraying many numbers from
+# one place, while a street corner's shared carrier address still has room for typos.
+ADDRESS_FAILURE_LIMIT = 20
+ADDRESS_FAILURE_WINDOW = timedelta(hours=1)
+# PBKDF2 (salted) rather than werkzeug's default scrypt: printing a team's cards issues hundreds of
+# PINs in one request. A 6-digit PIN cannot withstand an offline search whatever the hash; what
+# protects it is the attempt limit online.
+PIN_HASH_METHOD = "pbkdf2:sha256:100000"
+SMS_CODE_VALID = timedelta(minutes=10)
+SMS_CODES_PER_HOUR = 3
 
 
 @dataclass(frozen=True)
@@ -50,6 +80,21 @@ class SignedIn:
     device_id: int
     volunteer_id: int
     volunteer_name: str
+
+
+@dataclass(frozen=True)
+class IssuedPin:
+    volunteer_id: int
+    volunteer_name: str
+    pin: str
+    issued_at: datetime
+
+
+@dataclass(frozen=True)
+class PinStatus:
+    issued_at: datetime | None
+    failures: int
+    locked: bool
 
 
 @dataclass(frozen=True)
@@ -81,10 +126,15 @@ def find_volunteer_by_phone(session: Session, phone: str) -> Volunteer:
 
 
 def issue_login_link(session: Session, volunteer_id: int, *, base_url: str, created_by: str,
-                     clock: Clock = system_clock, valid_days: int = DEFAULT_LINK_DAYS) -> IssuedLink:
+                     clock: Clock = system_clock, valid_days: int = DEFAULT_LINK_DAYS,
+                     cancel_older: bool = False) -> IssuedLink:
+    """A new one-time link; with `cancel_older`, the volunteer's unused links stop working (a link
+    sent to the wrong chat is not left open because a new one was sent to the right one)."""
     vol = _active_volunteer(session, volunteer_id)
     secret = new_secret()
     now = clock()
+    if cancel_older:
+        _cancel_unused_links(session, vol.id, now)
     link = LoginLink(volunteer_id=vol.id, token_hash=hash_secret(secret), created_at=now,
                      expires_at=now + timedelta(days=valid_days), created_by=created_by)
     session.add(link)
@@ -92,8 +142,17 @@ def issue_login_link(session: Session, volunteer_id: int, *, base_url: str, crea
     return IssuedLink(f"{base_url.rstrip('/')}/login/{secret}", link.expires_at, vol.id, vol.name)
 
 
+def _cancel_unused_links(session: Session, volunteer_id: int, now: datetime) -> int:
+    return session.execute(update(LoginLink).where(LoginLink.volunteer_id == volunteer_id,
+                                                   LoginLink.used_at.is_(None), LoginLink.revoked_at.is_(None),
+                                                   LoginLink.expires_at > now)
+                           .values(revoked_at=now)).rowcount
+
+
 def _link_by_secret(session: Session, secret: str) -> LoginLink:
-    link = session.scalar(select(LoginLink).where(LoginLink.token_hash == hash_secret(secret or "")))
+    link = None
+    if is_secret_shaped(secret):
+        link = session.scalar(select(LoginLink).where(LoginLink.token_hash == hash_secret(secret)))
     if link is None:
         raise DomainError("link_invalid", _("登录链接无效，请向平安办索取新的链接"))
     return link
@@ -102,7 +161,8 @@ def _link_by_secret(session: Session, secret: str) -> LoginLink:
 def peek_login_link(session: Session, secret: str, *, clock: Clock = system_clock) -> LinkView:
     """What the link is, without using it up (safe for GET and link previewers)."""
     link = _link_by_secret(session, secret)
-    state = "used" if link.used_at else "expired" if link.expires_at <= clock() else "valid"
+    state = ("used" if link.used_at else "revoked" if link.revoked_at else
+             "expired" if link.expires_at <= clock() else "valid")
     return LinkView(link.volunteer.name, state, link.expires_at)
 
 
@@ -123,16 +183,19 @@ def confirm_login_link(session: Session, secret: str, *, user_agent: str | None 
     changes a row.
     """
     now = clock()
-    token_hash = hash_secret(secret or "")
+    link = _link_by_secret(session, secret)  # refuses a malformed or unknown token first
+    token_hash = link.token_hash
     used = session.execute(update(LoginLink)
                            .where(LoginLink.token_hash == token_hash, LoginLink.used_at.is_(None),
-                                  LoginLink.expires_at > now)
+                                  LoginLink.revoked_at.is_(None), LoginLink.expires_at > now)
                            .values(used_at=now)).rowcount
     if used != 1:
         session.rollback()
         link = _link_by_secret(session, secret)
         if link.used_at is not None:
             raise DomainError("link_used", _("此登录链接已经用过了。每个链接只能登录一次，请向平安办索取新的链接"))
+        if link.revoked_at is not None:
+            raise DomainError("link_revoked", _("此登录链接已作废，请使用平安办最新发给您的链接"))
         raise DomainError("link_expired", _("此登录链接已过期，请向平安办索取新的链接"))
     link = session.scalar(select(LoginLink).where(LoginLink.token_hash == token_hash))
     try:
@@ -167,33 +230,229 @@ def sign_in_with_card(session: Session, signer: CodeSigner, code: str, *, user_a
     return signed_in
 
 
-def revoke_card(session: Session, volunteer_id: int) -> int:
-    """Invalidate the volunteer's printed card(s); returns the new card version."""
+@dataclass(frozen=True)
+class RevokedCard:
+    card_version: int
+    devices_signed_out: int
+
+
+def revoke_card(session: Session, volunteer_id: int, *, by: str = "system",
+                clock: Clock = system_clock) -> RevokedCard:
+    """Invalidate the volunteer's printed card(s) and sign out every phone that signed in with one
+    (a lost card may already have been scanned by whoever found it)."""
     vol = session.get(Volunteer, volunteer_id)
     if vol is None:
         raise DomainError("not_found", _("志愿者不存在"))
     vol.card_version += 1
+    signed_out = session.execute(update(Device).where(Device.volunteer_id == vol.id, Device.method == METHOD_CARD,
+                                                      Device.revoked_at.is_(None))
+                                 .values(revoked_at=clock(), revoked_by=by)).rowcount
     session.commit()
-    return vol.card_version
+    return RevokedCard(vol.card_version, signed_out)
 
 
-def self_service_sign_in(session: Session, phone: str, vest_no: str, *, user_agent: str | None = None,
-                         clock: Clock = system_clock) -> SignedIn:
-    """Phone + vest number. One generic refusal for every mismatch, so it reveals nothing."""
+def _hash_pin(pin: str) -> str:
+    return generate_password_hash(pin, method=PIN_HASH_METHOD)
+
+
+_DUMMY_PIN_HASH: str | None = None
+
+
+def _dummy_pin_hash() -> str:
+    """Checked against when there is no PIN to check, so an unknown number takes as long as a known one."""
+    global _DUMMY_PIN_HASH
+    if _DUMMY_PIN_HASH is None:
+        _DUMMY_PIN_HASH = _hash_pin(secrets.token_hex(8))
+    return _DUMMY_PIN_HASH
+
+
+def new_pin() -> str:
+    return f"{secrets.randbelow(10 ** PIN_LENGTH):0{PIN_LENGTH}d}"
+
+
+def issue_pin(session: Session, volunteer_id: int, *, clock: Clock = system_clock) -> IssuedPin:
+    """A new personal PIN (the old one stops working); returned once, only its hash is kept.
+    A coordinator handing out a new PIN has checked who is asking, so the lock-out is lifted too."""
+    vol = _active_volunteer(session, volunteer_id)
+    pin = new_pin()
+    now = clock()
+    vol.signin_pin_hash = _hash_pin(pin)
+    vol.signin_pin_issued_at = now
+    session.execute(delete(SigninFailure).where(SigninFailure.phone == vol.phone))
+    session.commit()
+    return IssuedPin(vol.id, vol.name, pin, now)
+
+
+def issue_pins(session: Session, volunteer_ids: list[int], *, clock: Clock = system_clock) -> dict[int, str]:
+    """New PINs for many volunteers at once (printing a team's cards), in one transaction."""
+    now = clock()
+    pins: dict[int, str] = {}
+    for vol in session.scalars(select(Volunteer).where(Volunteer.id.in_(volunteer_ids),
+                                                       Volunteer.status == STATUS_ACTIVE)):
+        pins[vol.id] = new_pin()
+        vol.signin_pin_hash = _hash_pin(pins[vol.id])
+        vol.signin_pin_issued_at = now
+        session.execute(delete(SigninFailure).where(SigninFailure.phone == vol.phone))
+    session.commit()
+    return pins
+
+
+def pin_status(session: Session, volunteer_id: int) -> PinStatus:
+    vol = session.get(Volunteer, volunteer_id)
+    if vol is None:
+        raise DomainError("not_found", _("志愿者不存在"))
+    failures = session.scalar(select(func.count(SigninFailure.id)).where(SigninFailure.phone == vol.phone)) or 0
+    return PinStatus(vol.signin_pin_issued_at, failures, failures >= PHONE_FAILURE_LIMIT)
+
+
+def lift_pin_lockout(session: Session, volunteer_id: int) -> int:
+    """The coordinator has checked who is asking: forget the failed attempts on this number."""
+    vol = session.get(Volunteer, volunteer_id)
+    if vol is None:
+        raise DomainError("not_found", _("志愿者不存在"))
+    cleared = session.execute(delete(SigninFailure).where(SigninFailure.phone == vol.phone)).rowcount
+    session.commit()
+    return cleared
+
+
+class SecretCheck(Protocol):
+    """How the secret typed beside the phone number is checked. It must take about as long whether
+    or not `vol` is None (an unknown number), and may mark a one-time secret used (the caller commits)."""
+
+    def __call__(self, session: Session, vol: Volunteer | None, secret: str, now: datetime) -> bool: ...
+
+
+class CodeSender(Protocol):
+    """A channel that delivers a one-time code to a phone number (SMS). None is configured yet: the
+    SMS channel, when it comes, implements this and the sign-in page offers "send me a code"."""
+
+    def send_code(self, phone: str, code: str) -> None: ...
+
+
+def pin_check(session: Session, vol: Volunteer | None, secret: str, now: datetime) -> bool:
+    stored = vol.signin_pin_hash if vol is not None else None
+    well_formed = len(secret) == PIN_LENGTH and secret.isascii() and secret.isdigit()
+    matches = check_password_hash(stored or _dummy_pin_hash(), secret)
+    return stored is not None and well_formed and matches
+
+
+def sms_code_check(session: Session, vol: Volunteer | None, secret: str, now: datetime) -> bool:
+    """An unexpired, unused code sent by `send_sign_in_code`; a match is used up."""
+    codes = list(session.scalars(select(SigninCode).where(SigninCode.volunteer_id == vol.id,
+                                                          SigninCode.used_at.is_(None), SigninCode.expires_at > now)
+                                 .order_by(SigninCode.id.desc()).limit(SMS_CODES_PER_HOUR))) if vol else []
+    matched = None
+    for code in codes or [None]:
+        if check_password_hash(code.code_hash if code else _dummy_pin_hash(), secret) and code is not None:
+            matched = code
+    if matched is None:
+        return False
+    matched.used_at = now
+    return True
+
+
+@dataclass(frozen=True)
+class Credential:
+    """What a phone number is paired with on the sign-in page, and how the device records it."""
+    method: str
+    check: SecretCheck
+
+
+PIN = Credential(METHOD_PIN, pin_check)
+SMS_CODE = Credential(METHOD_SMS_CODE, sms_code_check)
+
+
+def _phone_failures(session: Session, number: str) -> int:
+    return session.scalar(select(func.count(SigninFailure.id)).where(SigninFailure.phone == number)) or 0
+
+
+def _address_failures(session: Session, address: str, now: datetime) -> int:
+    return session.scalar(select(func.count(SigninFailure.id))
+                          .where(SigninFailure.address == address,
+                                 SigninFailure.created_at > now - ADDRESS_FAILURE_WINDOW)) or 0
+
+
+def _refuse_over_limits(session: Session, number: str | None, address: str | None, now: datetime,
+                        limit_slack: int = 0) -> None:
+    """Refuse before any secret is checked when this address or this number failed too often."""
+    if address is not None and _address_failures(session, address, now) >= ADDRESS_FAILURE_LIMIT + limit_slack:
+        raise DomainError("signin_throttled", _("登录失败次数过多，请一小时后再试，或向平安办索取登录链接"))
+    if number is not None and _phone_failures(session, number) >= PHONE_FAILURE_LIMIT + limit_slack:
+        raise DomainError("signin_locked", _("此手机号输错次数过多，自助登录已锁定，请联系平安办解锁"))
+
+
+def _number_or_none(phone: str) -> str | None:
+    try:
+        return normalise_phone(phone)
+    except DomainError:
+        return None
+
+
+def _require_enabled(session: Session) -> None:
     if not get_bool(session, SELF_SERVICE_SIGNIN):
         raise DomainError("self_service_disabled", _("自助登录已关闭，请向平安办索取登录链接"))
-    refused = DomainError("signin_failed", _("手机号或马甲编号不正确"))
+
+
+def send_sign_in_code(session: Session, phone: str, *, sender: CodeSender, address: str | None = None,
+                      clock: Clock = system_clock) -> None:
+    """Step one when an SMS channel is configured: text a one-time code to a number on the roster.
+    The answer is the same for any number (no roster oracle); a number gets a few codes an hour."""
+    _require_enabled(session)
+    now = clock()
+    number = _number_or_none(phone)
+    _refuse_over_limits(session, number, (address or "")[:64] or None, now)
+    vol = session.scalar(select(Volunteer).where(Volunteer.phone == number)) if number else None
+    if vol is None or vol.status != STATUS_ACTIVE:
+        return
+    sent = session.scalar(select(func.count(SigninCode.id)).where(SigninCode.volunteer_id == vol.id,
+                                                                  SigninCode.created_at > now - timedelta(hours=1)))
+    if (sent or 0) >= SMS_CODES_PER_HOUR:
+        return
+    code = new_pin()
+    session.add(SigninCode(volunteer_id=vol.id, code_hash=_hash_pin(code), created_at=now,
+                           expires_at=now + SMS_CODE_VALID))
+    session.commit()
+    sender.send_code(vol.phone, code)
+
+
+def self_service_sign_in(session: Session, phone: str, secret: str, *, address: str | None = None,
+                         user_agent: str | None = None, clock: Clock = system_clock,
+                         credential: Credential = PIN) -> SignedIn:
+    """Phone number + personal PIN (or an SMS code). One generic refusal for every mismatch, so it
+    reveals nothing; every failure is recorded, and too many lock the number (or pause the address)."""
+    _require_enabled(session)
+    now = clock()
+    address = (address or "")[:64] or None
+    number = _number_or_none(phone)
+    _refuse_over_limits(session, number, address, now)
+    # The attempt is recorded as a failure (committed) before its secret is checked, and deleted
+    # only by a success: guesses racing on other workers count against each other, so no more than
+    # the limit are ever checked for a number, however many arrive at once.
+    session.add(SigninFailure(phone=number, address=address, created_at=now))
+    session.commit()
+    _refuse_over_limits(session, number, address, now, limit_slack=1)
+    vol = session.scalar(select(Volunteer).where(Volunteer.phone == number)) if number else None
+    secret = "".join((secret or "").split())[:64]
+    if not credential.check(session, vol, secret, now) or vol is None:
+        session.rollback()
+        raise DomainError("signin_failed", _("手机号或 PIN 不正确"))
     try:
-        number = normalise_phone(phone)
+        _active_volunteer(session, vol.id)
     except DomainError:
-        raise refused from None
-    vol = session.scalar(select(Volunteer).where(Volunteer.phone == number))
-    if vol is None or not vol.vest_no or vol.vest_no.strip().upper() != (vest_no or "").strip().upper():
-        raise refused
-    _active_volunteer(session, vol.id)
-    signed_in = _new_device(session, vol, METHOD_SELF_SERVICE, user_agent, clock())
+        session.rollback()
+        raise
+    session.execute(delete(SigninFailure).where(SigninFailure.phone == number))
+    signed_in = _new_device(session, vol, credential.method, user_agent, now)
     session.commit()
     return signed_in
+
+
+def may_link_chat(method: str) -> None:
+    """A phone signed in with a PIN may not link Telegram: whoever knows a number and its PIN would
+    then receive that volunteer's messages and links for good. A personal link is needed."""
+    if method in SHARED_SECRET_METHODS:
+        raise DomainError("personal_link_needed",
+                          _("用手机号和 PIN 登录的手机不能绑定 Telegram。请用平安办发给您的个人登录链接或志愿者卡登录后再绑定"))
 
 
 @dataclass(frozen=True)
@@ -205,10 +464,11 @@ class SignedInVolunteer:
     vest_no: str | None
     status: str
     device_id: int
+    method: str  # how this phone was signed in (link, card, pin)
 
 
 _D, _V = Device.__table__, Volunteer.__table__
-_DEVICE_LOOKUP = (select(_D.c.id.label("device_id"), _D.c.revoked_at, _D.c.last_seen_at, _V.c.id, _V.c.name,
+_DEVICE_LOOKUP = (select(_D.c.id.label("device_id"), _D.c.revoked_at, _D.c.last_seen_at, _D.c.method, _V.c.id, _V.c.name,
                          _V.c.team, _V.c.vest_no, _V.c.status, _V.c.withdrawn_on)
                   .select_from(_D.join(_V, _V.c.id == _D.c.volunteer_id))
                   .where(_D.c.token_hash == bindparam("h")))
@@ -218,7 +478,7 @@ _TOUCH_DEVICE = update(Device).where(Device.id == bindparam("did")).values(last_
 def device_volunteer(session: Session, device_secret: str | None, *,
                      clock: Clock = system_clock) -> SignedInVolunteer | None:
     """The signed-in volunteer of a device cookie, or None (unknown, revoked, or withdrawn)."""
-    if not device_secret:
+    if not is_secret_shaped(device_secret):
         return None
     row = session.execute(_DEVICE_LOOKUP, {"h": hash_secret(device_secret)}).first()
     if row is None or row.revoked_at is not None:
@@ -232,7 +492,7 @@ def device_volunteer(session: Session, device_secret: str | None, *,
     if last is None or now - last > LAST_SEEN_GRANULARITY:
         session.execute(_TOUCH_DEVICE, {"did": row.device_id, "seen": now})
         session.commit()
-    return SignedInVolunteer(row.id, row.name, row.team, row.vest_no, row.status, row.device_id)
+    return SignedInVolunteer(row.id, row.name, row.team, row.vest_no, row.status, row.device_id, row.method)
 
 
 def list_devices(session: Session, volunteer_id: int) -> list[DeviceView]:
@@ -243,19 +503,26 @@ def list_devices(session: Session, volunteer_id: int) -> list[DeviceView]:
 
 
 def revoke_device(session: Session, device_id: int, *, by: str, clock: Clock = system_clock,
-                  volunteer_id: int | None = None) -> None:
+                  volunteer_id: int | None = None, cancel_links: bool = True) -> None:
+    """Sign a phone out. A coordinator revoking a phone (lost, stolen, taken over) also cancels the
+    volunteer's unused links, which may have been sent to the same place; a volunteer signing out
+    their own phone passes `cancel_links=False`."""
     device = session.get(Device, device_id)
     if device is None or (volunteer_id is not None and device.volunteer_id != volunteer_id):
         raise DomainError("not_found", _("设备不存在"))
+    now = clock()
     if device.revoked_at is None:
-        device.revoked_at = clock()
+        device.revoked_at = now
         device.revoked_by = by
-        session.commit()
+    if cancel_links:
+        _cancel_unused_links(session, device.volunteer_id, now)
+    session.commit()
 
 
 def revoke_all_devices(session: Session, volunteer_id: int, *, by: str, clock: Clock = system_clock) -> int:
     now = clock()
     count = session.execute(update(Device).where(Device.volunteer_id == volunteer_id, Device.revoked_at.is_(None))
                             .values(revoked_at=now, revoked_by=by)).rowcount
+    _cancel_unused_links(session, volunteer_id, now)
     session.commit()
     return count

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timezone
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from models.messaging import SurveyAnswer, SurveyRound
 from models.volunteer import STATUS_ACTIVE, Volunteer
-from services.clock import Clock, system_clock
+from services.clock import SHANGHAI, Clock, system_clock
 from services.errors import DomainError
 from services.i18n import _
 from services.lengths import check_length
@@ -88,12 +88,26 @@ def _is_open(r: SurveyRound, now: datetime) -> bool:
     return r.opens_at <= now and (r.closes_at is None or r.closes_at > now)
 
 
+def opening_day(r: SurveyRound) -> date:
+    """The round's opening date in Shanghai: a round opening 1 June 07:00 opens on 1 June, not 31 May (UTC)."""
+    opens = r.opens_at if r.opens_at.tzinfo else r.opens_at.replace(tzinfo=timezone.utc)
+    return opens.astimezone(SHANGHAI).date()
+
+
+def eligible_condition(r: SurveyRound):
+    """Who a round asks, whose answers count and who makes the response rate's denominator: the
+    volunteers on the roster on its opening day (joined by then, not withdrawn before it)."""
+    day = opening_day(r)
+    return and_(Volunteer.joined_on <= day, or_(Volunteer.withdrawn_on.is_(None), Volunteer.withdrawn_on >= day))
+
+
 def send_round(session: Session, round_id: int, *, clock: Clock = system_clock) -> QueuedMessage:
-    """Ask every active volunteer (Telegram buttons, and the web inbox). Idempotent per round."""
+    """Ask every eligible active volunteer (Telegram buttons, and the web inbox). Idempotent per round."""
     r = session.get(SurveyRound, round_id)
     if r is None:
         raise DomainError("no_survey", _("调查轮次不存在"))
-    vids = list(session.scalars(select(Volunteer.id).where(Volunteer.status == STATUS_ACTIVE).order_by(Volunteer.id)))
+    vids = list(session.scalars(select(Volunteer.id).where(Volunteer.status == STATUS_ACTIVE, eligible_condition(r))
+                                .order_by(Volunteer.id)))
     result = post_message(session, kind="survey", title=_("满意度调查：%(n)s", n=r.name),
                           body=r.question + "\n" + _("请点下面的按钮作答（5 非常满意 … 1 非常不满意），也可以在平安马甲网页上作答。"),
                           recipients=[Recipient(volunteer_id=v) for v in vids], dedupe_key=f"survey:{r.id}",
@@ -111,7 +125,7 @@ def remind_round(session: Session, round_id: int, *, clock: Clock = system_clock
     if r is None:
         raise DomainError("no_survey", _("调查轮次不存在"))
     answered = select(SurveyAnswer.volunteer_id).where(SurveyAnswer.round_id == r.id)
-    vids = list(session.scalars(select(Volunteer.id).where(Volunteer.status == STATUS_ACTIVE,
+    vids = list(session.scalars(select(Volunteer.id).where(Volunteer.status == STATUS_ACTIVE, eligible_condition(r),
                                                            Volunteer.id.not_in(answered)).order_by(Volunteer.id)))
     result = post_message(session, kind="survey", title=_("满意度调查提醒：%(n)s", n=r.name),
                           body=r.question + "\n" + _("您还没有作答，请点下面的按钮（约 5 秒）。"),
@@ -135,6 +149,9 @@ def answer(session: Session, round_id: int, volunteer_id: int, score: int, *, ch
         raise DomainError("no_survey", _("调查轮次不存在"))
     if not _is_open(r, now):
         raise DomainError("survey_closed", _("本轮调查已结束"))
+    if session.scalar(select(Volunteer.id).where(Volunteer.id == volunteer_id, eligible_condition(r))) is None:
+        raise DomainError("not_eligible", _("本轮调查只请 %(d)s 时在册的志愿者作答，您不在本轮范围内，谢谢您的关心",
+                                            d=opening_day(r).isoformat()))
     row = session.scalar(select(SurveyAnswer).where(SurveyAnswer.round_id == round_id,
                                                     SurveyAnswer.volunteer_id == volunteer_id))
     if row is None:
@@ -190,12 +207,13 @@ def results(session: Session, round_id: int) -> SurveyResults:
     r = session.get(SurveyRound, round_id)
     if r is None:
         raise DomainError("no_survey", _("调查轮次不存在"))
+    # Answers and the denominator come from the same population, so the rate never exceeds 100 %
+    # (answers recorded before the eligibility check existed are left out, not deleted).
     by_score = dict(session.execute(select(SurveyAnswer.score, func.count(SurveyAnswer.id))
-                                    .where(SurveyAnswer.round_id == round_id).group_by(SurveyAnswer.score)).all())
-    opens_on = r.opens_at.date()
-    eligible = session.scalar(select(func.count(Volunteer.id)).where(
-        Volunteer.joined_on <= opens_on,
-        (Volunteer.withdrawn_on.is_(None)) | (Volunteer.withdrawn_on >= opens_on))) or 0
+                                    .join(Volunteer, Volunteer.id == SurveyAnswer.volunteer_id)
+                                    .where(SurveyAnswer.round_id == round_id, eligible_condition(r))
+                                    .group_by(SurveyAnswer.score)).all())
+    eligible = session.scalar(select(func.count(Volunteer.id)).where(eligible_condition(r))) or 0
     responses = sum(by_score.values())
     return SurveyResults(r.id, r.name, responses, eligible, sum(by_score.get(s, 0) for s in SATISFIED),
                          {s: by_score.get(s, 0) for s in (5, 4, 3, 2, 1)})

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -19,6 +20,12 @@ from services.i18n import _
 
 POSTER = "poster"
 CARD = "card"
+
+# What every token looks like, checked before anything else is done with it: a code from a URL may
+# hold any character (`hmac.compare_digest` raises on non-ASCII text, `str.isdigit` accepts "²" and
+# "١" that `int` then refuses), so anything outside the alphabet is refused as a bad token first.
+_SIGNED_CODE_RE = re.compile(r"[0-9]{1,12}\.[0-9]{1,9}\.[A-Za-z0-9_-]{22}")
+_SECRET_RE = re.compile(r"[A-Za-z0-9_-]{16,128}")
 
 
 @dataclass(frozen=True)
@@ -41,10 +48,10 @@ class CodeSigner:
 
     def verify(self, purpose: str, code: str) -> SignedCode:
         """Check a code's MAC; raise `bad_token` for anything unsigned, guessed or altered."""
-        parts = (code or "").strip().split(".")
-        if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit() or len(parts[0]) > 12 \
-                or len(parts[1]) > 9:
+        code = (code or "").strip() if isinstance(code, str) else ""
+        if not _SIGNED_CODE_RE.fullmatch(code):
             raise DomainError("bad_token", _("二维码无效：不是平安马甲签发的二维码"))
+        parts = code.split(".")
         object_id, version = int(parts[0]), int(parts[1])
         if not hmac.compare_digest(self._mac(purpose, object_id, version), parts[2]):
             raise DomainError("bad_token", _("二维码无效：不是平安马甲签发的二维码"))
@@ -54,6 +61,12 @@ class CodeSigner:
 def new_secret() -> str:
     """A random URL-safe secret (192 bits) for one-time links and device cookies."""
     return secrets.token_urlsafe(24)
+
+
+def is_secret_shaped(secret: object) -> bool:
+    """Whether a string could be one of our secrets (URL-safe base64, sane length); callers refuse
+    anything else before looking it up."""
+    return isinstance(secret, str) and _SECRET_RE.fullmatch(secret) is not None
 
 
 def hash_secret(secret: str) -> str:

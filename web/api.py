@@ -9,7 +9,8 @@ from flask_smorest import Api, Blueprint
 from extensions import code_signer, csrf, db
 from services.checkin import open_attendance, scan, upcoming_shifts
 from services.errors import DomainError
-from services.hours import volunteer_hours
+from services.hours import current_hours
+from services.programme_year import programme_year_of
 from services.indicators import compute_indicators, report_as_dict
 from services.i18n import _
 from web.auth import current_device_id, current_user, current_volunteer
@@ -157,8 +158,8 @@ class Me(MethodView):
     def get(self):
         """The volunteer signed in on this phone (device cookie), with this year's hours"""
         vol = _signed_in_volunteer()
-        year = now().astimezone(scan_rules().zone).year
-        summary = volunteer_hours(db.session, vol.id, year)
+        summary = current_hours(db.session, vol.id, now(), scan_rules().zone)
+        year = summary.year
         current = open_attendance(db.session, vol.id)
         return {"name": vol.name, "team": vol.team, "vest_no": vol.vest_no, "year": year,
                 "hours_total": summary.total, "hours_verified": summary.verified,
@@ -258,7 +259,8 @@ class Indicators(MethodView):
         if not user.is_staff:
             raise DomainError("forbidden", _("没有权限"))
         today = now().astimezone(scan_rules().zone).date()
-        return jsonify(report_as_dict(compute_indicators(db.session, args.get("year") or today.year, today=today)))
+        year = args.get("year") or programme_year_of(db.session, today)
+        return jsonify(report_as_dict(compute_indicators(db.session, year, today=today)))
 
 
 def init_api(app: Flask) -> None:

@@ -1,8 +1,11 @@
 """Who is asking: a coordinator (password, Flask session) or a volunteer's phone (device cookie)."""
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from functools import wraps
 from typing import Callable
+from urllib.parse import unquote, urlsplit
 
 from flask import current_app, g, redirect, request, session, url_for
 from werkzeug.exceptions import Forbidden
@@ -11,20 +14,21 @@ from extensions import db
 from models.user import User
 from services.signin import SignedInVolunteer, device_volunteer
 from web.runtime import clock
+from services.users import session_user
 
 DEVICE_COOKIE = "pv_device"
 DEVICE_COOKIE_AGE = 10 * 365 * 24 * 3600  # "until revoked": the server decides, not the date
 
 
+SESSION_KEY = "sid"  # the Flask session holds only this random secret; `coord_sessions` holds its hash
+
+
 def current_user() -> User | None:
+    """The coordinator of this request, checked against the server-side session on every request."""
     if "coord_user" not in g:
-        user = None
-        uid = session.get("user_id")
-        if uid is not None:
-            user = db.session.get(User, uid)
-            if user is None or not user.active or session.get("pw") != user.password_hash[-16:]:
-                user = None
-        g.coord_user = user
+        lifetime = current_app.permanent_session_lifetime
+        g.coord_user = session_user(db.session, session.get(SESSION_KEY),
+                                    max_age=lifetime if isinstance(lifetime, timedelta) else timedelta(seconds=lifetime))
     return g.coord_user
 
 
@@ -45,10 +49,29 @@ def set_device_cookie(response, secret: str):
     return response
 
 
+_UNSAFE_CHARS = re.compile(r"[\x00-\x1f\x7f\\]")
+
+
 def safe_next(target: str | None, default: str) -> str:
-    """Only local paths: a sign-in link must not become an open redirect."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
+    """The one check for every `next` (and the remembered scan page): only a path on this site.
+
+    Browsers drop tabs and newlines inside URLs and read a backslash as a slash, so `/\t/evil`,
+    `/\\evil` and `//evil` all leave the site; encoded forms (`%2F%2F`, `%5C`, `%09`) are decoded
+    once per layer and checked again. Anything doubtful gets the default.
+    """
+    if not isinstance(target, str) or not target or len(target) > 2000:
+        return default
+    layer = target
+    for _layer in range(4):
+        if _UNSAFE_CHARS.search(layer) or not layer.startswith("/") or layer.startswith("//"):
+            return default
+        parts = urlsplit(layer)
+        if parts.scheme or parts.netloc:
+            return default
+        decoded = unquote(layer)
+        if decoded == layer:
+            return target
+        layer = decoded
     return default
 
 

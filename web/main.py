@@ -5,6 +5,7 @@ from flask import Blueprint, make_response, redirect, render_template, request, 
 
 from extensions import db
 from services.catalog import list_events, list_points
+from web.auth import safe_next
 
 bp = Blueprint("main", __name__)
 
@@ -17,9 +18,7 @@ def index():
 @bp.get("/lang/<code>")
 def set_language(code: str):
     """Remember the chosen interface language in a cookie."""
-    target = request.args.get("next") or url_for("main.index")
-    if not target.startswith("/"):
-        target = url_for("main.index")
+    target = safe_next(request.args.get("next"), url_for("main.index"))
     resp = make_response(redirect(target))
     if code in ("zh", "en"):
         resp.set_cookie("lang", code, max_age=365 * 24 * 3600, samesite="Lax")

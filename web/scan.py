@@ -13,7 +13,8 @@ from flask import Blueprint, current_app, render_template, request, send_from_di
 from extensions import code_signer, db
 from services.checkin import current_shift_at, open_attendance, scan
 from services.errors import DomainError
-from services.hours import volunteer_hours
+from services.hours import current_hours, year_target_hours
+from services.programme_year import current_year
 from services.qr import resolve_point_token
 from web import domain_status
 from web.auth import current_device_id, current_volunteer
@@ -61,7 +62,7 @@ def point(token: str):
     rules = scan_rules()
     current = open_attendance(db.session, vol.id)
     shift = current_shift_at(db.session, point.id, vol.id, rules=rules, clock=clock())
-    summary = volunteer_hours(db.session, vol.id, now().astimezone(rules.zone).year)
+    summary = current_hours(db.session, vol.id, now(), rules.zone)
     return render_template("volunteer/scan.html", point=point, vol=vol, current=current, shift=shift,
                            summary=summary, nonce=uuid.uuid4().hex,
                            geofence=point.has_geofence and rules.geofence_mode != "off")
@@ -83,4 +84,5 @@ def point_scan(token: str):
         # nothing changed yet: the same form, confirmed, ends the patrol; cancelling goes back
         return render_template("volunteer/scan_confirm.html", result=result, vol=vol,
                                form={k: request.form.get(k, "") for k in ("nonce", "lat", "lon", "accuracy")})
-    return render_template("volunteer/scan_result.html", result=result, vol=vol, target=6.0)
+    target = year_target_hours(db.session, current_year(db.session, result.scanned_at, scan_rules().zone))
+    return render_template("volunteer/scan_result.html", result=result, vol=vol, target=target)

@@ -1,4 +1,4 @@
-"""Volunteer sign-in on a phone: one-time links, the card's QR, phone + vest number; "my page"."""
+"""Volunteer sign-in on a phone: one-time links, the card's QR, phone + PIN; "my page"."""
 from __future__ import annotations
 
 from flask import Blueprint, flash, make_response, redirect, render_template, request, session, url_for
@@ -7,14 +7,14 @@ from extensions import code_signer, db, limiter
 from services.errors import DomainError
 from services.i18n import _
 from services.settings import SELF_SERVICE_SIGNIN, get_bool
-from services.signin import (confirm_login_link, peek_login_link, resolve_card, revoke_device,
+from services.signin import (confirm_login_link, may_link_chat, peek_login_link, resolve_card, revoke_device,
                              self_service_sign_in, sign_in_with_card)
 from services.checkin import open_attendance, upcoming_shifts
 from services.messaging import chat_link_of, inbox, issue_chat_link, mark_read, unlink_chat, unread_count
 from services.surveys import SCALE, add_comment, answer, get_round, list_rounds, my_answer
 from web.coord import qr_data_uri
 from web.messaging_helpers import bot_username
-from services.hours import recent_attendances, volunteer_hours
+from services.hours import current_hours, recent_attendances
 from web.auth import current_device_id, current_volunteer, safe_next, set_device_cookie
 from web.runtime import clock, now, scan_rules
 
@@ -53,7 +53,8 @@ def link_confirm(token: str):
     try:
         result = confirm_login_link(db.session, token, user_agent=request.headers.get("User-Agent"))
     except DomainError as exc:
-        return _refused(exc, 410 if exc.code in ("link_used", "link_expired") else 400)
+        return _refused(exc, 410 if exc.code in ("link_used", "link_expired", "link_revoked")
+                        else 404 if exc.code == "link_invalid" else 400)
     return _signed_in(result, safe_next(request.form.get("next"), url_for("signin.me")))
 
 
@@ -80,16 +81,19 @@ def card_confirm(code: str):
 @bp.route("/signin", methods=["GET", "POST"])
 @limiter.limit("5 per minute;30 per hour", methods=["POST"])
 def self_service():
+    """Phone + PIN. The limiter is a first brake per worker; the limits that hold are counted in the
+    database by the service (per phone number and per address)."""
     enabled = get_bool(db.session, SELF_SERVICE_SIGNIN)
     next_url = safe_next(request.values.get("next"), url_for("signin.me"))
     if request.method == "POST":
         try:
-            result = self_service_sign_in(db.session, request.form.get("phone", ""), request.form.get("vest_no", ""),
-                                          user_agent=request.headers.get("User-Agent"))
+            result = self_service_sign_in(db.session, request.form.get("phone", ""), request.form.get("pin", ""),
+                                          address=request.remote_addr, user_agent=request.headers.get("User-Agent"))
         except DomainError as exc:
             flash(exc.message, "error")
             return render_template("volunteer/signin.html", enabled=enabled, next=next_url,
-                                   phone=request.form.get("phone", "")), 400
+                                   phone=request.form.get("phone", "")[:32]), \
+                429 if exc.code in ("signin_locked", "signin_throttled") else 400
         return _signed_in(result, next_url)
     return render_template("volunteer/signin.html", enabled=enabled, next=next_url, phone="")
 
@@ -101,9 +105,8 @@ def me():
         return render_template("volunteer/signin.html", enabled=get_bool(db.session, SELF_SERVICE_SIGNIN),
                                next=url_for("signin.me"), phone="")
     rules = scan_rules()
-    year = now().astimezone(rules.zone).year
-    return render_template("volunteer/me.html", vol=vol, year=year,
-                           summary=volunteer_hours(db.session, vol.id, year),
+    summary = current_hours(db.session, vol.id, now(), rules.zone)
+    return render_template("volunteer/me.html", vol=vol, year=summary.year, summary=summary,
                            current=open_attendance(db.session, vol.id),
                            upcoming=upcoming_shifts(db.session, vol.id, clock=clock()),
                            recent=recent_attendances(db.session, vol.id),
@@ -125,7 +128,7 @@ def signout():
     device_id = current_device_id()
     vol = current_volunteer()
     if device_id is not None and vol is not None:
-        revoke_device(db.session, device_id, by=f"volunteer:{vol.id}", volunteer_id=vol.id)
+        revoke_device(db.session, device_id, by=f"volunteer:{vol.id}", volunteer_id=vol.id, cancel_links=False)
     flash(_("这部手机已退出登录"), "success")
     return redirect(url_for("signin.me"))
 
@@ -179,6 +182,7 @@ def my_telegram():
     if vol is None:
         return redirect_resp
     try:
+        may_link_chat(vol.method)
         url = issue_chat_link(db.session, bot_username=bot_username(), volunteer_id=vol.id, clock=clock())
     except DomainError as exc:
         flash(exc.message, "error")

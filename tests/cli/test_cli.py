@@ -99,3 +99,19 @@ def test_roster_export_masks_id_numbers_unless_asked_and_logs_full_exports(runne
     # the exported file is the import's own layout: it imports back unchanged
     again = runner.invoke(args=["import", "volunteers", str(out)])
     assert again.exit_code == 0 and "未变 3" in again.output, again.output
+
+
+def test_volunteers_pin_prints_a_new_pin_once_and_stores_its_hash(runner, session):
+    from datetime import date
+
+    from models import Volunteer
+
+    session.add(Volunteer(name="张三", phone="13900000001", joined_on=date(2026, 1, 1)))
+    session.commit()
+    result = runner.invoke(args=["volunteers", "pin", "13900000001"])
+    assert result.exit_code == 0, result.output
+    pin = result.output.strip().rsplit("：", 1)[1]
+    assert len(pin) == 6 and pin.isdigit()
+    session.expire_all()
+    assert pin not in session.query(Volunteer).one().signin_pin_hash
+    assert runner.invoke(args=["volunteers", "pin", "13900000009"]).exit_code == 1

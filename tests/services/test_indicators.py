@@ -162,3 +162,142 @@ def test_dashboard_and_drill_down_pages(client, auth, programme):
     ws = load_workbook(BytesIO(xlsx.data)).active
     rows = {r[0]: r for r in ws.iter_rows(min_row=2, values_only=True)}
     assert rows["志愿者B"][3:7] == (2.0, 0, 2.0, 4.0) or rows["志愿者B"][3:7] == (0.0, 2.0, 2.0, 4.0)
+
+
+# --- issue 9: insurance rules (items 9–11), with their own small programme ----------------------------
+
+def _vol(session, n: int, joined: date = date(2026, 1, 1)) -> Volunteer:
+    v = Volunteer(name=f"队员{n}", phone=f"1370000000{n}", joined_on=joined)
+    session.add(v)
+    session.commit()
+    return v
+
+
+def _cover(session, policy, *vols) -> None:
+    from models import InsuranceCover
+    session.add_all([InsuranceCover(policy_id=policy.id, volunteer_id=v.id) for v in vols])
+    session.commit()
+
+
+def _patrol(session, vol, day: date, *, minutes: int = 120, review: str = "none", flags: str = "") -> Attendance:
+    from models import AttendanceCredit
+    start = from_local(datetime(day.year, day.month, day.day, 18))
+    att = Attendance(volunteer_id=vol.id, source="scan", status="closed", check_in_at=start, check_out_at=start,
+                     credited_minutes=minutes, work_date=day, review_status=review, flags=flags)
+    session.add(att)
+    session.flush()
+    session.add(AttendanceCredit(attendance_id=att.id, volunteer_id=vol.id, work_date=day, minutes=minutes))
+    session.commit()
+    return att
+
+
+def test_premium_is_charged_to_each_year_by_the_days_it_covers(app, session, client, auth):
+    """Two consecutive year-long policies (15 March – 14 March) make 10 元/人 in the year between, not 20."""
+    v = _vol(session, 1)
+    first = create_policy(session, insurer="保险公司", policy_no="P-2025", cover_start=date(2025, 3, 15),
+                          cover_end=date(2026, 3, 14), premium_per_person=Decimal("10"))
+    second = create_policy(session, insurer="保险公司", policy_no="P-2026", cover_start=date(2026, 3, 15),
+                           cover_end=date(2027, 3, 14), premium_per_person=Decimal("10"))
+    _cover(session, first, v)
+    _cover(session, second, v)
+    row = compute_indicators(session, 2026, today=date(2027, 1, 10)).row(2)
+    assert row.value == 10.0 and row.status == "green" and row.actual.startswith("10.00 元/人")
+    shares = {p["policy_no"]: (p["share"], p["charged"]) for p in row.evidence["policies"]}
+    assert shares == {"P-2025": ("73/365", 2.0), "P-2026": ("292/365", 8.0)}
+    assert compute_indicators(session, 2025, today=date(2027, 1, 10)).row(2).value == 8.0  # 292/365 of the first
+    auth.login()
+    api = client.get("/api/v1/indicators?year=2026").get_json()
+    assert next(r for r in api["indicators"] if r["number"] == 2)["value"] == 10.0
+    drill = client.get("/coord/programme/indicator/2?year=2026").get_data(as_text=True)
+    assert "73/365" in drill and "292/365" in drill and "P-2026" in drill
+
+
+def test_insured_on_time_means_cover_in_force_on_the_first_patrol(session):
+    """A lapse on the day of the first patrol is late whatever comes later; rejected records are no patrol."""
+    lapsed, rejected_first, fine = _vol(session, 1), _vol(session, 2), _vol(session, 3)
+    january = create_policy(session, insurer="保险公司", policy_no="P-JAN", cover_start=date(2027, 1, 1),
+                            cover_end=date(2027, 1, 31), premium_per_person=Decimal("1"))
+    rest = create_policy(session, insurer="保险公司", policy_no="P-REST", cover_start=date(2027, 3, 1),
+                         cover_end=date(2027, 12, 31), premium_per_person=Decimal("8"))
+    late_start = create_policy(session, insurer="保险公司", policy_no="P-0110", cover_start=date(2027, 1, 10),
+                               cover_end=date(2027, 12, 31), premium_per_person=Decimal("9"))
+    _cover(session, january, lapsed, fine)
+    _cover(session, rest, lapsed, fine)
+    _cover(session, late_start, rejected_first)
+    _patrol(session, lapsed, date(2027, 2, 10))           # between the two policies: not covered that day
+    _patrol(session, lapsed, date(2027, 3, 10))
+    _patrol(session, rejected_first, date(2027, 1, 5), review="rejected")   # before cover, but rejected
+    _patrol(session, rejected_first, date(2027, 1, 15))
+    _patrol(session, fine, date(2027, 1, 20))
+    update_year(session, 2027, insurance_due=date(2027, 3, 31))
+    row = compute_indicators(session, 2027, today=date(2028, 1, 5)).row(10)
+    late = {item["volunteer_id"]: item for item in row.evidence["late"]}
+    assert set(late) == {lapsed.id}
+    assert late[lapsed.id]["reason"] == "lapsed_at_first_patrol" and late[lapsed.id]["date"] == "2027-02-10"
+    assert row.actual.startswith("66.7%（2/3）")
+
+
+def test_a_refused_uninsured_check_in_counts_against_indicator_10(app, session, client, auth):
+    """`enforce` leaves no attendance: the scan record's refusal code is enough, and it is listed."""
+    from services.checkin import ScanRules
+    from tests.services.test_checkin import World, local
+
+    w = World(session)
+    w.shift(w.p1, local(2027, 2, 5, 18), local(2027, 2, 5, 21))
+    covered, refused_vol = w.vols[0], w.vols[1]
+    policy = create_policy(session, insurer="保险公司", policy_no="P-1", cover_start=date(2027, 1, 1),
+                           cover_end=date(2027, 12, 31), premium_per_person=Decimal("9"))
+    _cover(session, policy, covered)
+    rules = ScanRules(insurance_gate="enforce")
+    with pytest.raises(Exception) as exc:
+        w.scan(refused_vol, w.p1, local(2027, 2, 5, 18), rules=rules)
+    assert getattr(exc.value, "code", None) == "uninsured"
+    assert session.scalar(select(Attendance.id).where(Attendance.volunteer_id == refused_vol.id)) is None
+    # the office adds the volunteer to the list the next day, before the due date: still late
+    later = create_policy(session, insurer="保险公司", policy_no="P-2", cover_start=date(2027, 2, 6),
+                          cover_end=date(2027, 12, 31), premium_per_person=Decimal("9"))
+    _cover(session, later, refused_vol)
+    update_year(session, 2027, insurance_due=date(2027, 3, 31))
+    row = compute_indicators(session, 2027, today=date(2028, 1, 5)).row(10)
+    late = {item["volunteer_id"]: item for item in row.evidence["late"]}
+    assert refused_vol.id in late and covered.id not in late and late[refused_vol.id]["reason"] == "refused_uninsured"
+    assert row.evidence["refusals"] == [{"volunteer_id": refused_vol.id, "name": refused_vol.name, "date": "2027-02-05"}]
+    auth.login()
+    drill = client.get("/coord/programme/indicator/10?year=2027").get_data(as_text=True)
+    assert refused_vol.name in drill.split("依据")[0] and "2027-02-05" in drill
+
+
+def test_exports_and_the_api_use_that_years_hours_target(app, session, client, auth):
+    from services.exports import hours_roster_xlsx, self_evaluation_xlsx
+    from tests.live import MovableClock
+    from tests.services.test_checkin import local
+
+    """Item 18: "是否达标" and hours_target follow the year's setting (6.5 h), not the built-in 6 h."""
+    app.config["CLOCK"] = MovableClock(local(2027, 6, 1, 12))
+    try:
+        vid = auth.volunteer()
+        add_adjustment(session, vid, minutes=370, work_date=date(2027, 3, 1), reason="补录", by_user_id=None)
+        update_year(session, 2027, target_hours=6.5)
+        assert client.get("/api/v1/me").get_json()["hours_target"] == 6.5
+    finally:
+        app.config.pop("CLOCK", None)
+    ws = load_workbook(BytesIO(hours_roster_xlsx(session, 2027, as_of=date(2027, 6, 1)))).active
+    rows = list(ws.iter_rows(min_row=2, values_only=True))
+    assert rows[0][6] == 6.1 and rows[0][7] == "否"
+    report = compute_indicators(session, 2027, today=date(2028, 1, 5))
+    ws = load_workbook(BytesIO(self_evaluation_xlsx(report))).active
+    table = {row[0]: row for row in ws.iter_rows(min_row=4, values_only=True) if isinstance(row[0], int)}
+    assert table[6][4] == "≥6.5 小时" and table[6][6] == "未达成"
+    auth.login()
+    xlsx = client.get("/coord/programme/export/hours.xlsx?year=2027")
+    assert list(load_workbook(BytesIO(xlsx.data)).active.iter_rows(min_row=2, values_only=True))[0][7] == "否"
+
+
+def test_targets_are_shown_as_the_year_sets_them(session):
+    """Item 18: a target of 6.5 h, 10.50 元 or 92.5 % is not shown rounded to a whole number."""
+    update_year(session, 2027, target_hours=6.5, target_insurance_per_person=Decimal("10.50"),
+                target_satisfaction=0.925)
+    report = compute_indicators(session, 2027, today=date(2027, 6, 1))
+    assert report.row(6).target == "≥6.5 小时"
+    assert report.row(2).target == "≤10.50 元/人" and report.row(1).target == "≤15,000 元"
+    assert report.row(14).target == "≥92.5%"

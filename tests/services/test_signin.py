@@ -3,13 +3,16 @@ from datetime import date, timedelta
 
 import pytest
 
-from models import Device, PatrolPoint, Volunteer
+from models import Device, PatrolPoint, SigninFailure, Volunteer
 from services.clock import fixed_clock
 from services.errors import DomainError
 from services.qr import resolve_point_token, rotate_point_key, scan_url
 from services.settings import SELF_SERVICE_SIGNIN, set_setting
-from services.signin import (card_url, confirm_login_link, device_volunteer, issue_login_link, peek_login_link,
-                             resolve_card, revoke_card, revoke_device, self_service_sign_in, sign_in_with_card)
+from services.messaging import link_chat
+from services.signin import (ADDRESS_FAILURE_LIMIT, ADDRESS_FAILURE_WINDOW, PHONE_FAILURE_LIMIT, card_url,
+                             confirm_login_link, device_volunteer, issue_login_link, issue_pin, lift_pin_lockout,
+                             may_link_chat, peek_login_link, pin_status, resolve_card, revoke_card, revoke_device,
+                             SMS_CODE, self_service_sign_in, send_sign_in_code, sign_in_with_card)
 from services.tokens import CARD, POSTER, CodeSigner
 from tests.conftest import utc
 
@@ -124,15 +127,260 @@ def test_card_signs_in_many_phones_until_revoked(session, vol):
     assert resolve_card(session, SIGNER, _secret(card_url("http://x", SIGNER, vol))).id == vol.id
 
 
-def test_self_service_sign_in(session, vol):
-    signed = self_service_sign_in(session, "+86 139 0000 0001", "pj-0007")
-    assert signed.volunteer_id == vol.id
-    assert session.get(Device, signed.device_id).method == "self_service"
-    for phone, vest in [("13900000001", "PJ-0008"), ("13900000002", "PJ-0007"), ("junk", "x")]:
-        with pytest.raises(DomainError) as exc:
-            self_service_sign_in(session, phone, vest)
-        assert exc.value.code == "signin_failed"
-    set_setting(session, SELF_SERVICE_SIGNIN, "0", by="admin")
+def _on(session):
+    set_setting(session, SELF_SERVICE_SIGNIN, "1", by="admin")
+
+
+def test_self_service_sign_in_is_off_by_default(session, vol):
+    issued = issue_pin(session, vol.id, clock=fixed_clock(NOW))
     with pytest.raises(DomainError) as exc:
-        self_service_sign_in(session, "13900000001", "PJ-0007")
+        self_service_sign_in(session, "13900000001", issued.pin, clock=fixed_clock(NOW))
     assert exc.value.code == "self_service_disabled"
+
+
+def test_vest_number_no_longer_signs_anyone_in(session, vol):
+    """The takeover: vest numbers are printed and sequential; phone + vest number must not work."""
+    _on(session)
+    issue_pin(session, vol.id, clock=fixed_clock(NOW))
+    for guess in ["PJ-0007", "pj-0007", "0007", "7"]:
+        with pytest.raises(DomainError) as exc:
+            self_service_sign_in(session, "13900000001", guess, address="198.51.100.1", clock=fixed_clock(NOW))
+        assert exc.value.code == "signin_failed"
+    assert session.query(Device).count() == 0
+
+
+def test_no_pin_issued_means_no_self_service(session, vol):
+    _on(session)
+    for guess in ["", "000000", "123456"]:
+        with pytest.raises(DomainError) as exc:
+            self_service_sign_in(session, "13900000001", guess, clock=fixed_clock(NOW))
+        assert exc.value.code == "signin_failed"
+
+
+def test_pin_is_stored_hashed_signs_in_and_can_be_reissued(session, vol):
+    _on(session)
+    first = issue_pin(session, vol.id, clock=fixed_clock(NOW))
+    assert len(first.pin) == 6 and first.pin.isdigit()
+    stored = session.get(Volunteer, vol.id).signin_pin_hash
+    assert first.pin not in stored and stored.startswith("pbkdf2:sha256:") and stored.count("$") == 2  # salted
+    signed = self_service_sign_in(session, "+86 139 0000 0001", f" {first.pin[:3]} {first.pin[3:]} ",
+                                  clock=fixed_clock(NOW))
+    assert signed.volunteer_id == vol.id
+    assert session.get(Device, signed.device_id).method == "pin"
+    second = issue_pin(session, vol.id, clock=fixed_clock(NOW))
+    if second.pin != first.pin:
+        with pytest.raises(DomainError):
+            self_service_sign_in(session, "13900000001", first.pin, clock=fixed_clock(NOW))
+    assert self_service_sign_in(session, "13900000001", second.pin, clock=fixed_clock(NOW)).volunteer_id == vol.id
+    assert pin_status(session, vol.id).issued_at == NOW
+
+
+def _wrong(pin: str) -> str:
+    return f"{(int(pin) + 1) % 1000000:06d}"
+
+
+def test_wrong_pins_lock_the_number_until_a_coordinator_lifts_it(session, vol):
+    _on(session)
+    pin = issue_pin(session, vol.id, clock=fixed_clock(NOW)).pin
+    for n in range(PHONE_FAILURE_LIMIT):  # from many addresses: the limit is per number as well
+        with pytest.raises(DomainError) as exc:
+            self_service_sign_in(session, "13900000001", _wrong(pin), address=f"203.0.113.{n}", clock=fixed_clock(NOW))
+        assert exc.value.code == "signin_failed"
+    # Counted in the database, so every worker sees the same count; the right PIN is refused now.
+    assert session.query(SigninFailure).filter_by(phone="13900000001").count() == PHONE_FAILURE_LIMIT
+    with pytest.raises(DomainError) as exc:
+        self_service_sign_in(session, "13900000001", pin, address="203.0.113.99",
+                             clock=fixed_clock(NOW + timedelta(days=30)))
+    assert exc.value.code == "signin_locked"
+    assert pin_status(session, vol.id).locked
+    lift_pin_lockout(session, vol.id)
+    assert not pin_status(session, vol.id).locked
+    assert self_service_sign_in(session, "13900000001", pin, clock=fixed_clock(NOW)).volunteer_id == vol.id
+
+
+def test_unknown_numbers_lock_the_same_way(session, vol):
+    """A locked number says "locked" whether or not a volunteer has it, so the lock reveals nothing."""
+    _on(session)
+    for _n in range(PHONE_FAILURE_LIMIT):
+        with pytest.raises(DomainError):
+            self_service_sign_in(session, "13900000099", "123456", clock=fixed_clock(NOW))
+    with pytest.raises(DomainError) as exc:
+        self_service_sign_in(session, "13900000099", "123456", clock=fixed_clock(NOW))
+    assert exc.value.code == "signin_locked"
+
+
+def test_failures_from_one_address_are_limited_across_numbers(session, vol):
+    """Spraying one guess over many numbers from one place stops at the address limit."""
+    _on(session)
+    pin = issue_pin(session, vol.id, clock=fixed_clock(NOW)).pin
+    for n in range(ADDRESS_FAILURE_LIMIT):
+        with pytest.raises(DomainError) as exc:
+            self_service_sign_in(session, f"139000001{n:02d}", "123456", address="198.51.100.7",
+                                 clock=fixed_clock(NOW))
+        assert exc.value.code == "signin_failed"
+    with pytest.raises(DomainError) as exc:
+        self_service_sign_in(session, "13900000001", pin, address="198.51.100.7", clock=fixed_clock(NOW))
+    assert exc.value.code == "signin_throttled"
+    # Another address is unaffected, and the window passes.
+    assert self_service_sign_in(session, "13900000001", pin, address="198.51.100.8", clock=fixed_clock(NOW))
+    later = fixed_clock(NOW + ADDRESS_FAILURE_WINDOW + timedelta(seconds=1))
+    assert self_service_sign_in(session, "13900000001", pin, address="198.51.100.7", clock=later)
+
+
+def test_unknown_number_costs_a_pin_hash_too(session, vol, monkeypatch):
+    """No timing difference between a number on the roster and one that is not."""
+    import services.signin as signin
+
+    _on(session)
+    calls = []
+    real = signin.check_password_hash
+    monkeypatch.setattr(signin, "check_password_hash", lambda h, p: calls.append(h) or real(h, p))
+    with pytest.raises(DomainError):
+        self_service_sign_in(session, "13900000077", "123456", clock=fixed_clock(NOW))
+    assert len(calls) == 1 and calls[0].startswith("pbkdf2:sha256:")
+
+
+def test_pin_signed_in_phone_may_not_link_telegram():
+    with pytest.raises(DomainError) as exc:
+        may_link_chat("pin")
+    assert exc.value.code == "personal_link_needed"
+    may_link_chat("link")
+    may_link_chat("card")
+
+
+def test_revoking_a_card_signs_out_the_phones_that_used_it(session, vol):
+    code = _secret(card_url("http://x", SIGNER, vol))
+    by_card = [sign_in_with_card(session, SIGNER, code, user_agent=ua) for ua in ("A", "B")]
+    by_link = confirm_login_link(session, _secret(issue_login_link(session, vol.id, base_url="http://x",
+                                                                   created_by="t").url))
+    result = revoke_card(session, vol.id, by="user:1", clock=fixed_clock(NOW))
+    assert result.devices_signed_out == 2
+    for signed in by_card:
+        assert device_volunteer(session, signed.device_secret) is None
+    assert device_volunteer(session, by_link.device_secret).id == vol.id  # a personal link is not the card
+
+
+def test_new_link_can_cancel_the_older_unused_ones(session, vol):
+    clock = fixed_clock(NOW)
+    old = _secret(issue_login_link(session, vol.id, base_url="http://x", created_by="t", clock=clock).url)
+    kept = _secret(issue_login_link(session, vol.id, base_url="http://x", created_by="t", clock=clock).url)
+    assert peek_login_link(session, old, clock=clock).state == "valid"
+    new = _secret(issue_login_link(session, vol.id, base_url="http://x", created_by="t", clock=clock,
+                                   cancel_older=True).url)
+    for secret in (old, kept):
+        assert peek_login_link(session, secret, clock=clock).state == "revoked"
+        with pytest.raises(DomainError) as exc:
+            confirm_login_link(session, secret, clock=clock)
+        assert exc.value.code == "link_revoked"
+    assert confirm_login_link(session, new, clock=clock).volunteer_id == vol.id
+
+
+def test_revoking_a_device_cancels_the_unused_links(session, vol):
+    clock = fixed_clock(NOW)
+    phone = confirm_login_link(session, _secret(issue_login_link(session, vol.id, base_url="http://x",
+                                                                 created_by="t", clock=clock).url), clock=clock)
+    pending = _secret(issue_login_link(session, vol.id, base_url="http://x", created_by="t", clock=clock).url)
+    revoke_device(session, phone.device_id, by="user:1", clock=clock)
+    with pytest.raises(DomainError) as exc:
+        confirm_login_link(session, pending, clock=clock)
+    assert exc.value.code == "link_revoked"
+    # A volunteer signing out their own phone keeps links the office has just sent.
+    other = confirm_login_link(session, _secret(issue_login_link(session, vol.id, base_url="http://x",
+                                                                 created_by="t", clock=clock).url), clock=clock)
+    fresh = _secret(issue_login_link(session, vol.id, base_url="http://x", created_by="t", clock=clock).url)
+    revoke_device(session, other.device_id, by="volunteer", clock=clock, cancel_links=False)
+    assert confirm_login_link(session, fresh, clock=clock).volunteer_id == vol.id
+
+
+ODD_TOKENS = ["令牌", "1.1.令牌令牌令牌令牌令牌令牌令牌令牌令牌令牌令牌", "١.١.AAAAAAAAAAAAAAAAAAAAAA",
+              "².1.AAAAAAAAAAAAAAAAAAAAAA", "1.1." + "é" * 22, "x" * 5000, "1" * 5000 + ".1.AAAAAAAAAAAAAAAAAAAAAA",
+              "1.1.AAAAAAAAAAAAAAAAAAAAAA\n", "..", "1..", "\x00", "%00", " ", "AAAA\u200bAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+              "A" * 31 + "é"]
+
+
+@pytest.mark.parametrize("token", ODD_TOKENS)
+def test_every_token_parser_refuses_odd_tokens_before_using_them(session, vol, token):
+    with pytest.raises(DomainError) as exc:
+        SIGNER.verify(POSTER, token)
+    assert exc.value.code == "bad_token"
+    with pytest.raises(DomainError) as exc:
+        resolve_card(session, SIGNER, token)
+    assert exc.value.code == "bad_token"
+    for fn in (peek_login_link, confirm_login_link):
+        with pytest.raises(DomainError) as exc:
+            fn(session, token)
+        assert exc.value.code == "link_invalid"
+    with pytest.raises(DomainError) as exc:
+        link_chat(session, token, chat_id=1)
+    assert exc.value.code == "link_invalid"
+    assert device_volunteer(session, token) is None
+
+
+class FakeSms:
+    """Stands in for the SMS channel another issue adds: anything with `send_code(phone, code)`."""
+
+    def __init__(self):
+        self.sent: list[tuple[str, str]] = []
+
+    def send_code(self, phone: str, code: str) -> None:
+        self.sent.append((phone, code))
+
+
+def test_an_sms_code_can_replace_the_pin_with_the_same_limits(session, vol):
+    _on(session)
+    sms = FakeSms()
+    send_sign_in_code(session, "139 0000 0001", sender=sms, clock=fixed_clock(NOW))
+    send_sign_in_code(session, "13900000077", sender=sms, clock=fixed_clock(NOW))  # not on the roster: silence
+    assert [phone for phone, _c in sms.sent] == ["13900000001"]
+    code = sms.sent[0][1]
+    with pytest.raises(DomainError):  # the code is not a PIN
+        self_service_sign_in(session, "13900000001", code, clock=fixed_clock(NOW))
+    signed = self_service_sign_in(session, "13900000001", code, credential=SMS_CODE, clock=fixed_clock(NOW))
+    assert session.get(Device, signed.device_id).method == "sms_code"
+    with pytest.raises(DomainError):  # used up
+        self_service_sign_in(session, "13900000001", code, credential=SMS_CODE, clock=fixed_clock(NOW))
+    send_sign_in_code(session, "13900000001", sender=sms, clock=fixed_clock(NOW))
+    with pytest.raises(DomainError):  # expired
+        self_service_sign_in(session, "13900000001", sms.sent[-1][1], credential=SMS_CODE,
+                             clock=fixed_clock(NOW + timedelta(minutes=11)))
+    for _n in range(5):
+        send_sign_in_code(session, "13900000001", sender=sms, clock=fixed_clock(NOW))
+    assert len(sms.sent) == 3  # a few codes an hour per number
+    with pytest.raises(DomainError) as exc:
+        may_link_chat("sms_code")
+    assert exc.value.code == "personal_link_needed"
+
+
+def test_an_attempt_is_counted_before_its_pin_is_checked(session, vol):
+    """What makes the limit hold with several workers: while one worker checks a PIN, any other
+    worker (another connection) already counts that attempt, so racing guesses cannot exceed it."""
+    from sqlalchemy.orm import Session as PlainSession
+
+    from extensions import db
+    from services.signin import PIN, Credential
+
+    _on(session)
+    pin = issue_pin(session, vol.id, clock=fixed_clock(NOW)).pin
+    seen = []
+
+    def watching_check(s, v, secret, now):
+        with PlainSession(db.engine) as other_worker:
+            seen.append(other_worker.query(SigninFailure).filter_by(phone="13900000001").count())
+        return PIN.check(s, v, secret, now)
+
+    for _n in range(PHONE_FAILURE_LIMIT - 1):
+        session.add(SigninFailure(phone="13900000001", address=None, created_at=NOW))
+    session.commit()
+    signed = self_service_sign_in(session, "13900000001", pin, credential=Credential("pin", watching_check),
+                                  clock=fixed_clock(NOW))
+    assert seen == [PHONE_FAILURE_LIMIT] and signed.volunteer_id == vol.id
+    assert session.query(SigninFailure).count() == 0  # a success clears the number
+    # Two guesses "in flight" beyond the limit: the later one is refused before its PIN is checked.
+    for _n in range(PHONE_FAILURE_LIMIT):
+        session.add(SigninFailure(phone="13900000001", address=None, created_at=NOW))
+    session.commit()
+    seen.clear()
+    with pytest.raises(DomainError) as exc:
+        self_service_sign_in(session, "13900000001", pin, credential=Credential("pin", watching_check),
+                             clock=fixed_clock(NOW))
+    assert exc.value.code == "signin_locked" and seen == []

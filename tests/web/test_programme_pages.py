@@ -164,3 +164,16 @@ def test_delivery_and_complaint_imports_all_or_nothing(app, client, auth):
     with app.app_context():
         row = db.session.scalar(select(Complaint))
         assert (row.status, row.resolution) == ("closed", "已致歉") and row.volunteer_id is not None
+
+
+def test_the_insurance_page_says_whether_the_gate_checks_anything_yet(app, client, auth):
+    """Issue 9, item 12: before any policy is on file the gate checks nothing, and the page says so."""
+    auth.login()
+    page = client.get("/coord/programme/insurance").get_data(as_text=True)
+    assert "还没有登记任何保单，签到时暂不核验保险" in page
+    with app.app_context():
+        db.session.add(InsurancePolicy(insurer="保险公司", policy_no="P-1", cover_start=date(Y, 1, 1),
+                                       cover_end=date(Y, 1, 31), premium_per_person=10))
+        db.session.commit()
+    page = client.get("/coord/programme/insurance").get_data(as_text=True)
+    assert "签到时的保险核验已生效" in page and "还没有登记任何保单" not in page

@@ -40,7 +40,7 @@ def test_link_survives_any_number_of_gets_and_is_used_up_by_the_post(app, client
     assert (body["hours_total"], body["hours_target"], body["open_attendance"]) == (0.0, 6.0, None)
 
     other = app.test_client()
-    again = other.post(path, data={"csrf_token": csrf_from(other, "/signin")})
+    again = other.post(path, data={"csrf_token": csrf_from(other)})  # /signin has no form while it is off
     assert again.status_code == 410
     assert "已经用过" in again.get_data(as_text=True)
     assert "已经用过" in client.get(path).get_data(as_text=True)
@@ -54,17 +54,23 @@ def test_unknown_link_and_open_redirects(app, client):
     assert resp.headers["Location"] == "/me"
 
 
-def test_self_service_sign_in_is_rate_limited_and_can_be_switched_off(app, client, auth):
-    _volunteer(app)
+def test_self_service_sign_in_with_pin_is_rate_limited_and_can_be_switched_off(app, client, auth):
+    from services.settings import SELF_SERVICE_SIGNIN, set_setting
+    from services.signin import issue_pin
+
+    vol_id = _volunteer(app)
+    with app.app_context():
+        set_setting(db.session, SELF_SERVICE_SIGNIN, "1", by="test")
+        pin = issue_pin(db.session, vol_id).pin
     token = csrf_from(client, "/signin")
-    bad = client.post("/signin", data={"csrf_token": token, "phone": "13900000001", "vest_no": "WRONG"})
+    assert 'name="pin"' in client.get("/signin").get_data(as_text=True)
+    bad = client.post("/signin", data={"csrf_token": token, "phone": "13900000001", "pin": "PJ-0001"})
     assert bad.status_code == 400 and "不正确" in bad.get_data(as_text=True)
-    ok = client.post("/signin", data={"csrf_token": token, "phone": "139 0000 0001", "vest_no": "pj-0001",
-                                      "next": "/me"})
+    ok = client.post("/signin", data={"csrf_token": token, "phone": "139 0000 0001", "pin": pin, "next": "/me"})
     assert ok.status_code == 302
     with app.app_context():
-        assert db.session.query(Device).one().method == "self_service"
-    statuses = [client.post("/signin", data={"csrf_token": token, "phone": "13900000001", "vest_no": "X"}).status_code
+        assert db.session.query(Device).one().method == "pin"
+    statuses = [client.post("/signin", data={"csrf_token": token, "phone": "13900000001", "pin": "X"}).status_code
                 for _ in range(6)]
     assert 429 in statuses
 

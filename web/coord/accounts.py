@@ -9,7 +9,7 @@ from models.user import ROLES, User
 from services.errors import DomainError
 from services.i18n import _
 from services.settings import SELF_SERVICE_SIGNIN, current_settings, set_setting
-from services.users import create_user, set_active, set_password, set_role
+from services.users import create_user, end_all_sessions, open_session_counts, set_active, set_password, set_role
 from web.auth import actor, current_user
 from web.coord import protect
 
@@ -19,7 +19,7 @@ bp = protect(Blueprint("coord_admin", __name__, url_prefix="/coord/admin"), admi
 def _page(status: int = 200, form=None):
     users = db.session.scalars(select(User).order_by(User.username)).all()
     return render_template("coord/admin.html", users=users, roles=ROLES, settings=current_settings(db.session),
-                           form=form or {}), status
+                           sessions=open_session_counts(db.session), form=form or {}), status
 
 
 @bp.get("/")
@@ -55,6 +55,18 @@ def update(user_id: int):
         db.session.rollback()
         flash(exc.message, "error")
         return _page(400)
+    return redirect(url_for(".index"))
+
+
+@bp.post("/accounts/<int:user_id>/sessions/end")
+def end_sessions(user_id: int):
+    """Sign an account out of every browser (a lost laptop, a colleague who left)."""
+    try:
+        count = end_all_sessions(db.session, user_id, by=actor())
+    except DomainError as exc:
+        flash(exc.message, "error")
+        return _page(400)
+    flash(_("已结束该账号的 %(n)d 个登录会话", n=count), "success")
     return redirect(url_for(".index"))
 
 

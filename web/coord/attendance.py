@@ -14,7 +14,7 @@ from services.i18n import _
 from services.imports import import_attendance
 from services.review import add_adjustment, list_attendances, refused_offline_scans, review_attendance
 from services.volunteers import teams
-from web.auth import actor, current_user
+from web.auth import actor, current_user, safe_next
 from web.coord import import_page, protect
 from web.runtime import clock, scan_rules
 
@@ -45,8 +45,8 @@ def review(attendance_id: int):
         flash(_("已审核"), "success")
     except DomainError as exc:
         flash(exc.message, "error")
-    return redirect(request.form.get("back") if (request.form.get("back") or "").startswith("/coord/")
-                    else url_for(".index"))
+    back = safe_next(request.form.get("back"), url_for(".index"))
+    return redirect(back if back.startswith("/coord/") else url_for(".index"))
 
 
 @bp.post("/volunteer/<int:volunteer_id>/adjust")

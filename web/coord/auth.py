@@ -8,8 +8,8 @@ from extensions import db, limiter
 from models import Event, PatrolPoint, Shift, Volunteer
 from models.types import utcnow
 from services.i18n import _
-from services.users import verify_password
-from web.auth import coordinator_required, current_user, safe_next
+from services.users import end_session, start_session, verify_password
+from web.auth import SESSION_KEY, coordinator_required, current_user, safe_next
 
 bp = Blueprint("coord_auth", __name__, url_prefix="/coord")
 
@@ -24,18 +24,19 @@ def login():
             flash(_("用户名或密码不正确"), "error")
             return render_template("coord/login.html", next=next_url,
                                    username=request.form.get("username", "")), 401
-        session.clear()
+        secret = start_session(db.session, user.id, user_agent=request.headers.get("User-Agent"))
+        session.clear()  # a fresh cookie: nothing from before the sign-in carries over
         session.permanent = True
-        session["user_id"] = user.id
-        session["pw"] = user.password_hash[-16:]  # a password change signs other browsers out
-        user.last_login_at = utcnow()
-        db.session.commit()
+        session[SESSION_KEY] = secret
         return redirect(next_url)
     return render_template("coord/login.html", next=next_url, username="")
 
 
 @bp.post("/logout")
 def logout():
+    """End the session on the server too: a copy of the cookie is refused from now on."""
+    user = current_user()
+    end_session(db.session, session.get(SESSION_KEY), by=f"logout:{user.id}" if user else "logout")
     session.clear()
     flash(_("已退出登录"), "success")
     return redirect(url_for("coord_auth.login"))

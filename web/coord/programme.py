@@ -20,6 +20,7 @@ from services.exports import attendance_workbook, expenditure_workbook, hours_ro
 from services.audit_log import record_action
 from services.i18n import _
 from services.indicators import compute_indicators
+from services.programme_year import holds_data, programme_year_of, set_year_start, year_dates, year_start
 from services.programme import (LINE_NAMES, add_complaint, add_delivery, add_document, add_expenditure,
                                 budget, close_complaint, create_policy, import_complaints, import_deliveries, import_expenditures,
                                 import_insured, import_issues, money,
@@ -34,7 +35,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _year() -> int:
-    return request.values.get("year", type=int) or _today().year
+    return request.values.get("year", type=int) or programme_year_of(db.session, _today())
 
 
 def _today() -> date:
@@ -79,7 +80,7 @@ def indicator(number: int):
                                               .order_by(Expenditure.spent_on)).all()
     elif number == 11:
         extra["complaints"] = db.session.scalars(select(Complaint).where(
-            Complaint.received_on.between(date(year, 1, 1), date(year, 12, 31)))).all()
+            Complaint.received_on.between(*year_dates(db.session, year)))).all()
     elif number == 13:
         extra["runs"] = db.session.scalars(select(JobRun).order_by(JobRun.started_at.desc()).limit(50)).all()
     return render_template("coord/programme/indicator.html", report=report, row=report.row(number), year=year, **extra)
@@ -89,7 +90,7 @@ def _export_workbook(kind: str, year: int):
     if kind == "self-evaluation":
         return self_evaluation_workbook(compute_indicators(db.session, year, today=_today()))
     if kind == "hours":
-        return hours_roster_workbook(db.session, year, as_of=min(_today(), date(year, 12, 31)))
+        return hours_roster_workbook(db.session, year, as_of=min(_today(), year_dates(db.session, year)[1]))
     if kind == "attendance":
         return attendance_workbook(db.session, year)
     if kind == "expenditures":
@@ -194,7 +195,7 @@ def equipment():
             return _back(".equipment")
     deliveries = db.session.scalars(select(EquipmentDelivery).order_by(EquipmentDelivery.delivered_on.desc())).all()
     issued = db.session.scalar(select(func.count(func.distinct(EquipmentIssue.volunteer_id))).where(
-        EquipmentIssue.issued_on.between(date(year, 1, 1), date(year, 12, 31)))) or 0
+        EquipmentIssue.issued_on.between(*year_dates(db.session, year)))) or 0
     return render_template("coord/programme/equipment.html", deliveries=deliveries, issued=issued, year=year,
                            report=report), 400 if report else 200
 
@@ -325,6 +326,23 @@ def settings():
             flash(exc.message if isinstance(exc, DomainError) else _("请检查填写的数字"), "error")
         return _back(".settings")
     rounds = db.session.scalars(select(SurveyRound).order_by(SurveyRound.opens_at.desc())).all()
-    return render_template("coord/programme/settings.html", row=row, year=year, rounds=rounds)
+    first, last = year_dates(db.session, year)
+    return render_template("coord/programme/settings.html", row=row, year=year, rounds=rounds,
+                           year_start=year_start(db.session), year_first=first, year_last=last,
+                           year_start_locked=holds_data(db.session))
+
+
+@bp.post("/settings/year-start")
+def settings_year_start():
+    """The installation-wide programme-year start (admins; refused once any year holds data)."""
+    if not current_user().is_admin:
+        abort(403)
+    try:
+        new = set_year_start(db.session, request.form.get("year_start", ""), by=actor())
+        flash(_("年度起始日已设为 %(d)s", d=str(new)), "success")
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+    return redirect(url_for(".settings"))
 
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request, send_file,
-                   url_for)
+from flask import (Blueprint, abort, current_app, flash, make_response, redirect, render_template, request,
+                   send_file, url_for)
 from sqlalchemy import select
 import io
 
@@ -18,11 +18,13 @@ from services.imports import import_volunteers
 from services.posters import CardItem, cards_pdf
 from services.privacy import erase_volunteer, subject_access_export
 from services.roster import export_roster
-from services.signin import (card_url, issue_login_link, list_devices, revoke_all_devices, revoke_card,
+from services.signin import (PHONE_FAILURE_LIMIT, card_url, issue_login_link, issue_pin, issue_pins,
+                             lift_pin_lockout, list_devices, pin_status, revoke_all_devices, revoke_card,
                              revoke_device)
 from services.volunteers import (get_volunteer, reinstate_volunteer, search_volunteers, teams,
                                  withdraw_volunteer)
 from services.hours import volunteer_hours
+from services.programme_year import current_year
 from services.messaging import chat_link_of
 from services.review import list_adjustments, list_attendances
 from web.auth import actor, current_user
@@ -58,8 +60,9 @@ def import_roster():
 @bp.get("/<int:volunteer_id>")
 def detail(volunteer_id: int):
     vol = get_volunteer(db.session, volunteer_id)
-    year = request.args.get("year", type=int) or now().astimezone(scan_rules().zone).year
+    year = request.args.get("year", type=int) or current_year(db.session, now(), scan_rules().zone)
     return render_template("coord/volunteers/detail.html", vol=vol, devices=list_devices(db.session, vol.id),
+                           pin=pin_status(db.session, vol.id), pin_limit=PHONE_FAILURE_LIMIT,
                            today=local_date(now()), year=year, summary=volunteer_hours(db.session, vol.id, year),
                            adjustments=list_adjustments(db.session, vol.id),
                            attendances=list_attendances(db.session, volunteer_id=vol.id, per_page=20).rows,
@@ -68,9 +71,36 @@ def detail(volunteer_id: int):
 
 @bp.post("/<int:volunteer_id>/login-link")
 def login_link(volunteer_id: int):
+    # The form's checkbox is on by default: a new link normally replaces the ones sent before.
     issued = issue_login_link(db.session, volunteer_id, base_url=current_app.config["PUBLIC_BASE_URL"],
-                              created_by=actor(), valid_days=current_app.config["LOGIN_LINK_DAYS"])
-    return render_template("coord/volunteers/link.html", issued=issued, qr=qr_data_uri(issued.url))
+                              created_by=actor(), valid_days=current_app.config["LOGIN_LINK_DAYS"],
+                              cancel_older=request.form.get("cancel_older") == "1")
+    return _no_store(render_template("coord/volunteers/link.html", issued=issued, qr=qr_data_uri(issued.url)))
+
+
+def _no_store(body):
+    """Pages and files carrying a secret (a link, a PIN) are not kept by the browser or a proxy."""
+    resp = make_response(body)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@bp.post("/<int:volunteer_id>/pin")
+def pin_issue(volunteer_id: int):
+    """A new personal PIN, shown this once (only its hash is kept); the old one stops working."""
+    try:
+        issued = issue_pin(db.session, volunteer_id, clock=clock())
+    except DomainError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for(".detail", volunteer_id=volunteer_id))
+    return _no_store(render_template("coord/volunteers/pin.html", issued=issued))
+
+
+@bp.post("/<int:volunteer_id>/pin/unlock")
+def pin_unlock(volunteer_id: int):
+    lift_pin_lockout(db.session, volunteer_id)
+    flash(_("已解除自助登录锁定"), "success")
+    return redirect(url_for(".detail", volunteer_id=volunteer_id))
 
 
 @bp.post("/<int:volunteer_id>/withdraw")
@@ -106,19 +136,20 @@ def reinstate(volunteer_id: int):
 
 @bp.post("/<int:volunteer_id>/devices/<int:device_id>/revoke")
 def revoke(volunteer_id: int, device_id: int):
-    revoke_device(db.session, device_id, by=actor(), volunteer_id=volunteer_id)
+    revoke_device(db.session, device_id, by=actor(), volunteer_id=volunteer_id, clock=clock())
     record_action(db.session, actor(), "revoke_device", f"volunteer:{volunteer_id}", f"device={device_id}")
     db.session.commit()
-    flash(_("已注销该设备的登录"), "success")
+    flash(_("已注销该设备的登录，尚未使用的登录链接也已作废"), "success")
     return redirect(url_for(".detail", volunteer_id=volunteer_id))
 
 
 @bp.post("/<int:volunteer_id>/card/revoke")
 def card_revoke(volunteer_id: int):
-    revoke_card(db.session, volunteer_id)
-    record_action(db.session, actor(), "revoke_card", f"volunteer:{volunteer_id}")
+    revoked = revoke_card(db.session, volunteer_id, by=actor(), clock=clock())
+    record_action(db.session, actor(), "revoke_card", f"volunteer:{volunteer_id}",
+                  f"phones signed out={revoked.devices_signed_out}")
     db.session.commit()
-    flash(_("旧志愿者卡已作废，请打印新卡"), "success")
+    flash(_("旧志愿者卡已作废，用它登录的 %(n)d 部手机已退出登录，请打印新卡", n=revoked.devices_signed_out), "success")
     return redirect(url_for(".detail", volunteer_id=volunteer_id))
 
 
@@ -155,23 +186,46 @@ def card_one(volunteer_id: int):
     return _cards_response([vol], f"card-{vol.id}.pdf")
 
 
-@bp.get("/cards.pdf")
-def cards():
-    team = request.args.get("team") or None
+@bp.post("/<int:volunteer_id>/card-with-pin.pdf")
+def card_one_with_pin(volunteer_id: int):
+    """The card with a new PIN printed on it (a POST: it changes the volunteer's PIN)."""
+    vol = get_volunteer(db.session, volunteer_id)
+    pins = issue_pins(db.session, [vol.id], clock=clock())
+    return _cards_response([vol], f"card-{vol.id}.pdf", pins)
+
+
+def _active_team(team: str | None):
     stmt = select(Volunteer).where(Volunteer.status == "active").order_by(Volunteer.team, Volunteer.vest_no, Volunteer.id)
     if team:
         stmt = stmt.where(Volunteer.team == team)
-    return _cards_response(list(db.session.scalars(stmt)), "cards.pdf")
+    return list(db.session.scalars(stmt))
 
 
-def _cards_response(vols, filename: str):
+@bp.get("/cards.pdf")
+def cards():
+    return _cards_response(_active_team(request.args.get("team") or None), "cards.pdf")
+
+
+@bp.post("/cards-with-pins.pdf")
+def cards_with_pins():
+    """Every active volunteer's card (or a team's) with a new PIN each: the old PINs stop working."""
+    vols = _active_team(request.form.get("team") or None)
+    pins = issue_pins(db.session, [v.id for v in vols], clock=clock())
+    return _cards_response(vols, "cards.pdf", pins)
+
+
+def _cards_response(vols, filename: str, pins: dict[int, str] | None = None):
     base = current_app.config["PUBLIC_BASE_URL"]
     signer = code_signer()
-    pdf = cards_pdf([CardItem(v.name, v.team, v.vest_no, card_url(base, signer, v)) for v in vols])
+    pins = pins or {}
+    pdf = cards_pdf([CardItem(v.name, v.team, v.vest_no, card_url(base, signer, v), pins.get(v.id)) for v in vols])
     record_action(db.session, actor(), "export", "cards" if len(vols) != 1 else f"volunteer:{vols[0].id}",
-                  f"volunteer cards; count={len(vols)}; format=pdf")
+                  f"volunteer cards; count={len(vols)}; new PINs={len(pins)}; format=pdf")
     db.session.commit()
-    return send_file(io.BytesIO(pdf), mimetype="application/pdf", download_name=filename)
+    resp = send_file(io.BytesIO(pdf), mimetype="application/pdf", download_name=filename)
+    if pins:
+        resp.headers["Cache-Control"] = "no-store"
+    return resp
 
 
 def _export(fmt: str):
