@@ -738,6 +738,27 @@ def current_shift_at(session: Session, point_id: int, volunteer_id: int | None, 
     return ShiftInfo(shift.id, row.name, row.code, row.pname, _dt(shift.starts_at), _dt(shift.ends_at), assigned)
 
 
+@dataclass(frozen=True)
+class NextShift:
+    """The next shift at a point that is not open for scanning yet: what a volunteer who came too
+    early (or between shifts) needs to know, "下一班 18:30 开始，18:00 起可签到"."""
+    starts_at: datetime
+    opens_at: datetime
+    event_name: str
+
+
+def next_shift_at(session: Session, point_id: int, *, rules: ScanRules = ScanRules(),
+                  clock: Clock = system_clock) -> NextShift | None:
+    now = clock()
+    row = session.execute(select(SH.c.starts_at, EV.c.name).select_from(SH.join(EV, EV.c.id == SH.c.event_id))
+                          .where(SH.c.point_id == point_id, SH.c.starts_at > now + rules.window_before)
+                          .order_by(SH.c.starts_at).limit(1)).first()
+    if row is None:
+        return None
+    starts = _dt(row.starts_at)
+    return NextShift(starts, starts - rules.window_before, row.name)
+
+
 def upcoming_shifts(session: Session, volunteer_id: int, *, clock: Clock = system_clock, limit: int = 10) -> list[ShiftInfo]:
     rows = session.execute(select(SH.c.id, EV.c.name, P.c.code, P.c.name.label("pname"), SH.c.starts_at, SH.c.ends_at)
                            .select_from(AS.join(SH, SH.c.id == AS.c.shift_id).join(EV, EV.c.id == SH.c.event_id)

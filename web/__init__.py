@@ -35,6 +35,41 @@ def api_error(code: str, message: str, status: int, **details):
     return jsonify(body), status
 
 
+def wait_words(seconds: float) -> str:
+    """How long to wait, in words a person reads at a street corner."""
+    seconds = max(int(seconds + 0.999), 1)
+    if seconds <= 90:
+        return _("%(n)d 秒", n=seconds)
+    minutes = -(-seconds // 60)
+    if minutes < 60:
+        return _("%(n)d 分钟", n=minutes)
+    return _("%(n)d 小时", n=-(-minutes // 60))
+
+
+def _retry_after(exc) -> float:
+    """Seconds until the breached limit lets the next try through (Flask-Limiter's window)."""
+    import time
+
+    from extensions import limiter
+
+    try:
+        current = limiter.current_limit
+        if current is not None and current.reset_at:
+            return max(current.reset_at - time.time(), 1)
+    except Exception:  # noqa: BLE001 - the words fall back to the limit's own window
+        pass
+    limit = getattr(getattr(exc, "limit", None), "limit", None)
+    return float(limit.get_expiry()) if limit is not None else 60.0
+
+
+def too_many(exc):
+    wait = wait_words(_retry_after(exc))
+    message = _("尝试太频繁了，请 %(w)s后再试。", w=wait)
+    if _wants_json():
+        return api_error("too_many_requests", message, 429)
+    return render_template("errors/http.html", error=exc, message=message), 429
+
+
 def register_web(app: Flask) -> None:
     from web import api, coord, health, main, scan, signin
 
@@ -71,6 +106,8 @@ def register_web(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
+        if exc.code == 429:
+            return too_many(exc)
         if _wants_json():
             data = getattr(exc, "data", None) or {}
             details = {}

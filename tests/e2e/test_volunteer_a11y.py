@@ -29,6 +29,8 @@ def _seed(base: str):
     db.session.flush()
     db.session.add(Shift(event_id=event.id, point_id=point.id, capacity=10,
                          starts_at=from_local(datetime(2027, 2, 5, 18)), ends_at=from_local(datetime(2027, 2, 5, 21))))
+    from services.settings import SELF_SERVICE_SIGNIN, set_setting
+    set_setting(db.session, SELF_SERVICE_SIGNIN, "1", by="test")  # the scan page's PIN form is checked too
     survey = create_round(db.session, "2027 春节满意度调查", opens_at=datetime(2027, 2, 1, tzinfo=timezone.utc))
     db.session.commit()
     send_notice(db.session, text="今晚 18:00 塘桥路口集合，请穿好马甲。", audience=Audience("all"), nonce="a11y",

@@ -133,3 +133,15 @@ def test_parse_duration_forms():
     assert parse_duration("90 min") == timedelta(minutes=90)
     with pytest.raises(ValueError):
         parse_duration("soon")
+
+
+def test_the_next_shift_says_when_scanning_opens(w, session):
+    from services.checkin import next_shift_at
+    w.shift(w.p1, local(2027, 2, 5, 18, 30), local(2027, 2, 5, 21))
+    w.shift(w.p1, local(2027, 2, 6, 18, 30), local(2027, 2, 6, 21))
+    nxt = next_shift_at(session, w.p1.id, clock=fixed_clock(local(2027, 2, 5, 17, 0)))
+    assert nxt.starts_at == local(2027, 2, 5, 18, 30) and nxt.opens_at == local(2027, 2, 5, 18, 0)
+    # once that one is open, the next is tomorrow's
+    nxt = next_shift_at(session, w.p1.id, clock=fixed_clock(local(2027, 2, 5, 18, 1)))
+    assert nxt.starts_at == local(2027, 2, 6, 18, 30)
+    assert next_shift_at(session, w.p2.id, clock=fixed_clock(local(2027, 2, 5, 17, 0))) is None
