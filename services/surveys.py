@@ -101,6 +101,26 @@ def eligible_condition(r: SurveyRound):
     return and_(Volunteer.joined_on <= day, or_(Volunteer.withdrawn_on.is_(None), Volunteer.withdrawn_on >= day))
 
 
+@dataclass(frozen=True)
+class WaitingSurvey:
+    round: RoundView
+    answer: "SurveyAnswer | None"
+
+
+def survey_for(session: Session, volunteer_id: int, *, clock: Clock = system_clock) -> WaitingSurvey | None:
+    """The open round this volunteer is asked to answer (eligible on its opening day), with their
+    answer if any. /me and the inbox both list what is waiting from this one function, so they
+    never disagree (a round opened without a message, or a volunteer who joined after it was sent)."""
+    try:
+        r = get_round(session, clock=clock)
+    except DomainError:
+        return None
+    row = session.get(SurveyRound, r.id)
+    if session.scalar(select(Volunteer.id).where(Volunteer.id == volunteer_id, eligible_condition(row))) is None:
+        return None
+    return WaitingSurvey(r, my_answer(session, r.id, volunteer_id))
+
+
 def send_round(session: Session, round_id: int, *, clock: Clock = system_clock) -> QueuedMessage:
     """Ask every eligible active volunteer (Telegram buttons, and the web inbox). Idempotent per round."""
     r = session.get(SurveyRound, round_id)
