@@ -8,7 +8,7 @@ PORT ?= 5000
 PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 export PUBLIC_BASE_URL
 
-.PHONY: install install-dev run serve migrate lint test translations clean
+.PHONY: install install-dev run serve migrate lint test translations screenshots clean
 
 $(VENV)/.installed: requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -58,6 +58,10 @@ node_modules/.installed: package.json package-lock.json
 ## test: install test dependencies, lint, and run the suite (TEST_DATABASE_URL selects PostgreSQL)
 test: lint $(MO) node_modules/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+## screenshots: rewrite the README's phone screenshots (docs/screenshots/*.png) from the browser test
+screenshots: $(MO) $(VENV)/.dev-installed
+	SCREENSHOTS=1 $(PY) -m pytest -q tests/e2e/test_readme_screenshots.py
 
 ## translations: extract strings and merge them into the English catalogue (then translate the new
 ## entries in translations/en/LC_MESSAGES/messages.po and run `make install`)
