@@ -8,7 +8,7 @@ PORT ?= 5000
 PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 export PUBLIC_BASE_URL
 
-.PHONY: install install-dev run serve migrate lint test translations screenshots clean
+.PHONY: install install-dev run serve migrate lint test translations screenshots lighthouse clean
 
 $(VENV)/.installed: requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -62,6 +62,11 @@ test: lint $(MO) node_modules/.installed
 ## screenshots: rewrite the README's phone screenshots (docs/screenshots/*.png) from the browser test
 screenshots: $(MO) $(VENV)/.dev-installed
 	SCREENSHOTS=1 $(PY) -m pytest -q tests/e2e/test_readme_screenshots.py
+
+## lighthouse: Lighthouse 12 mobile scores of the scan page (a benchmark: docs/performance.md)
+lighthouse: $(MO) $(VENV)/.installed
+	npm ci --prefix bench/lighthouse --no-audit --no-fund --silent
+	$(PY) bench/lighthouse.py --runs 3
 
 ## translations: extract strings and merge them into the English catalogue (then translate the new
 ## entries in translations/en/LC_MESSAGES/messages.po and run `make install`)
