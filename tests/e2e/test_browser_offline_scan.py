@@ -150,3 +150,55 @@ def test_a_scan_kept_longer_than_the_bound_is_refused_with_a_clear_message(app):
         assert db.session.scalar(select(Attendance)).status == "open"
         refused = db.session.scalars(select(ScanRecord).where(ScanRecord.code == "offline_too_old")).all()
         assert len(refused) == 1 and refused[0].client_time == from_local(datetime(2027, 2, 5, 19, 0))
+
+
+def test_a_503_keeps_the_scan_and_the_next_page_load_sends_it(app):
+    """The server answering 503 (or no answer) is not a success either: the scan waits on the phone,
+    and a page opened later sends it, once."""
+    from playwright.sync_api import expect, sync_playwright
+
+    executable = chromium_path()
+    clock = MovableClock(from_local(datetime(2027, 2, 5, 18, 0)))
+    app.config["CLOCK"] = clock
+    try:
+        with live_server(app) as base:
+            with app.app_context():
+                link, url = _seed(base)
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+                phone = _phone(browser, "block")
+                page = phone.new_page()
+                _at(page, clock, datetime(2027, 2, 5, 18, 0))
+                page.goto(link)
+                page.get_by_role("button", name="确认登录").click()
+                page.wait_for_load_state()
+                page.goto(url)
+                page.wait_for_function("document.querySelector('input[name=lat]').value !== ''")
+                # the poster's form gets a 503 and the JSON API is unreachable too
+                page.route("**/p/**", lambda route: route.fulfill(status=503, body="busy")
+                           if route.request.method == "POST" else route.continue_())
+                page.route("**/api/v1/scans", lambda route: route.abort("internetdisconnected"))
+                page.get_by_role("button", name="签到").click()
+                expect(page.locator("#offline-state")).to_contain_text("已保存，联网后自动提交")
+                expect(page.locator("#offline-list")).to_contain_text("18:00 · 签到 · 周浦塘桥路口 · 等待联网提交")
+                assert "签到成功" not in page.inner_text("main")
+                page.close()
+                with app.app_context():
+                    assert db.session.scalar(select(Attendance)) is None
+
+                _at(phone.new_page(), clock, datetime(2027, 2, 5, 18, 1))
+                later = phone.pages[-1]
+                later.goto(base + "/me")  # any volunteer page sends what is waiting when it loads
+                expect(later.locator("#offline-list")).to_contain_text("已提交并签到", timeout=15000)
+                later.reload()
+                later.wait_for_timeout(500)
+                browser.close()
+    finally:
+        app.config.pop("CLOCK", None)
+    with app.app_context():
+        att = db.session.scalar(select(Attendance))
+        # sent a minute later: counts at the server's time, not flagged
+        assert att.status == "open" and att.check_in_at == from_local(datetime(2027, 2, 5, 18, 1))
+        assert att.flag_list == []
+        ins = db.session.scalars(select(ScanRecord).where(ScanRecord.action == "check_in")).all()
+        assert len(ins) == 1 and ins[0].client_time == from_local(datetime(2027, 2, 5, 18, 0))
