@@ -33,22 +33,32 @@ migrate: install
 	$(FLASK) db upgrade
 
 ## run: install, migrate, load the demo programme into an empty embedded database, then run the
-## scheduler, the bot (when TELEGRAM_BOT_TOKEN is set) and the web on $(PORT) until Ctrl-C
+## scheduler, the outbox sender (always), the bot (when TELEGRAM_BOT_TOKEN is set) and the web on $(PORT) until Ctrl-C
 run: migrate
 	$(FLASK) demo --auto
 	@trap 'kill $$(jobs -p) 2>/dev/null' INT TERM EXIT; \
 	$(FLASK) scheduler & \
+	$(FLASK) sender & \
 	if [ -n "$$TELEGRAM_BOT_TOKEN" ]; then echo "Starting the Telegram bot"; $(FLASK) bot & \
 	  else echo "Telegram bot off (set TELEGRAM_BOT_TOKEN to start it); messages wait in the outbox and the web inbox."; fi; \
 	$(FLASK) run --host $(HOST) --port $(PORT)
 
 ## serve: production-style server (gunicorn, 2 workers) — put an HTTPS reverse proxy in front
+## (and set TRUSTED_PROXY_HOPS=1). Rate limits are shared through Redis: RATELIMIT_STORAGE_URI if set,
+## else redis://127.0.0.1:6379/0 when it answers, else per-worker memory (with a warning).
 serve: migrate
-	$(VENV)/bin/gunicorn --workers 2 --bind $(HOST):$(PORT) 'app:create_app()'
+	@if [ -z "$$RATELIMIT_STORAGE_URI" ]; then \
+	  if $(PY) -c 'import redis; redis.Redis(host="127.0.0.1", port=6379, socket_timeout=1).ping()' 2>/dev/null; then \
+	    echo "Rate limits: Redis at 127.0.0.1:6379"; export RATELIMIT_STORAGE_URI=redis://127.0.0.1:6379/0; \
+	  else echo "WARNING: Redis is not answering on 127.0.0.1:6379; each worker counts rate limits on its own (set RATELIMIT_STORAGE_URI)" >&2; fi; \
+	fi; \
+	exec $(VENV)/bin/gunicorn --config gunicorn.conf.py --workers 2 --bind $(HOST):$(PORT) 'app:create_app()'
 
-## lint: undefined names, unused imports and syntax errors (pyflakes rules)
+## lint: undefined names, unused imports and syntax errors (pyflakes rules), and bandit's security
+## checks at medium severity and above (bandit.yaml says what is excluded and why)
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check --select F,E9 --exclude migrations,.venv .
+	$(VENV)/bin/bandit -q -c bandit.yaml -r . --severity-level medium
 
 ## test-tools: npm test tools (axe-core, injected into pages by the accessibility tests)
 node_modules/.installed: package.json package-lock.json

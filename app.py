@@ -14,6 +14,7 @@ from flask import Flask, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+import access_log
 import models  # noqa: F401  (registers every table on the metadata)
 from config import DEFAULT_INSTANCE, _new_data_key, _new_secret, instance_key, load_config
 from extensions import babel, csrf, db, limiter, migrate
@@ -44,6 +45,30 @@ def select_locale() -> str:
     return request.accept_languages.best_match(SUPPORTED_LOCALES) or "zh"
 
 
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    return bool(value)
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Believe X-Forwarded-For/-Proto from exactly TRUSTED_PROXY_HOPS proxies, and nothing else.
+
+    Behind nginx (hops 1) the client address is the last X-Forwarded-For entry, the one nginx
+    appended; anything the client wrote before it is ignored, so a spoofed header neither escapes
+    its own rate limit nor uses up another client's. X-Forwarded-Host is not trusted: nginx passes
+    the Host header itself, and every absolute URL is built from PUBLIC_BASE_URL anyway.
+    """
+    hops = int(app.config.get("TRUSTED_PROXY_HOPS") or 0)
+    if hops < 0:
+        raise ValueError("TRUSTED_PROXY_HOPS must be 0 or more")
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0, x_port=0,
+                                x_prefix=0)
+
+
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     base = Path(__file__).resolve().parent
     overrides = dict(test_config or {})
@@ -68,10 +93,18 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    access_log.install()
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(base / "migrations"), render_as_batch=True)
-    app.config.setdefault("SESSION_COOKIE_SECURE", app.config["PUBLIC_BASE_URL"].startswith("https://"))
+    # Flask's own default (False) is already in app.config, so `setdefault` would never apply: the
+    # session cookie is Secure whenever the public address is https://, unless set explicitly.
+    if "SESSION_COOKIE_SECURE" not in overrides and os.environ.get("SESSION_COOKIE_SECURE", "") == "":
+        app.config["SESSION_COOKIE_SECURE"] = app.config["PUBLIC_BASE_URL"].startswith("https://")
+    else:
+        app.config["SESSION_COOKIE_SECURE"] = _as_bool(overrides.get("SESSION_COOKIE_SECURE",
+                                                                     os.environ.get("SESSION_COOKIE_SECURE")))
+    _trust_proxies(app)
     csrf.init_app(app)
     limiter.init_app(app)
     babel.init_app(app, locale_selector=select_locale,

@@ -93,6 +93,10 @@ def load_config(instance_path: Path | None = None) -> dict[str, Any]:
         # A scan kept on a phone without signal counts at the phone's time only if it arrives
         # within this delay (minutes, or "2h" / "90m"); older ones wait for a coordinator.
         "OFFLINE_SCAN_MAX_DELAY": os.environ.get("OFFLINE_SCAN_MAX_DELAY") or "2h",
+        # Scans per signed-in device (never per address: volunteers share carrier addresses) and
+        # refused scans per address from phones that are not signed in.
+        "SCAN_RATE_LIMIT_PER_DEVICE": os.environ.get("SCAN_RATE_LIMIT_PER_DEVICE") or "30 per minute",
+        "SCAN_RATE_LIMIT_ANONYMOUS": os.environ.get("SCAN_RATE_LIMIT_ANONYMOUS") or "10 per minute",
         "SCAN_WINDOW_BEFORE_MINUTES": _env_int("SCAN_WINDOW_BEFORE_MINUTES", 30),
         "SCAN_WINDOW_AFTER_MINUTES": _env_int("SCAN_WINDOW_AFTER_MINUTES", 30),
         "DAILY_CAP_HOURS": _env_int("DAILY_CAP_HOURS", 12),
@@ -113,14 +117,37 @@ def load_config(instance_path: Path | None = None) -> dict[str, Any]:
         "OUTBOX_CHAT_INTERVAL_SECONDS": float(os.environ.get("OUTBOX_CHAT_INTERVAL_SECONDS") or 1.0),
         "OUTBOX_CONCURRENCY": _env_int("OUTBOX_CONCURRENCY", 4),
         "OUTBOX_STALE_CLAIM_SECONDS": _env_int("OUTBOX_STALE_CLAIM_SECONDS", 60),
+        # SMS (docs/messaging.md): the provider and its credentials come from the environment only.
+        "SMS_PROVIDER": (os.environ.get("SMS_PROVIDER") or "").lower(),   # aliyun | tencent | (off)
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": os.environ.get("ALIBABA_CLOUD_ACCESS_KEY_ID") or "",
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": os.environ.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET") or "",
+        "SMS_ALIYUN_BASE_URL": os.environ.get("SMS_ALIYUN_BASE_URL") or "https://dysmsapi.aliyuncs.com",
+        "TENCENTCLOUD_SECRET_ID": os.environ.get("TENCENTCLOUD_SECRET_ID") or "",
+        "TENCENTCLOUD_SECRET_KEY": os.environ.get("TENCENTCLOUD_SECRET_KEY") or "",
+        "TENCENT_SMS_SDK_APP_ID": os.environ.get("TENCENT_SMS_SDK_APP_ID") or "",
+        "TENCENT_SMS_REGION": os.environ.get("TENCENT_SMS_REGION") or "ap-guangzhou",
+        "SMS_TENCENT_BASE_URL": os.environ.get("SMS_TENCENT_BASE_URL") or "https://sms.tencentcloudapi.com",
+        "SMS_RATE_PER_SECOND": _env_int("SMS_RATE_PER_SECOND", 20),
+        # WeCom group robots: the webhook base is fixed; overriding it is for tests only.
+        "WECOM_WEBHOOK_BASE": os.environ.get("WECOM_WEBHOOK_BASE") or "https://qyapi.weixin.qq.com/",
+        # memory:// counts per worker process; redis://host:6379/0 shares the counts between the
+        # workers (gunicorn runs two), so a limit means what it says.
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI") or "memory://",
+        # How many reverse proxies stand in front of the app (nginx: 1). With 0 the X-Forwarded-*
+        # headers are ignored: anyone can send them, so trusting them without a proxy would let a
+        # client choose its own rate-limit key.
+        "TRUSTED_PROXY_HOPS": _env_int("TRUSTED_PROXY_HOPS", 0),
         "RATELIMIT_HEADERS_ENABLED": True,
+        # Redis down: count in this worker's memory rather than answer every request with a 500.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         # A scan page left open for hours must still post: the CSRF token lives as long as the
         # session cookie, not an hour.
         "WTF_CSRF_TIME_LIMIT": None,
         "PERMANENT_SESSION_LIFETIME": 60 * 60 * 24 * 31,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_HTTPONLY": True,
+        # SESSION_COOKIE_SECURE follows PUBLIC_BASE_URL (https:// → Secure) in create_app, unless the
+        # environment sets it explicitly.
         "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,
         # PIPL: scan coordinates are cleared after this many days (0 = never); docs/privacy.md.
         "SCAN_LOCATION_RETENTION_DAYS": _env_int("SCAN_LOCATION_RETENTION_DAYS", 400),

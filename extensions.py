@@ -1,4 +1,8 @@
-"""Flask extensions, created unbound and initialised in `create_app`."""
+"""Flask extensions, created unbound and initialised in `create_app`.
+
+Plumbing only: nothing here imports from `services/` (the key factories are in `keys.py`, the
+cipher in `crypto.py`), so the domain layer can never be pulled in by the app's set-up.
+"""
 from __future__ import annotations
 
 from flask_babel import Babel
@@ -31,20 +35,3 @@ csrf = CSRFProtect()
 # Storage comes from RATELIMIT_STORAGE_URI (memory:// by default; redis:// for several workers).
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
-
-def data_cipher():
-    """The personal-data cipher for the current app (keys come from config, never from code)."""
-    from flask import current_app
-
-    from services.pii import PersonalDataCipher
-
-    return PersonalDataCipher(current_app.config["DATA_KEY"])
-
-
-def code_signer():
-    """Signs poster and card codes with a key derived from SECRET_KEY."""
-    from flask import current_app
-
-    from services.tokens import CodeSigner
-
-    return CodeSigner(current_app.config["SECRET_KEY"])

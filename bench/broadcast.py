@@ -2,7 +2,7 @@
 
 Starts a local fake Bot API server (tests/fake_telegram.py) that answers every `--429-every`-th
 sendMessage with 429 and `retry_after`, a fresh database with N volunteers linked to chats, and the
-real sender (`flask --app app bot --sender-only`) in its own process; queues one notice and times
+real sender (`flask --app app sender`) in its own process; queues one notice and times
 it until the server holds one copy for every chat. Prints the time against the target
 1.2 × (N ÷ rate + the retry_after delays imposed) and the highest per-second rate the server saw.
 
@@ -53,7 +53,7 @@ def main() -> None:
     app = create_app()
     with app.app_context():
         for table in ("outbox", "message_recipients", "messages", "chat_links"):
-            db.session.execute(text(f"DELETE FROM {table}"))
+            db.session.execute(text(f"DELETE FROM {table}"))  # nosec B608 # table names come from the fixed tuple above
         db.session.execute(text("DELETE FROM volunteers WHERE phone LIKE '1370%'"))
         vols = [Volunteer(name=f"群发{i:04d}", phone=f"1370{i:07d}", joined_on=date.today())
                 for i in range(args.volunteers)]
@@ -66,7 +66,7 @@ def main() -> None:
                         fault=lambda m, p, i: "429" if args.every_429 and i % args.every_429 == args.every_429 - 1 else None)
     fake.start()
     env.update(TELEGRAM_BOT_TOKEN=fake.token, TELEGRAM_API_BASE_URL=fake.base_url)
-    proc = subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "bot", "--sender-only"], cwd=ROOT, env=env)
+    proc = subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "sender"], cwd=ROOT, env=env)
     try:
         fake.wait_for(lambda: [c for c in fake.calls if c.method == "getMe"], timeout=30)
         time.sleep(1.0)

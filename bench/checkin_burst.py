@@ -22,6 +22,7 @@ import json
 import os
 import statistics
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -36,7 +37,8 @@ def setup(args) -> None:
     from sqlalchemy import delete
 
     from app import create_app
-    from extensions import code_signer, db
+    from extensions import db
+    from keys import code_signer
     from models import (Assignment, Attendance, AttendanceCredit, Device, Event, LoginLink, PatrolPoint,
                         ScanRecord, Shift, Volunteer)
     from services.qr import point_token
@@ -191,10 +193,10 @@ def main() -> None:
     sub = parser.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("setup")
     s.add_argument("--volunteers", type=int, default=500)
-    s.add_argument("--out", default="/tmp/pingan-burst.json")
+    s.add_argument("--out", default=os.path.join(tempfile.gettempdir(), "pingan-burst.json"))
     r = sub.add_parser("run")
     r.add_argument("--base-url", default="http://127.0.0.1:8000")
-    r.add_argument("--data", default="/tmp/pingan-burst.json")
+    r.add_argument("--data", default=os.path.join(tempfile.gettempdir(), "pingan-burst.json"))
     r.add_argument("--volunteers", type=int, default=500)
     r.add_argument("--concurrency", type=int, default=16)
     r.add_argument("--rounds", type=int, default=3)

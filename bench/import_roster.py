@@ -19,7 +19,8 @@ from sqlalchemy import text  # noqa: E402
 
 from app import create_app  # noqa: E402
 from config import normalise_database_url  # noqa: E402
-from extensions import data_cipher, db  # noqa: E402
+from extensions import db  # noqa: E402
+from keys import data_cipher  # noqa: E402
 from services.imports import import_volunteers  # noqa: E402
 from tests.factories import roster_rows, xlsx_bytes  # noqa: E402
 

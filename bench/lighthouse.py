@@ -31,7 +31,8 @@ LIGHTHOUSE = ROOT / "bench" / "lighthouse" / "node_modules" / ".bin" / "lighthou
 
 
 def seed(base: str):
-    from extensions import code_signer, db
+    from extensions import db
+    from keys import code_signer
     from models import Assignment, Event, PatrolPoint, Shift, Volunteer
     from services.qr import scan_url
     from services.signin import _new_device

@@ -10,15 +10,13 @@ from telegram import BotCommand
 from telegram.ext import Application, ApplicationBuilder
 from telegram.request import BaseRequest
 
-from bot import handlers
+from bot import handlers, texts
 from bot.bridge import Bridge
 from bot.sender import OutboxSender
 from services.settings import TELEGRAM_BOT_USERNAME, set_setting
 
 log = logging.getLogger(__name__)
 
-COMMANDS = [("hours", "我的巡逻时长"), ("shifts", "我的班次"), ("login", "网页登录链接"), ("survey", "满意度调查"),
-            ("onpatrol", "现在谁在岗（平安办）"), ("notice", "发巡逻通知（平安办）"), ("help", "帮助")]
 
 
 def build_application(config: Mapping[str, Any], flask_app: Flask, *, request: BaseRequest | None = None,
@@ -41,7 +39,9 @@ async def _post_init(application: Application) -> None:
     if username:  # the web builds t.me deep links from it
         await bridge.run(set_setting, TELEGRAM_BOT_USERNAME, username, by="bot")
     try:
-        await application.bot.set_my_commands([BotCommand(c, d) for c, d in COMMANDS])
+        # The default menu is the volunteers' (most people); a linked coordinator's chat gets its
+        # own menu when they link or ask for /help (set_my_commands scoped to that chat).
+        await application.bot.set_my_commands([BotCommand(c, d) for c, d in texts.commands_for(None, None)])
     except Exception:  # cosmetic; a Bot API server without it must not stop the bot
         log.warning("set_my_commands failed", exc_info=True)
     if application.bot_data.get("with_sender"):
@@ -80,7 +80,7 @@ def webhook_secret(config: Mapping[str, Any]) -> str:
     return hmac.new(config["SECRET_KEY"].encode(), b"telegram-webhook", hashlib.sha256).hexdigest()[:48]
 
 
-def run(flask_app: Flask, *, polling: bool = True, with_sender: bool = True) -> int:
+def run(flask_app: Flask, *, polling: bool = True, with_sender: bool = False) -> int:
     """Run the bot until interrupted: polling, or webhook mode when TELEGRAM_WEBHOOK_URL is set."""
     config = flask_app.config
     application = build_application(config, flask_app, with_sender=with_sender)

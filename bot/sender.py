@@ -18,7 +18,6 @@ import logging
 import os
 import socket
 import time
-from collections import deque
 from datetime import datetime, timedelta, timezone
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
@@ -26,6 +25,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 
 from bot.bridge import Bridge
 from extensions import db
+from models.messaging import CHANNEL_TELEGRAM
 from services.outbox import Claimed, claim_due, mark_failed, mark_retry, mark_sent, mark_unreachable, release
 
 log = logging.getLogger(__name__)
@@ -38,14 +38,20 @@ def _utcnow() -> datetime:
 
 
 class Pacer:
-    """Sliding-window pacing for the whole sender and for each chat."""
+    """Sliding-window pacing for the whole sender and for each chat.
+
+    Telegram counts requests when they *arrive*, the pacer when they *start*; on a loaded machine a
+    request can start on time and arrive late, next to the ones after it. So a send occupies its
+    place in the window until `MARGIN` after its start *and* one second after it completed
+    (`done`): then no `rate` + 1 requests can arrive within one second, whatever the latency.
+    """
 
     def __init__(self, rate: float, chat_interval: float, clock=time.monotonic) -> None:
         self.rate = max(1, int(rate))
         self.window = MARGIN
         self.chat_interval = chat_interval * MARGIN
         self.clock = clock
-        self.starts: deque[float] = deque()
+        self.held: list[list[float]] = []  # [until] per send still counted in the window
         self.last_by_chat: dict[int, float] = {}
         self.paused_until = 0.0
 
@@ -56,23 +62,29 @@ class Pacer:
     def pause(self, seconds: float) -> None:
         self.paused_until = max(self.paused_until, self.clock() + seconds)
 
-    async def acquire(self, chat_id: int) -> None:
+    async def acquire(self, chat_id: int) -> list[float]:
         while True:
             now = self.clock()
-            while self.starts and self.starts[0] <= now - self.window:
-                self.starts.popleft()
+            self.held = [h for h in self.held if h[0] > now]
             waits = [self.paused_until - now, self.chat_wait(chat_id)]
-            if len(self.starts) >= self.rate:
-                waits.append(self.starts[0] + self.window - now)
+            if len(self.held) >= self.rate:
+                waits.append(min(h[0] for h in self.held) - now)
             wait = max(waits)
             if wait <= 0:
-                self.starts.append(now)
+                place = [now + self.window]
+                self.held.append(place)
                 self.last_by_chat[chat_id] = now
                 if len(self.last_by_chat) > 10_000:
                     cutoff = now - self.chat_interval
                     self.last_by_chat = {c: t for c, t in self.last_by_chat.items() if t > cutoff}
-                return
+                return place
             await asyncio.sleep(min(wait, 1.0))
+
+    def done(self, place: list[float]) -> None:
+        """The request finished: it keeps its place until a second after that."""
+        place[0] = max(place[0], self.clock() + 1.0)
+        if not any(h is place for h in self.held):
+            self.held.append(place)
 
 
 def _markup(payload: dict) -> InlineKeyboardMarkup | None:
@@ -85,14 +97,29 @@ def _markup(payload: dict) -> InlineKeyboardMarkup | None:
 
 class OutboxSender:
     def __init__(self, bridge: Bridge, bot: Bot, *, rate: float = 25, chat_interval: float = 1.0,
-                 concurrency: int = 4, batch: int = 50, idle: float = 0.5, stale_after: float = 60.0) -> None:
+                 concurrency: int = 4, batch: int = 50, idle: float = 0.5, stale_after: float = 60.0,
+                 slots: asyncio.Semaphore | None = None) -> None:
         self.bridge, self.bot = bridge, bot
         self.pacer = Pacer(rate, chat_interval)
         self.concurrency, self.batch, self.idle = concurrency, batch, idle
+        # Shared with the other channels' senders in the `sender` process: one crash bound for all.
+        self.slots = slots
         self.stale_after = timedelta(seconds=stale_after)
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
         self._lock_conn = None
         self.sent = 0
+
+    async def start(self) -> None:
+        await self.bot.initialize()  # getMe: a wrong token fails here, loudly
+        # Open the connections the first batch will use: a send that first waits for a TCP/TLS
+        # handshake arrives late and bunches up with the next ones, and the server counts arrivals.
+        await asyncio.gather(*(self.bot.get_me() for _ in range(self.concurrency)), return_exceptions=True)
+
+    async def close(self) -> None:
+        try:
+            await self.bot.shutdown()
+        except Exception:  # closing must not hide why the loop ended
+            log.warning("closing the Telegram client failed", exc_info=True)
 
     # --- leader election ------------------------------------------------------------------------
     def _try_lead(self) -> bool:
@@ -127,7 +154,7 @@ class OutboxSender:
                     if not leading:
                         await self._wait(stop, 2.0)
                         continue
-                batch = await self.bridge.run(claim_due, worker=self.worker, limit=self.batch,
+                batch = await self.bridge.run(claim_due, worker=self.worker, limit=self.batch, channel=CHANNEL_TELEGRAM,
                                               stale_after=self.stale_after)
                 if not batch:
                     await self._wait(stop, self.idle)
@@ -144,16 +171,19 @@ class OutboxSender:
             pass
 
     async def _send_batch(self, batch: list[Claimed], stop: asyncio.Event) -> None:
-        sem = asyncio.Semaphore(self.concurrency)
+        sem = self.slots or asyncio.Semaphore(self.concurrency)
         tasks: list[asyncio.Task] = []
         deferred: list[Claimed] = []
         for item in batch:
             if stop.is_set() or self.pacer.chat_wait(item.chat_id) > 0 or self.pacer.paused_until > self.pacer.clock():
                 deferred.append(item)
                 continue
-            await self.pacer.acquire(item.chat_id)
             await sem.acquire()
-            tasks.append(asyncio.create_task(self._send_one(item, sem)))
+            place = await self.pacer.acquire(item.chat_id)
+            tasks.append(asyncio.create_task(self._send_one(item, sem, place)))
+            # Let the request go out now: the pacer counted this start, and a task that waits for
+            # the loop would reach the server late and bunch up with the next sends.
+            await asyncio.sleep(0)
         if tasks:
             await asyncio.gather(*tasks)
         if deferred:
@@ -161,10 +191,14 @@ class OutboxSender:
                         + [self.pacer.chat_wait(i.chat_id) for i in deferred])
             await self.bridge.run(release, [i.id for i in deferred], at=_utcnow() + timedelta(seconds=delay))
 
-    async def _send_one(self, item: Claimed, sem: asyncio.Semaphore) -> None:
+    async def _send_one(self, item: Claimed, sem: asyncio.Semaphore, place: list[float] | None = None) -> None:
         try:
-            msg = await self.bot.send_message(chat_id=item.chat_id, text=item.payload["text"],
-                                              reply_markup=_markup(item.payload))
+            try:
+                msg = await self.bot.send_message(chat_id=item.chat_id, text=item.payload["text"],
+                                                  reply_markup=_markup(item.payload))
+            finally:
+                if place is not None:
+                    self.pacer.done(place)
         except RetryAfter as exc:
             seconds = exc.retry_after.total_seconds() if hasattr(exc.retry_after, "total_seconds") else float(exc.retry_after)
             self.pacer.pause(seconds)

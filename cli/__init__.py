@@ -5,7 +5,7 @@ from flask import Flask
 
 
 def register_cli(app: Flask) -> None:
-    from cli import attendance, bot, demo, imports, messages, points, programme, users, volunteers
+    from cli import attendance, bot, demo, imports, messages, points, programme, sender, users, volunteers
 
     app.cli.add_command(users.users)
     app.cli.add_command(imports.import_group)
@@ -14,6 +14,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(points.points)
     app.cli.add_command(attendance.attendance)
     app.cli.add_command(bot.bot)
+    app.cli.add_command(sender.sender)
     app.cli.add_command(messages.notices)
     app.cli.add_command(messages.surveys)
     app.cli.add_command(programme.indicators)

@@ -11,7 +11,8 @@ from pathlib import Path
 from config import instance_key
 from sqlalchemy import select
 
-from extensions import code_signer, data_cipher, db
+from extensions import db
+from keys import code_signer, data_cipher
 from models.point import PatrolPoint
 from models.volunteer import STATUS_ACTIVE, Volunteer
 from services.qr import scan_url

@@ -9,7 +9,8 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from extensions import data_cipher, db
+from extensions import db
+from keys import data_cipher
 from services.audit_log import record_action
 from services.clock import local_zone
 from services.coords import SYSTEMS, WGS84

@@ -8,7 +8,8 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from extensions import code_signer, db
+from extensions import db
+from keys import code_signer
 from models.point import PatrolPoint
 from services.errors import DomainError
 from services.points import get_point_by_code

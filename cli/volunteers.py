@@ -10,7 +10,8 @@ from flask.cli import with_appcontext
 from flask import current_app
 from sqlalchemy import select
 
-from extensions import code_signer, data_cipher, db
+from extensions import db
+from keys import code_signer, data_cipher
 from models.volunteer import STATUS_ACTIVE, Volunteer
 from services.errors import DomainError
 from services.posters import CardItem, cards_pdf

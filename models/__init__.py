@@ -1,9 +1,10 @@
 """All models, imported here so Alembic and the app see every table."""
 from models.attendance import Attendance, AttendanceCredit, HourAdjustment, ScanRecord
 from models.audit import CoordinatorAction, PersonalDataExport
+from models.channels import ContactPreference, DeliveryAttempt, TeamRobot
 from models.event import Assignment, Event, Shift
-from models.messaging import (ChatLink, ChatLinkToken, Message, MessageRecipient, OutboxItem, SurveyAnswer,
-                              SurveyRound)
+from models.messaging import (ChatLink, ChatLinkToken, Message, MessageRecipient, NoticeDraft, OutboxItem,
+                              SurveyAnswer, SurveyComment, SurveyRound)
 from models.point import PatrolPoint
 from models.programme import (BudgetLine, Complaint, EquipmentDelivery, EquipmentIssue, Expenditure,
                               InsuranceCover, InsurancePolicy, JobRun, ProgrammeDocument, ProgrammeYear)
@@ -15,7 +16,9 @@ __all__ = [
     "CoordinatorAction",
     "BudgetLine", "Complaint", "EquipmentDelivery", "EquipmentIssue", "Expenditure", "InsuranceCover",
     "InsurancePolicy", "JobRun", "ProgrammeDocument", "ProgrammeYear",
-    "ChatLink", "ChatLinkToken", "Message", "MessageRecipient", "OutboxItem", "SurveyAnswer", "SurveyRound",
+    "ChatLink", "ChatLinkToken", "Message", "MessageRecipient", "NoticeDraft", "OutboxItem", "SurveyAnswer", "SurveyComment",
+    "SurveyRound",
     "AppSetting", "Assignment", "AttendanceCredit", "Device", "LoginLink", "Attendance", "Event", "HourAdjustment", "PatrolPoint", "PersonalDataExport",
     "ScanRecord", "Shift", "User", "Volunteer", "CoordSession", "SigninCode", "SigninFailure",
+    "ContactPreference", "DeliveryAttempt", "TeamRobot",
 ]

@@ -19,6 +19,7 @@ OUT_SENT = "sent"
 OUT_FAILED = "failed"
 OUT_NOT_LINKED = "not_linked"
 OUT_UNREACHABLE = "unreachable"
+OUT_TEAM_GROUP = "team_group"  # posted to the team's WeCom group: 团队群（未确认）
 
 
 class ChatLink(db.Model):
@@ -124,6 +125,13 @@ class OutboxItem(db.Model):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     external_id: Mapped[str | None] = mapped_column(String(64))  # Telegram's message_id
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The channels still to try after `channel` fails for good ("sms"), comma-separated.
+    route: Mapped[str | None] = mapped_column(String(64))
+    # The status when every channel failed: unreachable, or team_group (the team's WeCom group has it).
+    exhausted_status: Mapped[str | None] = mapped_column(String(16))
+    # Bulk (notices, surveys, digests) stops at the monthly SMS cap; shift reminders do not.
+    bulk: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    team: Mapped[str | None] = mapped_column(String(64))  # a WeCom group post's team
 
     __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
 
@@ -154,5 +162,44 @@ class SurveyAnswer(db.Model):
     channel: Mapped[str] = mapped_column(String(16), default="web")
     answered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     awaiting_comment: Mapped[bool] = mapped_column(Boolean, default=False)
+    # After a score on Telegram, the next message is a comment only until this time (a short
+    # window): a later "明天的班我去不了了" is not silently filed as survey feedback.
+    comment_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (UniqueConstraint("round_id", "volunteer_id"),)
+
+
+class SurveyComment(db.Model):
+    """A comment on a survey answer; comments are appended, each with its time, never overwritten."""
+
+    __tablename__ = "survey_comments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    answer_id: Mapped[int] = mapped_column(ForeignKey("survey_answers.id", ondelete="CASCADE"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    channel: Mapped[str] = mapped_column(String(16), default="web")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+DRAFT_OPEN = "open"
+DRAFT_SENT = "sent"
+DRAFT_CANCELLED = "cancelled"
+
+
+class NoticeDraft(db.Model):
+    """A coordinator's notice drafted in the bot, waiting for 发送 or 取消.
+
+    Kept in the database, not in the bot's memory, so a draft survives a restart and has exactly
+    one ending: once sent or cancelled it stays so, whatever button is pressed later.
+    """
+
+    __tablename__ = "notice_drafts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default=DRAFT_OPEN)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

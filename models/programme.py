@@ -67,6 +67,8 @@ class Expenditure(db.Model):
     voucher_no: Mapped[str | None] = mapped_column(String(64))
     created_by: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set on the automatic, read-only rows the service writes itself ("messaging:2026-11").
+    auto_key: Mapped[str | None] = mapped_column(String(32), unique=True)
 
 
 class InsurancePolicy(db.Model):

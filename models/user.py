@@ -27,6 +27,8 @@ class User(db.Model):
     password_hash: Mapped[str] = mapped_column(String(256))
     role: Mapped[str] = mapped_column(String(16), default=ROLE_COORDINATOR)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # For a team leader: the team (居委) they lead, so they hear about its volunteers' leave.
+    team: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

@@ -30,6 +30,7 @@ only once the locks are held, so a check-out can never be stamped before its che
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Mapping
@@ -55,6 +56,8 @@ from services.i18n import _
 from services.tokens import POSTER, CodeSigner
 from services.transactions import lock_volunteer, write_transaction
 from services.volunteers import withdrawal_in_effect
+
+log = logging.getLogger(__name__)
 
 A = Attendance.__table__
 S = ScanRecord.__table__
@@ -407,6 +410,46 @@ def choose_shift(conn: Connection, point_id: int, now: datetime, rules: ScanRule
     return min(containing or rows, key=lambda r: (abs((_dt(r.starts_at) - now).total_seconds()), r.id))
 
 
+MAX_ACCURACY_M = 10_000
+
+
+def check_location(lat: float | None, lon: float | None, accuracy: float | None) -> None:
+    """A location a phone can report: −90..90, −180..180, accuracy 0..10 km (`bad_location`, a 422)."""
+    def bad(value, low, high) -> bool:
+        return value is not None and (not isinstance(value, (int, float)) or value != value
+                                      or not low <= value <= high)
+    if bad(lat, -90, 90) or bad(lon, -180, 180) or bad(accuracy, 0, MAX_ACCURACY_M) \
+            or (lat is None) != (lon is None):
+        raise DomainError("bad_location", _("位置数据无效：纬度应在 −90 到 90 之间，经度在 −180 到 180 之间，"
+                                            "精度在 0 到 10000 米之间"))
+
+
+class AnonymousScans:
+    """Counts refused scans from phones that are not signed in, logging at most once a minute.
+
+    A counter instead of a row: those scans change nothing, and an address hammering the public
+    poster URL must not be able to grow the database or take its write lock.
+    """
+
+    def __init__(self, interval: timedelta = timedelta(minutes=1)) -> None:
+        self.total = 0
+        self._unlogged = 0
+        self._interval = interval
+        self._last_log: datetime | None = None
+
+    def note(self, now: datetime) -> None:
+        self.total += 1
+        self._unlogged += 1
+        if self._last_log is None or now - self._last_log >= self._interval:
+            log.info("refused %d scan(s) from phones that are not signed in (%d since start)",
+                     self._unlogged, self.total)
+            self._unlogged = 0
+            self._last_log = now
+
+
+ANONYMOUS_SCANS = AnonymousScans()
+
+
 def scan(session: Session, volunteer_id: int | None, token: str, *, signer: CodeSigner,
          rules: ScanRules = ScanRules(), clock: Clock = system_clock, nonce: str | None = None,
          lat: float | None = None, lon: float | None = None, accuracy: float | None = None,
@@ -423,7 +466,14 @@ def scan(session: Session, volunteer_id: int | None, token: str, *, signer: Code
     `client_time` is the phone's time of a scan it kept while offline (see the module docstring).
     The phone's clock is trusted only within `offline_max_delay`, and such a scan is flagged, because
     a phone's clock can be set by hand.
+    A scan from a phone that is not signed in is refused before anything is written (the poster
+    token is public: anyone could otherwise fill `scan_records` and hold SQLite's write lock);
+    it is only counted, in `ANONYMOUS_SCANS`.
     """
+    if not volunteer_id:
+        ANONYMOUS_SCANS.note(clock())
+        raise DomainError("not_signed_in", _("这部手机还没有登录：请先用平安办发给您的登录链接或志愿者卡登录"))
+    check_location(lat, lon, accuracy)
     nonce = (nonce or "").strip()[:64] or None
     refusal: DomainError | None = None
     result: ScanResult | None = None

@@ -8,7 +8,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from models.event import ASSIGNMENT_DECLINED, Assignment, Event, Shift
+from models.event import Assignment, Event, Shift
 from models.point import PatrolPoint
 from models.volunteer import STATUS_ACTIVE, Volunteer
 from services.errors import DomainError
@@ -170,18 +170,3 @@ def assignment_counts(session: Session, shift_ids: list[int]) -> dict[int, int]:
         return {}
     return dict(session.execute(select(Assignment.shift_id, func.count(Assignment.id))
                                 .where(Assignment.shift_id.in_(shift_ids)).group_by(Assignment.shift_id)).all())
-
-
-def set_assignment_status(session: Session, shift_id: int, volunteer_id: int, status: str) -> str:
-    """A volunteer confirms a shift or says they can't make it (bot buttons, web)."""
-    from models.event import ASSIGNMENT_CONFIRMED
-
-    if status not in (ASSIGNMENT_CONFIRMED, ASSIGNMENT_DECLINED):
-        raise DomainError("bad_status", _("未知的状态"))
-    row = session.scalar(select(Assignment).where(Assignment.shift_id == shift_id,
-                                                  Assignment.volunteer_id == volunteer_id))
-    if row is None:
-        raise DomainError("not_assigned", _("您不在这个班次的名单中"))
-    row.status = status
-    session.commit()
-    return status

@@ -24,7 +24,7 @@ from models.programme import JobRun
 from models.volunteer import STATUS_WITHDRAWN, Volunteer
 from services.clock import SHANGHAI, Clock, system_clock
 from services.i18n import _
-from services.messaging import post_message
+from services.messaging import post_message, shift_buttons
 from services.outbox import Recipient
 from services.surveys import remind_round, send_round
 
@@ -92,7 +92,8 @@ def send_due_reminders(session: Session, now: datetime, *, leads_hours: tuple[fl
                                   else _("%(d)s巡逻提醒", d=day),
                                   body=body, recipients=[Recipient(volunteer_id=v) for v in vids],
                                   dedupe_key=f"reminder:{shift.id}:{lead:g}h", audience=_("班次 #%(s)d", s=shift.id),
-                                  clock=lambda: now)
+                                  buttons=shift_buttons(shift.id), clock=lambda: now,
+                                  sms_params={"time": f"{start:%m-%d %H:%M}–{end:%H:%M}", "place": point.name})
             shifts += 1 if result.created else 0
             queued += result.queued
     return ReminderResult(shifts, queued)

@@ -1,13 +1,12 @@
 """Personal data under PIPL: ID-card numbers encrypted at rest, shown masked, exports logged."""
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 from datetime import date
 
-from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy.orm import Session
+
+from crypto import DataCipher
 
 from models.audit import PersonalDataExport
 from services.errors import DomainError
@@ -51,29 +50,12 @@ def mask_id_number(value: str) -> str:
     return value[:4] + "*" * (len(value) - 8) + value[-4:]
 
 
-class PersonalDataCipher:
-    """Encrypts ID numbers with the data key and derives a keyed hash for exact look-ups.
+class PersonalDataCipher(DataCipher):
+    """The cipher of `crypto.py`, whose refusal is the domain's: a translated `DomainError`."""
 
-    The hash lets an insurer's list be matched by ID number without decrypting every row, and a
-    copy of the database alone reveals neither the number nor (without the key) a rainbow table.
-    """
-
-    def __init__(self, data_key: str) -> None:
-        self._fernet = Fernet(data_key.encode("ascii") if isinstance(data_key, str) else data_key)
-        self._hash_key = hashlib.sha256(b"pingan-vest:id-number-index:" + data_key.encode()).digest()
-
-    def encrypt(self, value: str) -> bytes:
-        return self._fernet.encrypt(value.encode("utf-8"))
-
-    def decrypt(self, token: bytes) -> str:
-        try:
-            return self._fernet.decrypt(bytes(token)).decode("utf-8")
-        except InvalidToken:
-            raise DomainError("data_key_mismatch",
-                              _("无法解密身份证号：数据密钥与加密时不同（请恢复 instance/data_key）")) from None
-
-    def blind_index(self, value: str) -> str:
-        return hmac.new(self._hash_key, value.encode("utf-8"), hashlib.sha256).hexdigest()
+    def _mismatch(self) -> Exception:
+        return DomainError("data_key_mismatch",
+                           _("无法解密身份证号：数据密钥与加密时不同（请恢复 instance/data_key）"))
 
 
 # At most this many ID numbers of one uploaded file may share a masked form (first 4 and last 4

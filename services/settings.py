@@ -10,17 +10,21 @@ from models.signin import AppSetting
 SELF_SERVICE_SIGNIN = "self_service_signin"
 # Written by the bot process from getMe, so the web can build t.me deep links.
 TELEGRAM_BOT_USERNAME = "telegram_bot_username"
+# The safety office's phone number: the bot and the pages give it to anyone it cannot help.
+OFFICE_PHONE = "office_phone"
 
 DEFAULTS: dict[str, str] = {
     # Phone + PIN sign-in: off until an admin turns it on (and PINs have been handed out).
     SELF_SERVICE_SIGNIN: "0",
     TELEGRAM_BOT_USERNAME: "",
+    OFFICE_PHONE: "",
 }
 
 
 @dataclass(frozen=True)
 class SettingsView:
     self_service_signin: bool
+    office_phone: str = ""
 
 
 def get_setting(session: Session, key: str) -> str:
@@ -45,4 +49,5 @@ def set_setting(session: Session, key: str, value: str, *, by: str) -> None:
 
 
 def current_settings(session: Session) -> SettingsView:
-    return SettingsView(self_service_signin=get_bool(session, SELF_SERVICE_SIGNIN))
+    return SettingsView(self_service_signin=get_bool(session, SELF_SERVICE_SIGNIN),
+                        office_phone=get_setting(session, OFFICE_PHONE))

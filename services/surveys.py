@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from models.messaging import SurveyAnswer, SurveyRound
+from models.messaging import SurveyAnswer, SurveyComment, SurveyRound
 from models.volunteer import STATUS_ACTIVE, Volunteer
 from services.clock import SHANGHAI, Clock, system_clock
 from services.errors import DomainError
@@ -23,6 +23,9 @@ def N_(message: str) -> str:
 
 SCALE = {5: N_("非常满意"), 4: N_("满意"), 3: N_("一般"), 2: N_("不满意"), 1: N_("非常不满意")}
 SATISFIED = (4, 5)
+# After a score on Telegram, the next message counts as a comment only this long.
+COMMENT_WINDOW = timedelta(minutes=10)
+MAX_COMMENT_LENGTH = 1000
 DEFAULT_QUESTION = "您对平安志愿者工作的组织和保障（排班、装备、保险、通知）是否满意？"
 
 
@@ -132,7 +135,7 @@ def send_round(session: Session, round_id: int, *, clock: Clock = system_clock) 
                           body=r.question + "\n" + _("请点下面的按钮作答（5 非常满意 … 1 非常不满意），也可以在平安马甲网页上作答。"),
                           recipients=[Recipient(volunteer_id=v) for v in vids], dedupe_key=f"survey:{r.id}",
                           audience=_("全体在册志愿者"), survey_round_id=r.id, buttons=survey_buttons(r.id),
-                          clock=clock, commit=False)
+                          clock=clock, commit=False, sms_params={"name": r.name})
     if r.sent_at is None:
         r.sent_at = clock()
     session.commit()
@@ -151,16 +154,31 @@ def remind_round(session: Session, round_id: int, *, clock: Clock = system_clock
                           body=r.question + "\n" + _("您还没有作答，请点下面的按钮（约 5 秒）。"),
                           recipients=[Recipient(volunteer_id=v) for v in vids], dedupe_key=f"survey-reminder:{r.id}",
                           audience=_("未作答的志愿者"), survey_round_id=r.id, buttons=survey_buttons(r.id),
-                          clock=clock, commit=False)
+                          clock=clock, commit=False, sms_params={"name": r.name})
     if r.reminded_at is None:
         r.reminded_at = clock()
     session.commit()
     return result
 
 
+@dataclass(frozen=True)
+class AnswerResult:
+    label: str
+    score: int
+    changed: bool                  # False: the same score again (a second tap, an old message's button)
+    comment_until: datetime | None  # the comment window, when this answer opened one
+
+
 def answer(session: Session, round_id: int, volunteer_id: int, score: int, *, channel: str = "web",
            clock: Clock = system_clock) -> str:
-    """Record (or replace) an answer; returns the label. Telegram answers then wait for a comment."""
+    """Record (or replace) an answer; returns the label."""
+    return record_answer(session, round_id, volunteer_id, score, channel=channel, clock=clock).label
+
+
+def record_answer(session: Session, round_id: int, volunteer_id: int, score: int, *, channel: str = "web",
+                  clock: Clock = system_clock) -> AnswerResult:
+    """Record (or replace) an answer. A new or changed score on Telegram opens a short comment
+    window; pressing the same score again (an old survey message) changes nothing and reopens nothing."""
     if score not in SCALE:
         raise DomainError("bad_score", _("请选择 1 到 5 分"))
     r = session.get(SurveyRound, round_id)
@@ -174,30 +192,61 @@ def answer(session: Session, round_id: int, volunteer_id: int, score: int, *, ch
                                             d=opening_day(r).isoformat()))
     row = session.scalar(select(SurveyAnswer).where(SurveyAnswer.round_id == round_id,
                                                     SurveyAnswer.volunteer_id == volunteer_id))
+    if row is not None and row.score == score:
+        window = row.comment_until if row.comment_until and row.comment_until > now else None
+        return AnswerResult(scale_label(score), score, False, window)
     if row is None:
         row = SurveyAnswer(round_id=round_id, volunteer_id=volunteer_id, score=score)
         session.add(row)
     row.score, row.channel, row.answered_at = score, channel, now
+    row.comment_until = now + COMMENT_WINDOW if channel == "telegram" else None
     row.awaiting_comment = channel == "telegram"
     session.commit()
-    return scale_label(score)
+    return AnswerResult(scale_label(score), score, True, row.comment_until)
 
 
-def add_comment(session: Session, round_id: int, volunteer_id: int, text: str) -> None:
+def add_comment(session: Session, round_id: int, volunteer_id: int, text: str, *, channel: str = "web",
+                clock: Clock = system_clock) -> bool:
+    """Append a comment (each kept with its time). A Telegram window stays open until it runs out
+    or 跳过/完成 is pressed, so a thought sent as two messages is kept as two comments. False when empty."""
     row = session.scalar(select(SurveyAnswer).where(SurveyAnswer.round_id == round_id,
                                                     SurveyAnswer.volunteer_id == volunteer_id))
     if row is None:
         raise DomainError("no_answer", _("请先选择满意程度"))
-    row.comment = (text or "").strip()[:1000] or None
-    row.awaiting_comment = False
+    text = (text or "").strip()[:MAX_COMMENT_LENGTH]
+    if text:
+        session.add(SurveyComment(answer_id=row.id, text=text, channel=channel, created_at=clock()))
     session.commit()
+    return bool(text)
 
 
-def awaiting_comment(session: Session, volunteer_id: int) -> int | None:
-    """The round whose Telegram answer still waits for its optional comment."""
+def skip_comment(session: Session, round_id: int, volunteer_id: int) -> bool:
+    """跳过: close the comment window. False when there was none to close."""
+    row = session.scalar(select(SurveyAnswer).where(SurveyAnswer.round_id == round_id,
+                                                    SurveyAnswer.volunteer_id == volunteer_id))
+    if row is None or row.comment_until is None:
+        return False
+    row.awaiting_comment = False
+    row.comment_until = None
+    session.commit()
+    return True
+
+
+def awaiting_comment(session: Session, volunteer_id: int, *, clock: Clock = system_clock) -> int | None:
+    """The round whose Telegram answer is inside its comment window now (None outside any)."""
     return session.scalar(select(SurveyAnswer.round_id).where(SurveyAnswer.volunteer_id == volunteer_id,
-                                                              SurveyAnswer.awaiting_comment.is_(True))
+                                                              SurveyAnswer.comment_until > clock())
                           .order_by(SurveyAnswer.answered_at.desc()).limit(1))
+
+
+def comments(session: Session, round_id: int, volunteer_id: int) -> list[SurveyComment]:
+    return list(session.scalars(select(SurveyComment).join(SurveyAnswer, SurveyAnswer.id == SurveyComment.answer_id)
+                                .where(SurveyAnswer.round_id == round_id, SurveyAnswer.volunteer_id == volunteer_id)
+                                .order_by(SurveyComment.created_at, SurveyComment.id)))
+
+
+def comment_buttons(round_id: int):
+    return [[{"text": _("跳过"), "data": f"sk:{round_id}"}]]
 
 
 def my_answer(session: Session, round_id: int, volunteer_id: int) -> SurveyAnswer | None:

@@ -191,3 +191,15 @@ def set_active(session: Session, user_id: int, active: bool, *, acting_user_id: 
     if not active:
         _end_sessions(session, user_id, by=f"disabled_by:{acting_user_id}", now=system_clock())
     session.commit()
+
+
+def set_team(session: Session, user_id: int, team: str | None) -> None:
+    """The team (居委) a leader leads: they are told of its volunteers' leave requests."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise DomainError("unknown_user", _("账号不存在"))
+    team = (team or "").strip()
+    if len(team) > 64:
+        raise DomainError("too_long", _("居委名称最多 64 个字"))
+    user.team = team or None
+    session.commit()

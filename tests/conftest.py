@@ -16,7 +16,8 @@ from sqlalchemy import text
 
 from app import create_app
 from config import normalise_database_url
-from extensions import data_cipher, db, limiter
+from extensions import db, limiter
+from keys import data_cipher
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -16,7 +16,23 @@ DOMAIN_STATUS = {"not_found": 404, "not_signed_in": 401, "bad_token": 404, "poin
                  "point_inactive": 410, "volunteer_withdrawn": 403, "outside_geofence": 403, "no_location": 403,
                  "shift_full": 409, "no_active_shift": 409, "wrong_event": 409, "link_used": 410,
                  "link_expired": 410, "card_revoked": 410, "uninsured": 403, "forbidden": 403,
-                 "offline_too_old": 422, "offline_superseded": 422}
+                 "bad_location": 422, "offline_too_old": 422, "offline_superseded": 422}
+
+
+# No inline script or style anywhere: behaviours live in static/js (app.js handles data-confirm,
+# data-autosubmit and data-select), so an injected <script> or onerror= attribute cannot run.
+# QR codes are inline `data:` images. Sign-in URLs carry secrets, hence Referrer-Policy.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                           "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+                           "form-action 'self'; frame-ancestors 'none'")
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Permissions-Policy": "geolocation=(self), camera=(self), microphone=(), payment=(), usb=()",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
 
 
 def domain_status(exc: DomainError) -> int:
@@ -71,13 +87,14 @@ def too_many(exc):
 
 
 def register_web(app: Flask) -> None:
-    from web import api, coord, health, main, scan, signin
+    from web import api, channels, coord, health, main, scan, signin
 
     app.register_blueprint(health.bp)
     app.register_blueprint(main.bp)
     app.register_blueprint(signin.bp)
     app.register_blueprint(scan.bp)
     coord.register(app)
+    channels.register(app)
     api.init_api(app)
 
     @app.before_request
@@ -92,6 +109,15 @@ def register_web(app: Flask) -> None:
         page left open, or a phone browser killed in the background, still posts hours later."""
         if session and not session.permanent:
             session.permanent = True
+        return response
+
+    @app.after_request
+    def _security_headers(response):
+        """Every response, pages and API alike (issue 10, item 12): see docs/security.md."""
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if request.is_secure or app.config["PUBLIC_BASE_URL"].startswith("https://"):
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         return response
 
     zone = local_zone(app.config["TIMEZONE"])

@@ -6,7 +6,8 @@ from flask import Flask, jsonify
 from flask.views import MethodView
 from flask_smorest import Api, Blueprint
 
-from extensions import code_signer, csrf, db
+from extensions import csrf, db
+from keys import code_signer
 from services.checkin import open_attendance, scan, upcoming_shifts
 from services.errors import DomainError
 from services.hours import current_hours
@@ -14,6 +15,7 @@ from services.programme_year import programme_year_of
 from services.indicators import compute_indicators, report_as_dict
 from services.i18n import _
 from web.auth import current_device_id, current_user, current_volunteer
+from web.ratelimits import scan_anonymous_per_address, scan_per_device
 from web.runtime import clock, now, scan_rules
 from services.catalog import get_event, get_point, list_events, list_points
 
@@ -220,13 +222,19 @@ class ScanOut(ma.Schema):
 
 @blp.route("/scans")
 class Scans(MethodView):
+    decorators = [scan_per_device, scan_anonymous_per_address]
+
     @blp.arguments(ScanIn)
     @blp.response(200, ScanOut)
     @blp.alt_response(401, schema=ErrorSchema, description="not_signed_in")
     @blp.alt_response(404, schema=ErrorSchema, description="bad_token")
     @blp.alt_response(409, schema=ErrorSchema, description="no_active_shift, shift_full, wrong_event")
     @blp.alt_response(410, schema=ErrorSchema, description="point_revoked, point_inactive")
-    @blp.alt_response(422, schema=ErrorSchema, description="offline_too_old, offline_superseded")
+    @blp.alt_response(422, schema=ErrorSchema, description="bad_location (lat −90..90, lon −180..180, "
+                                                          "accuracy 0..10000 m), offline_too_old, offline_superseded, or a "
+                                                          "malformed body")
+    @blp.alt_response(429, schema=ErrorSchema, description="too many scans from this device (or, not signed "
+                                                          "in, from this address)")
     def post(self, body):
         """Scan a patrol point: check in, check out, or a duplicate (JSON only; device cookie)"""
         vol = current_volunteer()

@@ -1,7 +1,7 @@
 """The public landing page."""
 from __future__ import annotations
 
-from flask import Blueprint, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, make_response, redirect, render_template, request, url_for
 
 from extensions import db
 from services.catalog import list_events, list_points
@@ -21,5 +21,6 @@ def set_language(code: str):
     target = safe_next(request.args.get("next"), url_for("main.index"))
     resp = make_response(redirect(target))
     if code in ("zh", "en"):
-        resp.set_cookie("lang", code, max_age=365 * 24 * 3600, samesite="Lax")
+        resp.set_cookie("lang", code, max_age=365 * 24 * 3600, samesite="Lax", httponly=True,
+                        secure=current_app.config["SESSION_COOKIE_SECURE"])
     return resp

@@ -10,7 +10,8 @@ import uuid
 
 from flask import Blueprint, current_app, render_template, request, send_from_directory, session
 
-from extensions import code_signer, db
+from extensions import db
+from keys import code_signer
 from services.checkin import current_shift_at, next_shift_at, open_attendance, scan
 from services.i18n import _
 from services.settings import SELF_SERVICE_SIGNIN, get_bool
@@ -20,6 +21,7 @@ from services.programme_year import current_year
 from services.qr import resolve_point_token
 from web import domain_status
 from web.auth import current_device_id, current_volunteer
+from web.ratelimits import scan_anonymous_per_address, scan_per_device
 from web.runtime import clock, now, scan_rules
 
 bp = Blueprint("scan", __name__)
@@ -27,11 +29,15 @@ bp = Blueprint("scan", __name__)
 
 
 def _float(name: str) -> float | None:
-    try:
-        value = float(request.form.get(name, ""))
-    except ValueError:
+    """An empty field is "no location"; anything else must be a number (range: the service)."""
+    raw = request.form.get(name, "").strip()
+    if not raw:
         return None
-    return value if value == value and abs(value) != float("inf") else None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    return value  # NaN and ±inf are refused by check_location with a 422
 
 
 @bp.get("/sw.js")
@@ -95,6 +101,8 @@ def point(token: str):
 
 
 @bp.post("/p/<token>")
+@scan_per_device
+@scan_anonymous_per_address
 def point_scan(token: str):
     vol = current_volunteer()
     try:

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, make_response, redirect, render_template, request, session, url_for
 
-from extensions import code_signer, db, limiter
+from extensions import db, limiter
+from keys import code_signer
 from services.errors import DomainError
 from services.i18n import _
 from services.settings import SELF_SERVICE_SIGNIN, get_bool
@@ -11,7 +12,8 @@ from services.signin import (confirm_login_link, may_link_chat, peek_login_link,
                              self_service_sign_in, sign_in_with_card)
 from services.checkin import open_attendance, upcoming_shifts
 from services.messaging import chat_link_of, inbox, issue_chat_link, mark_read, unlink_chat, unread_count
-from services.surveys import SCALE, add_comment, answer, list_rounds, my_answer, survey_for
+from services.surveys import SCALE, add_comment, answer, comments, list_rounds, my_answer, survey_for
+from services.assignments import confirm_shift, my_shifts, office_phone, request_leave, undo_leave
 from web.coord import qr_data_uri
 from web.messaging_helpers import bot_username
 from services.hours import current_hours, recent_attendances
@@ -109,6 +111,7 @@ def me():
     return render_template("volunteer/me.html", vol=vol, year=summary.year, summary=summary,
                            current=open_attendance(db.session, vol.id),
                            upcoming=upcoming_shifts(db.session, vol.id, clock=clock()),
+                           shifts=my_shifts(db.session, vol.id, clock=clock()), office_phone=office_phone(db.session),
                            recent=recent_attendances(db.session, vol.id),
                            unread=unread_count(db.session, vol.id), survey=_open_survey(vol.id),
                            telegram=chat_link_of(db.session, volunteer_id=vol.id), bot=bool(bot_username()))
@@ -136,18 +139,64 @@ def _require_volunteer():
     return vol, None
 
 
+_SHIFT_ACTIONS = {"confirm": confirm_shift, "leave": request_leave, "undo-leave": undo_leave}
+
+
+@bp.post("/me/shifts/<int:shift_id>/<action>")
+def my_shift_action(shift_id: int, action: str):
+    """确认 / 请假 / 撤销请假 on the /me page: the same service as the bot's buttons (plain forms, CSRF)."""
+    vol, redirect_resp = _require_volunteer()
+    if vol is None:
+        return redirect_resp
+    fn = _SHIFT_ACTIONS.get(action)
+    if fn is None:
+        return render_template("volunteer/refused.html", error=DomainError("not_found", _("未知的操作"))), 404
+    try:
+        result = fn(db.session, shift_id, vol.id, clock=clock())
+    except DomainError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("signin.me") + "#shifts")
+    status = result.shift.status
+    if not result.changed:
+        flash(_("已经是这样了，无需重复操作"), "success")
+    elif status == "declined":
+        flash(_("已请假，平安办和队长会收到通知"), "success")
+    elif action == "undo-leave":
+        flash(_("已撤销请假，平安办会收到通知"), "success")
+    else:
+        flash(_("已确认参加"), "success")
+    return redirect(url_for("signin.me") + "#shifts")
+
+
 @bp.get("/me/inbox")
 def my_inbox():
+    """Show the messages; a GET changes nothing (issue 10, item 16).
+
+    Coordinators see "read on the web" beside the Telegram status, so reading is recorded by a
+    POST with the page's CSRF token (the 标为已读 button, or static/js/app.js once the page has
+    been visible for a moment): a cross-site link, a prefetch or a link preview cannot fake it.
+    """
     vol, redirect_resp = _require_volunteer()
     if vol is None:
         return redirect_resp
     items = inbox(db.session, vol.id)
     unread = [i.message_id for i in items if i.read_at is None]
-    response = render_template("volunteer/inbox.html", items=items, unread=set(unread), vol=vol,
-                               survey=_open_survey(vol.id))
-    if unread:  # shown on the page: read (coordinators see it beside the Telegram status)
-        mark_read(db.session, vol.id, unread, clock=clock())
-    return response
+    return render_template("volunteer/inbox.html", items=items, unread=set(unread), unread_ids=unread, vol=vol,
+                           survey=_open_survey(vol.id))
+
+
+@bp.post("/me/inbox/read")
+def my_inbox_read():
+    """Mark the messages that were on the page as read (only those: a newer one stays new)."""
+    vol, redirect_resp = _require_volunteer()
+    if vol is None:
+        return redirect_resp
+    ids = [int(v) for v in request.form.getlist("message_id") if v.isdigit()][:200]
+    if ids:
+        mark_read(db.session, vol.id, ids, clock=clock())
+    if request.headers.get("X-Requested-With") == "fetch":
+        return "", 204
+    return redirect(url_for("signin.my_inbox"))
 
 
 @bp.route("/me/survey/<int:round_id>", methods=["GET", "POST"])
@@ -161,7 +210,7 @@ def my_survey(round_id: int):
             label = answer(db.session, round_id, vol.id, score, channel="web", clock=clock())
             comment = request.form.get("comment", "")
             if comment.strip():
-                add_comment(db.session, round_id, vol.id, comment)
+                add_comment(db.session, round_id, vol.id, comment, channel="web", clock=clock())
             flash(_("已记录您的评价：%(l)s。谢谢！", l=label), "success")
             return redirect(url_for("signin.me"))
         except (DomainError, ValueError) as exc:
@@ -170,7 +219,8 @@ def my_survey(round_id: int):
     if round_id not in rounds:
         return render_template("volunteer/refused.html", error=DomainError("no_survey", _("调查轮次不存在"))), 404
     mine = my_answer(db.session, round_id, vol.id)
-    return render_template("volunteer/survey.html", round=rounds[round_id], mine=mine, scale=SCALE)
+    return render_template("volunteer/survey.html", round=rounds[round_id], mine=mine, scale=SCALE,
+                           my_comments=comments(db.session, round_id, vol.id))
 
 
 @bp.post("/me/telegram")

@@ -1,7 +1,7 @@
 """Scans kept offline on the phone and sent late
 
 Revision ID: 0015
-Revises: 0010
+Revises: 0014
 
 `scan_records.received_at` is the server's time a scan arrived and `client_time` the phone's time
 it was taken (sent by the offline queue); `scanned_at` stays the time the scan counts at. The
@@ -11,7 +11,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision = '0015'
-down_revision = '0010'
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 

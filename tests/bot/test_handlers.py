@@ -14,7 +14,8 @@ from telegram.request import BaseRequest, RequestData
 
 from bot.app import build_application
 from extensions import db
-from models import Assignment, ChatLink, Event, PatrolPoint, Shift, SurveyAnswer, User, Volunteer
+from models import (Assignment, ChatLink, Event, NoticeDraft, PatrolPoint, Shift, SurveyAnswer, SurveyComment, User,
+                    Volunteer)
 from services.messaging import issue_chat_link
 from services.surveys import create_round
 from services.users import create_user
@@ -177,7 +178,8 @@ def test_survey_button_records_answer_edits_message_then_takes_a_comment(app, ha
     assert "已收到您的意见" in req.texts()[-1]
     with app.app_context():
         a = db.session.scalar(select(SurveyAnswer))
-        assert (a.score, a.comment, a.channel, a.awaiting_comment) == (4, "排班再早一点通知就好了", "telegram", False)
+        assert (a.score, a.channel) == (4, "telegram")
+        assert [c.text for c in db.session.scalars(select(SurveyComment))] == ["排班再早一点通知就好了"]
     BotHarness(app).feed(_callback(f"sv:{r.id}:5"))  # changing one's answer replaces it
     with app.app_context():
         assert [a.score for a in db.session.scalars(select(SurveyAnswer))] == [5]
@@ -197,9 +199,11 @@ def test_coordinator_notice_needs_confirmation_and_sends_once(app, harness, volu
     req = harness.feed(_message(f"/start {token}"), _message("/notice 今晚 19:00 浦锦路加强巡逻", message_id=7))
     assert "将发送给 1 名" in req.texts()[-1]
     harness.request.calls.clear()
-    harness2 = harness  # same application: the draft lives in chat_data
-    req = harness2.feed(_callback("nt:s:7", message_id=60), _callback("nt:s:7", message_id=60))
-    assert "已发送给 1 人" in req.texts("editMessageText")[0]
+    with app.app_context():
+        draft_id = db.session.scalar(select(NoticeDraft.id))
+    # A new application (a restarted bot): the draft lives in the database, not in memory.
+    req = BotHarness(app).feed(_callback(f"nd:s:{draft_id}", message_id=60), _callback(f"nd:s:{draft_id}", message_id=60))
+    assert "已排队发送给 1 人" in req.texts("editMessageText")[0]
     with app.app_context():
         from models import Message, OutboxItem
         assert db.session.query(Message).count() == 1
@@ -210,7 +214,11 @@ def test_volunteers_cannot_use_coordinator_commands(app, harness, volunteer):
     token = _link_token(app, volunteer_id=volunteer)
     req = harness.feed(_message(f"/start {token}"), _message("/notice 冒充", message_id=2),
                        _message("/onpatrol", message_id=3))
-    assert "只有平安办协调员可以发通知" in req.texts()[-2] and "只有平安办协调员和队长" in req.texts()[-1]
+    notice, onpatrol = req.texts()[-2:]
+    assert "平安办协调员给志愿者发巡逻通知" in notice and "您是志愿者，不能使用" in notice
+    assert "查看现在谁在岗" in onpatrol and "您是志愿者，不能使用" in onpatrol
+    with app.app_context():
+        assert db.session.scalar(select(NoticeDraft.id)) is None
 
 
 def test_a_leader_sees_who_is_on_patrol(app, harness):
@@ -233,3 +241,40 @@ def test_hours_round_down_so_6_0_means_the_target_is_met(app, harness, volunteer
     token = _link_token(app, volunteer_id=volunteer)
     text = harness.feed(_message(f"/start {token}"), _message("/hours", message_id=2)).texts()[-1]
     assert "已累计 5.9 小时" in text and "还差 0.1 小时" in text and "已达到" not in text
+
+
+def test_hours_uses_the_web_labels_and_marks_records_awaiting_review(app, harness, volunteer):
+    from models import Attendance
+
+    with app.app_context():
+        now = datetime.now(timezone.utc)
+        db.session.add(Attendance(volunteer_id=volunteer, status="closed", check_in_at=now - timedelta(hours=3),
+                                  check_out_at=now - timedelta(hours=1), credited_minutes=120, work_date=now.date(),
+                                  review_status="flagged"))
+        db.session.commit()
+    token = _link_token(app, volunteer_id=volunteer)
+    text = harness.feed(_message(f"/start {token}"), _message("/hours", message_id=2)).texts()[-1]
+    assert "扫码核验" in text and "历史导入" in text and "人工登记" in text and " h" not in text
+    assert "2.0 小时 · 待核对" in text
+
+
+def test_a_coordinator_asking_for_hours_is_told_what_it_is_for(app, harness):
+    with app.app_context():
+        uid = create_user(db.session, "coord", "password-123", "coordinator").id
+    token = _link_token(app, user_id=uid)
+    req = harness.feed(_message(f"/start {token}"), _message("/hours", message_id=2), _message("/shifts", message_id=3))
+    assert "志愿者查看自己巡逻时长" in req.texts()[-2] and "志愿者查看、确认自己班次" in req.texts()[-1]
+
+
+def test_a_notice_button_from_before_drafts_were_stored_sends_nothing(app, harness, volunteer):
+    with app.app_context():
+        uid = create_user(db.session, "coord", "password-123", "coordinator").id
+    token = _link_token(app, user_id=uid)
+    harness.feed(_message(f"/start {token}"), _message("/notice 今晚加强巡逻", message_id=7))
+    req = BotHarness(app).feed(_callback("nt:s:1", message_id=60))
+    answers = [p for m, p in req.calls if m == "answerCallbackQuery"]
+    assert len(answers) == 1 and "已失效" in answers[0]["text"]
+    with app.app_context():
+        from models import Message
+        assert db.session.query(Message).count() == 0
+        assert db.session.scalar(select(NoticeDraft.status)) == "open"

@@ -23,6 +23,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class BotProcess:
+    """`flask --app app bot` (Telegram commands); `SenderProcess` is the outbox sender beside it."""
+
+    command = "bot"
+
     def __init__(self, app, fake: FakeTelegram, *args: str, **env) -> None:
         self.args = list(args)
         self.env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
@@ -31,12 +35,12 @@ class BotProcess:
                     "TELEGRAM_BOT_TOKEN": fake.token, "TELEGRAM_API_BASE_URL": fake.base_url,
                     "LOG_LEVEL": "WARNING", **{k: str(v) for k, v in env.items()}}
         self.proc: subprocess.Popen | None = None
-        self.log = ROOT / ".pytest_cache" / f"bot-{os.getpid()}.log"
+        self.log = ROOT / ".pytest_cache" / f"{self.command}-{os.getpid()}.log"
 
     def start(self) -> "BotProcess":
         self.log.parent.mkdir(exist_ok=True)
         self._out = self.log.open("ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "bot", *self.args], cwd=ROOT, env=self.env,
+        self.proc = subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", self.command, *self.args], cwd=ROOT, env=self.env,
                                      stdout=self._out, stderr=subprocess.STDOUT)
         return self
 
@@ -54,6 +58,10 @@ class BotProcess:
             except subprocess.TimeoutExpired:
                 self.kill()
         self._out.close()
+
+
+class SenderProcess(BotProcess):
+    command = "sender"
 
 
 @pytest.fixture
@@ -76,6 +84,7 @@ def test_link_hours_survey_button_and_a_notice_from_the_cli(app, fake, runner, c
         db.session.commit()
         vid = vol.id
     bot = BotProcess(app, fake).start()
+    sender = SenderProcess(app, fake).start()
     try:
         fake.wait_for(lambda: fake.sent(method="getMe") or [c for c in fake.calls if c.method == "getUpdates"])
         chat = 8800001
@@ -124,6 +133,7 @@ def test_link_hours_survey_button_and_a_notice_from_the_cli(app, fake, runner, c
         gaps = [b - a for a, b in zip(times, times[1:])]
         assert all(g >= 1.0 for g in gaps), gaps
     finally:
+        sender.stop()
         bot.stop()
 
 
@@ -142,9 +152,9 @@ def test_broadcast_to_500_with_429s_and_network_errors_delivers_exactly_one_copy
     _linked_volunteers(app, 500, 40000, "整发")
     fake.retry_after = 1
     fake.fault = lambda method, params, i: "429" if i % 97 == 50 else "drop" if i % 61 == 30 else None
-    bot = BotProcess(app, fake, OUTBOX_RATE_PER_SECOND=rate).start()
+    bot = SenderProcess(app, fake, OUTBOX_RATE_PER_SECOND=rate).start()
     try:
-        fake.wait_for(lambda: [c for c in fake.calls if c.method == "getUpdates"])
+        fake.wait_for(lambda: fake.sent(method="getMe"))
         assert runner.invoke(args=["notices", "send", "--text", "全员今晚 20:00 到岗"]).exit_code == 0
         fake.wait_for(lambda: len({c.params["chat_id"] for c in fake.sent()}) >= 500, timeout=120)
         time.sleep(1.0)  # anything still in flight would land now
@@ -171,14 +181,14 @@ def test_broadcast_to_500_survives_a_killed_sender(app, fake, runner):
     fake.retry_after = 1
     fake.fault = lambda method, params, i: "429" if i % 97 == 50 else "drop" if i % 61 == 30 else None
     env = {"OUTBOX_RATE_PER_SECOND": rate, "OUTBOX_STALE_CLAIM_SECONDS": 3, "OUTBOX_CONCURRENCY": 4}
-    bot = BotProcess(app, fake, **env).start()
+    bot = SenderProcess(app, fake, **env).start()
     try:
-        fake.wait_for(lambda: [c for c in fake.calls if c.method == "getUpdates"])
+        fake.wait_for(lambda: fake.sent(method="getMe"))
         result = runner.invoke(args=["notices", "send", "--text", "紧急：全员今晚 20:00 到岗"])
         assert result.exit_code == 0 and "500 名" in result.output
         fake.wait_for(lambda: len(fake.sent()) >= 200, timeout=60)
         bot.kill()  # mid-broadcast, no goodbye
-        bot = BotProcess(app, fake, **env).start()
+        bot = SenderProcess(app, fake, **env).start()
 
         def delivered():
             chats = {int(c.params["chat_id"]) for c in fake.sent() if "紧急" in c.params.get("text", "")}
@@ -215,7 +225,7 @@ def test_two_senders_on_postgresql_send_each_message_once_within_one_rate(app, f
         db.session.flush()
         db.session.add_all([ChatLink(chat_id=30000 + i, volunteer_id=v.id) for i, v in enumerate(vols)])
         db.session.commit()
-    senders = [BotProcess(app, fake, "--sender-only", OUTBOX_RATE_PER_SECOND=rate).start() for _ in range(2)]
+    senders = [SenderProcess(app, fake, OUTBOX_RATE_PER_SECOND=rate).start() for _ in range(2)]
     try:
         fake.wait_for(lambda: len([c for c in fake.calls if c.method == "getMe"]) >= 2)
         assert runner.invoke(args=["notices", "send", "--text", "双发送器测试"]).exit_code == 0

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from extensions import code_signer, db
+from extensions import db
+from keys import code_signer
 from models import Attendance, Event, PatrolPoint, Shift, Volunteer
 from services.clock import from_local
 from services.qr import scan_url

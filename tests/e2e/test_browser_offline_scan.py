@@ -9,7 +9,9 @@ from datetime import date, datetime
 import pytest
 from sqlalchemy import select
 
-from extensions import code_signer, db
+from extensions import db
+
+from keys import code_signer
 from models import Attendance, Event, PatrolPoint, ScanRecord, Shift, Volunteer
 from services.clock import from_local
 from services.qr import scan_url

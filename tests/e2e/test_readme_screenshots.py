@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from extensions import code_signer, db
+from extensions import db
+
+from keys import code_signer
 from models import Assignment, Event, PatrolPoint, Shift, Volunteer
 from services.clock import from_local
 from services.checkin import scan

@@ -9,7 +9,7 @@ import pytest
 from extensions import db
 from models import Event, PatrolPoint, Shift, Volunteer
 from services.clock import from_local
-from extensions import code_signer
+from keys import code_signer
 from services.messaging import Audience, send_notice
 from services.signin import issue_login_link
 from services.surveys import create_round

@@ -98,7 +98,8 @@ def test_blocked_chat_is_marked_unreachable_with_its_pending_rows(session, peopl
 def test_web_inbox_and_read_status(session, people):
     msg = send_notice(session, text="通知正文", audience=Audience("all"), nonce="x", created_by_user_id=None)
     vid = people[4].id  # not linked: the web inbox is how they get it
-    assert [i.body for i in inbox(session, vid)] == ["通知正文"] and unread_count(session, vid) == 1
+    # a notice says who sent it (issue 15 item 6); from the CLI or without an account: the office
+    assert [i.body for i in inbox(session, vid)] == ["通知正文\n\n—— 平安办"] and unread_count(session, vid) == 1
     mark_read(session, vid, [msg.message_id], clock=fixed_clock(NOW))
     assert unread_count(session, vid) == 0
     counts = delivery_counts(session, msg.message_id)

@@ -9,7 +9,8 @@ from urllib.parse import quote
 
 import pytest
 
-from extensions import code_signer, db, limiter
+from extensions import db, limiter
+from keys import code_signer
 from models import ChatLinkToken, CoordSession, Device, LoginLink, PatrolPoint, SigninFailure, User, Volunteer
 from services.settings import SELF_SERVICE_SIGNIN, TELEGRAM_BOT_USERNAME, set_setting
 from services.signin import PHONE_FAILURE_LIMIT, card_url, issue_login_link, issue_pin

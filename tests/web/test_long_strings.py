@@ -120,7 +120,7 @@ def test_the_service_raises_a_domain_error_and_the_flush_guard_catches_what_a_se
 
 
 def test_the_scan_api_takes_a_long_nonce_and_a_long_user_agent_without_a_500(app, client, auth):
-    from extensions import code_signer
+    from keys import code_signer
     from models.attendance import ScanRecord
     from services.qr import point_token
 

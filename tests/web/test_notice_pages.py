@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from extensions import db
 from models import ChatLink, Message, OutboxItem, SurveyAnswer, Volunteer
 from services.settings import TELEGRAM_BOT_USERNAME, set_setting
-from services.surveys import create_round
+from services.surveys import comments, create_round
 from tests.conftest import Auth, csrf_from
 
 
@@ -57,6 +57,11 @@ def test_volunteer_inbox_marks_read_and_coordinator_sees_it(app, client, auth):
     assert 'badge badge-bad">1<' in me
     box = phone.get("/me/inbox").get_data(as_text=True)
     assert "集合地点改到社区中心" in box
+    # Opening the inbox is a GET and marks nothing (issue 10, item 16); the page's POST does.
+    assert 'badge badge-bad">1<' in phone.get("/me").get_data(as_text=True)
+    ids = re.findall(r'name="message_id" value="(\d+)"', box)
+    phone.post("/me/inbox/read", data={"csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', box).group(1),
+                                       "message_id": ids})
     assert 'badge badge-bad' not in phone.get("/me").get_data(as_text=True)
     detail = client.get(sent.headers["Location"]).get_data(as_text=True)
     assert "网页已读 1" in detail
@@ -74,7 +79,9 @@ def test_web_survey_answer_and_change(app, client, auth):
     client.post(f"/me/survey/{r.id}", data={"csrf_token": token, "score": "4"})
     with app.app_context():
         a = db.session.scalar(select(SurveyAnswer))
-        assert (a.volunteer_id, a.score, a.comment, a.channel) == (vid, 4, "装备很好", "web")
+        assert (a.volunteer_id, a.score, a.channel) == (vid, 4, "web")
+        # comments are appended rows (issue 15 item 3): changing the score keeps the comment
+        assert [c.text for c in comments(db.session, r.id, vid)] == ["装备很好"]
     bad = client.post(f"/me/survey/{r.id}", data={"csrf_token": token, "score": "9"})
     assert "1 到 5" in bad.get_data(as_text=True)
 

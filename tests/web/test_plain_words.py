@@ -76,7 +76,7 @@ def _coloured_without_words(html: str) -> list[str]:
 def test_results_and_errors_say_it_in_words(app, client, auth):
     from tests.web.test_scan_pages import _post  # noqa: F401 (the scan pages' own helper)
     from models import Event, PatrolPoint, Shift
-    from extensions import code_signer
+    from keys import code_signer
     from services.clock import from_local
     from services.qr import point_token
     from tests.live import MovableClock

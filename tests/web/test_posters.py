@@ -85,7 +85,7 @@ def test_qr_png_decodes_to_the_scan_url(app, runner, points, tmp_path):
 def test_cards_pdf_start_a_page_per_team_and_sign_in(app, runner, client, session, tmp_path):
     from tests.factories import roster_rows, xlsx_bytes
     from services.imports import import_volunteers
-    from extensions import data_cipher
+    from keys import data_cipher
 
     import_volunteers(session, xlsx_bytes(roster_rows(12)), "r.xlsx", cipher=data_cipher())
     out = tmp_path / "cards.pdf"

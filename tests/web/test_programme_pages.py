@@ -18,7 +18,7 @@ Y = 2025
 def _vols(app):
     with app.app_context():
         idn = id_number("31011219800101123")
-        from extensions import data_cipher
+        from keys import data_cipher
         from services.pii import mask_id_number
         c = data_cipher()
         v1 = Volunteer(name="丙一", phone="13922220001", joined_on=date(Y, 1, 1), id_number_enc=c.encrypt(idn),

@@ -71,7 +71,7 @@ def test_attendance_list_review_and_adjust(client, auth, night, app):
         link = issue_login_link(db.session, night["vol_id"], base_url="http://x", created_by="t")
         secret = confirm_login_link(db.session, link.url.rsplit("/", 1)[1]).device_secret
     phone.set_cookie("pv_device", secret)
-    from extensions import code_signer
+    from keys import code_signer
     from services.qr import point_token
     with app.test_request_context():
         token = point_token(code_signer(), db.session.get(PatrolPoint, night["point_id"]))
@@ -170,7 +170,7 @@ def test_offline_scans_over_the_api_with_the_phones_time_and_the_refused_list(cl
         link = issue_login_link(db.session, night["vol_id"], base_url="http://x", created_by="t")
         secret = confirm_login_link(db.session, link.url.rsplit("/", 1)[1]).device_secret
     phone.set_cookie("pv_device", secret)
-    from extensions import code_signer
+    from keys import code_signer
     from services.qr import point_token
     with app.test_request_context():
         token = point_token(code_signer(), db.session.get(PatrolPoint, night["point_id"]))

@@ -7,7 +7,8 @@ from datetime import date, datetime
 import pytest
 from sqlalchemy import func, select
 
-from extensions import code_signer, db
+from extensions import db
+from keys import code_signer
 from models import Attendance, Event, PatrolPoint, ScanRecord, Shift
 from services.clock import from_local
 from services.qr import point_token

@@ -8,7 +8,9 @@ from datetime import date, datetime
 
 import pytest
 
-from extensions import code_signer, db, limiter
+from extensions import db, limiter
+
+from keys import code_signer
 from models import Event, PatrolPoint, Shift, Volunteer
 from services.clock import from_local
 from services.qr import point_token

@@ -76,8 +76,9 @@ def audit_import(report, filename: str) -> None:
 
 
 def register(app: Flask) -> None:
-    from web.coord import accounts, attendance, audit, auth, board, events, notices, points, programme, volunteers
+    from web.coord import (accounts, attendance, audit, auth, board, events, inbox, notices, points, programme,
+                           volunteers)
 
-    for module in (auth, volunteers, points, events, attendance, board, notices, programme, accounts, audit):
+    for module in (auth, volunteers, points, events, attendance, board, notices, programme, accounts, audit, inbox):
         app.register_blueprint(module.bp)
     app.jinja_env.globals["current_user"] = current_user

@@ -8,8 +8,9 @@ from extensions import db
 from models.user import ROLES, User
 from services.errors import DomainError
 from services.i18n import _
-from services.settings import SELF_SERVICE_SIGNIN, current_settings, set_setting
-from services.users import create_user, end_all_sessions, open_session_counts, set_active, set_password, set_role
+from services.settings import OFFICE_PHONE, SELF_SERVICE_SIGNIN, current_settings, set_setting
+from services.users import (create_user, end_all_sessions, open_session_counts, set_active, set_password, set_role,
+                            set_team)
 from web.auth import actor, current_user
 from web.coord import protect
 
@@ -45,6 +46,8 @@ def update(user_id: int):
     try:
         if "role" in request.form:
             set_role(db.session, user_id, request.form["role"], acting_user_id=me.id)
+        if "team" in request.form:
+            set_team(db.session, user_id, request.form["team"])
         if "active" in request.form:
             set_active(db.session, user_id, request.form["active"] == "1", acting_user_id=me.id)
         if request.form.get("password"):
@@ -72,7 +75,12 @@ def end_sessions(user_id: int):
 
 @bp.post("/settings")
 def settings():
+    phone = (request.form.get(OFFICE_PHONE) or "").strip()
+    if len(phone) > 32 or any(ch not in "0123456789-+ ()" for ch in phone):
+        flash(_("平安办电话只能包含数字、空格和 - + ( )，最多 32 位"), "error")
+        return _page(400)
     set_setting(db.session, SELF_SERVICE_SIGNIN, "1" if request.form.get(SELF_SERVICE_SIGNIN) == "1" else "0",
                 by=actor())
+    set_setting(db.session, OFFICE_PHONE, phone, by=actor())
     flash(_("设置已保存"), "success")
     return redirect(url_for(".index"))

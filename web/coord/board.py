@@ -8,6 +8,7 @@ from sqlalchemy import select
 from extensions import db
 from models.point import PatrolPoint
 from services.audit_log import record_action
+from services.assignments import leave_list
 from services.checkin import proxy_check_in, proxy_check_out
 from services.errors import DomainError
 from services.i18n import _
@@ -25,7 +26,8 @@ def _points():
 
 @bp.get("/")
 def index():
-    return render_template("coord/board.html", rows=on_patrol(db.session), points=_points())
+    return render_template("coord/board.html", rows=on_patrol(db.session), points=_points(),
+                           leave=leave_list(db.session, clock=clock()))
 
 
 @bp.get("/rows")

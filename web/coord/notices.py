@@ -9,10 +9,12 @@ from sqlalchemy import func, select
 from extensions import db
 from models.event import Event
 from models.messaging import Message, MessageRecipient
+from services.channels.costs import message_sms_cost
 from services.errors import DomainError
 from services.i18n import _
-from services.messaging import (Audience, chat_link_of, delivery_counts, delivery_status, issue_chat_link,
-                                preview_notice, send_notice, unlink_chat)
+from services.messaging import (Audience, chat_link_of, check_notice_text, delivery_counts, delivery_status,
+                                issue_chat_link, message_reach, preview_notice, send_notice, team_posts,
+                                unlink_chat)
 from services.surveys import create_round, list_rounds, remind_round, results, send_round
 from services.volunteers import teams
 from web.auth import current_user
@@ -55,9 +57,7 @@ def new():
 def preview():
     try:
         audience = _audience()
-        text = (request.form.get("text") or "").strip()
-        if not text:
-            raise DomainError("required", _("通知内容不能为空"))
+        text = check_notice_text(request.form.get("text"))
         summary = preview_notice(db.session, audience)
     except DomainError as exc:
         flash(exc.message, "error")
@@ -78,7 +78,9 @@ def send():
         flash(exc.message, "error")
         return _compose(400)
     if result.created:
-        flash(_("通知已排队发送给 %(n)d 人", n=result.recipients), "success")
+        reach = message_reach(db.session, result.message_id)
+        flash(_("已排队发送给 %(n)d 人：%(p)d 人会收到 Telegram 推送，%(w)d 人未绑定或无法推送，只能在网页“消息”里看到。",
+                n=reach.recipients, p=reach.pushed, w=reach.web_only), "success")
     else:
         flash(_("这条通知已经发送过了（重复提交不会重复发送）"), "success")
     return redirect(url_for(".detail", message_id=result.message_id))
@@ -90,7 +92,8 @@ def detail(message_id: int):
     if message is None:
         raise DomainError("not_found", _("消息不存在"))
     return render_template("coord/notices/detail.html", message=message,
-                           rows=delivery_status(db.session, message_id), counts=delivery_counts(db.session, message_id))
+                           rows=delivery_status(db.session, message_id), counts=delivery_counts(db.session, message_id),
+                           posts=team_posts(db.session, message_id), sms=message_sms_cost(db.session, message_id))
 
 
 # --- surveys ---------------------------------------------------------------------------------------

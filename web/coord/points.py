@@ -6,7 +6,8 @@ import io
 from flask import Blueprint, current_app, flash, redirect, render_template, request, send_file, url_for
 from sqlalchemy import select
 
-from extensions import code_signer, db
+from extensions import db
+from keys import code_signer
 from models.point import PatrolPoint
 from services.coords import SYSTEMS
 from services.errors import DomainError

@@ -9,7 +9,8 @@ from datetime import date
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from sqlalchemy import func, select
 
-from extensions import data_cipher, db
+from extensions import db
+from keys import data_cipher
 from models.messaging import SurveyRound
 from models.programme import (BUDGET_LINES, Complaint, EquipmentDelivery, EquipmentIssue, Expenditure,
                               InsuranceCover, InsurancePolicy, JobRun, ProgrammeDocument)
@@ -230,8 +231,11 @@ def budget_page():
         return _back(".budget_page")
     entries = db.session.scalars(select(Expenditure).where(Expenditure.year == year)
                                  .order_by(Expenditure.spent_on.desc())).all()
+    from services.channels.costs import double_count_warnings
+
     return render_template("coord/programme/budget.html", lines=budget(db.session, year), entries=entries, year=year,
-                           line_names=LINE_NAMES, codes=BUDGET_LINES)
+                           line_names=LINE_NAMES, codes=BUDGET_LINES,
+                           double_counted=double_count_warnings(db.session, year))
 
 
 @bp.route("/complaints", methods=["GET", "POST"])

@@ -8,7 +8,8 @@ from flask import (Blueprint, abort, current_app, flash, make_response, redirect
 from sqlalchemy import select
 import io
 
-from extensions import code_signer, data_cipher, db
+from extensions import db
+from keys import code_signer, data_cipher
 from models.volunteer import Volunteer
 from services.audit_log import record_action
 from services.clock import local_date, local_zone

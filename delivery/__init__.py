@@ -1,0 +1,1 @@
+"""The outbox sender process (`flask --app app sender`): drains the outbox on every channel."""

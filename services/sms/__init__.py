@@ -1,0 +1,1 @@
+"""SMS: the templates the service sends, segment counting, and the providers' HTTP APIs."""

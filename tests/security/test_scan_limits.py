@@ -1,0 +1,139 @@
+"""Anonymous writes are bounded; scans are limited per device, not per address (issue 10, item 15)."""
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+
+import pytest
+from sqlalchemy import func, select
+
+from extensions import db
+from keys import code_signer
+from models import Attendance, Event, PatrolPoint, ScanRecord, Shift, Volunteer
+from services.checkin import ANONYMOUS_SCANS
+from services.clock import from_local
+from services.qr import point_token
+from services.signin import confirm_login_link, issue_login_link
+from tests.live import MovableClock
+
+CARRIER = "100.64.0.1"  # one carrier-grade NAT address for every phone at the street corner
+
+
+@pytest.fixture
+def clock(app):
+    clk = MovableClock(from_local(datetime(2027, 2, 5, 18, 2)))
+    app.config["CLOCK"] = clk
+    yield clk
+    app.config.pop("CLOCK", None)
+
+
+@pytest.fixture
+def token(app, session):
+    event = Event(name="春节烟花爆竹安全管控", starts_on=date(2027, 2, 5), ends_on=date(2027, 2, 20))
+    point = PatrolPoint(code="PJ01", name="周浦塘桥路口", lat=31.0689, lon=121.5049, radius_m=150)
+    session.add_all([event, point])
+    session.flush()
+    session.add(Shift(event_id=event.id, point_id=point.id, starts_at=from_local(datetime(2027, 2, 5, 18)),
+                      ends_at=from_local(datetime(2027, 2, 5, 21)), capacity=60))
+    session.commit()
+    with app.test_request_context():
+        return point_token(code_signer(), point)
+
+
+def _phones(app, n: int):
+    """n volunteers, each signed in on their own phone (a test client with a device cookie)."""
+    clients = []
+    with app.app_context():
+        for i in range(n):
+            v = Volunteer(name=f"志愿者{i}", phone=f"139{i:08d}", vest_no=f"PJ-{i:04d}", joined_on=date(2026, 1, 1))
+            db.session.add(v)
+            db.session.commit()
+            url = issue_login_link(db.session, v.id, base_url="http://x", created_by="t").url
+            secret = confirm_login_link(db.session, url.rsplit("/", 1)[1]).device_secret
+            phone = app.test_client()
+            phone.set_cookie("pv_device", secret)
+            clients.append(phone)
+    return clients
+
+
+def _count(model) -> int:
+    return db.session.scalar(select(func.count(model.id)))
+
+
+def _scan(client, token, addr=CARRIER, **body):
+    return client.post("/api/v1/scans", json={"token": token, **body}, environ_base={"REMOTE_ADDR": addr})
+
+
+def test_an_anonymous_scan_writes_nothing_and_is_limited_per_address(app, client, session, clock, token):
+    before = ANONYMOUS_SCANS.total
+    statuses = [_scan(client, token, addr="203.0.113.9").status_code for _ in range(12)]
+    assert statuses[0] == 401 and statuses[-1] == 429
+    assert statuses.index(429) == 10  # SCAN_RATE_LIMIT_ANONYMOUS = 10 per minute
+    # The poster page's form is the same door.
+    page = client.post(f"/p/{token}", data={"csrf_token": _csrf(client, token), "nonce": "n"},
+                       environ_base={"REMOTE_ADDR": "203.0.113.10"})
+    assert page.status_code == 401
+    assert _count(ScanRecord) == 0 and _count(Attendance) == 0
+    assert ANONYMOUS_SCANS.total == before + 11  # counted, not recorded (the 429s never reach the service)
+    # Another address is not refused because of the first one.
+    assert _scan(app.test_client(), token, addr="203.0.113.11").status_code == 401
+
+
+def _csrf(client, token) -> str:
+    page = client.get(f"/p/{token}", environ_base={"REMOTE_ADDR": "203.0.113.10"}).get_data(as_text=True)
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    if match:
+        return match.group(1)
+    from tests.conftest import csrf_from
+    return csrf_from(client, "/coord/login")
+
+
+def test_forty_phones_behind_one_address_all_check_in(app, session, clock, token):
+    phones = _phones(app, 40)
+    results = [_scan(phone, token, lat=31.0689, lon=121.5049, accuracy=15) for phone in phones]
+    assert [r.status_code for r in results] == [200] * 40
+    assert {r.get_json()["action"] for r in results} == {"check_in"}
+    assert _count(Attendance) == 40
+
+
+def test_one_device_over_its_limit_is_refused_and_the_others_are_not(app, session, clock, token):
+    greedy, other = _phones(app, 2)
+    statuses = [_scan(greedy, token, nonce=f"n{i}").status_code for i in range(31)]
+    assert statuses[:30] == [200] * 30 and statuses[30] == 429  # 30 a minute per device
+    # The refusal is per device: the other phone at the same address scans on, on the page too.
+    assert _scan(other, token).status_code == 200
+    page = greedy.get(f"/p/{token}").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    assert greedy.post(f"/p/{token}", data={"csrf_token": csrf, "nonce": "page"},
+                       environ_base={"REMOTE_ADDR": CARRIER}).status_code == 429
+
+
+@pytest.mark.parametrize("where", [
+    {"lat": 90.5, "lon": 121.5}, {"lat": -91, "lon": 121.5}, {"lat": 31.0, "lon": 180.01},
+    {"lat": 31.0, "lon": -181}, {"lat": 31.0, "lon": 121.5, "accuracy": 10_001},
+    {"lat": 31.0, "lon": 121.5, "accuracy": -1}, {"lat": 31.0},
+])
+def test_impossible_locations_get_a_clear_422_and_change_nothing(app, session, clock, token, where):
+    (phone,) = _phones(app, 1)
+    resp = _scan(phone, token, **where)
+    assert resp.status_code == 422, resp.get_json()
+    assert resp.get_json()["error"]["code"] == "bad_location"
+    assert "纬度" in resp.get_json()["error"]["message"]
+    assert _count(ScanRecord) == 0 and _count(Attendance) == 0
+
+
+def test_nan_and_garbage_are_refused_too(app, session, clock, token):
+    (phone,) = _phones(app, 1)
+    resp = phone.post("/api/v1/scans", data='{"token": "%s", "lat": NaN, "lon": 1}' % token,
+                      content_type="application/json")
+    assert resp.status_code == 422
+    page = phone.get(f"/p/{token}").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    for bad in ({"lat": "95", "lon": "121.5"}, {"lat": "abc", "lon": "121.5"}, {"lat": "31", "lon": "inf"},
+                {"lat": "31", "lon": "121.5", "accuracy": "20000"}):
+        resp = phone.post(f"/p/{token}", data={"csrf_token": csrf, "nonce": "x", **bad})
+        assert resp.status_code == 422 and "位置数据无效" in resp.get_data(as_text=True), bad
+    assert _count(ScanRecord) == 0
+    # The boundaries themselves are fine.
+    ok = _scan(phone, token, lat=31.0689, lon=121.5049, accuracy=0)
+    assert ok.status_code == 200
