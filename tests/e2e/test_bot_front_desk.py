@@ -19,7 +19,7 @@ from services.settings import OFFICE_PHONE, set_setting
 from services.surveys import create_round
 from services.users import create_user, set_team
 from tests.conftest import csrf_from
-from tests.e2e.test_bot_e2e import BotProcess
+from tests.e2e.test_bot_e2e import BotProcess, SenderProcess
 from tests.fake_telegram import FakeTelegram
 
 VOL_CHAT, COORD_CHAT, LEADER_CHAT = 8810001, 8810002, 8810003
@@ -89,6 +89,7 @@ def _buttons(fake: FakeTelegram, chat: int, message_id: int) -> list[str]:
 
 def test_the_front_desk(app, fake, world, client):
     bot = BotProcess(app, fake).start()
+    sender = SenderProcess(app, fake).start()  # the outbox (reminders, leave notes) goes out from its own process
     try:
         fake.wait_for(lambda: [c for c in fake.calls if c.method == "getUpdates"])
         # Linking; each chat's command menu is its own role's.
@@ -225,6 +226,7 @@ def test_the_front_desk(app, fake, world, client):
         fake.wait_for(lambda: len([t for t in _texts(fake, VOL_CHAT) if "无法转达" in t]) >= count + 3)
         _no_error_shown(fake)
     finally:
+        sender.stop()
         bot.stop()
 
 
