@@ -8,7 +8,7 @@ PORT ?= 5000
 PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 export PUBLIC_BASE_URL
 
-.PHONY: install install-dev run serve migrate lint test translations clean debian-packages deploy-check faults
+.PHONY: install install-dev run serve migrate lint test translations screenshots lighthouse clean debian-packages deploy-check faults
 
 $(VENV)/.installed: requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -85,6 +85,15 @@ deploy-check: $(VENV)/.dev-installed $(MO)
 faults: $(VENV)/.dev-installed $(MO)
 	@scripts/debian-packages.sh faults
 	$(PY) -m pytest -m faults tests/faults $(PYTEST_ARGS)
+
+## screenshots: rewrite the README's phone screenshots (docs/screenshots/*.png) from the browser test
+screenshots: $(MO) $(VENV)/.dev-installed
+	SCREENSHOTS=1 $(PY) -m pytest -q tests/e2e/test_readme_screenshots.py
+
+## lighthouse: Lighthouse 12 mobile scores of the scan page (a benchmark: docs/performance.md)
+lighthouse: $(MO) $(VENV)/.installed
+	npm ci --prefix bench/lighthouse --no-audit --no-fund --silent
+	$(PY) bench/lighthouse.py --runs 3
 
 ## translations: extract strings and merge them into the English catalogue (then translate the new
 ## entries in translations/en/LC_MESSAGES/messages.po and run `make install`)

@@ -90,6 +90,9 @@ def load_config(instance_path: Path | None = None) -> dict[str, Any]:
         "GEOFENCE_MODE": (os.environ.get("GEOFENCE_MODE") or "flag").lower(),
         "SCAN_DEBOUNCE_SECONDS": _env_int("SCAN_DEBOUNCE_SECONDS", 60),
         "CHECKOUT_CONFIRM_MINUTES": _env_int("CHECKOUT_CONFIRM_MINUTES", 30),
+        # A scan kept on a phone without signal counts at the phone's time only if it arrives
+        # within this delay (minutes, or "2h" / "90m"); older ones wait for a coordinator.
+        "OFFLINE_SCAN_MAX_DELAY": os.environ.get("OFFLINE_SCAN_MAX_DELAY") or "2h",
         # Scans per signed-in device (never per address: volunteers share carrier addresses) and
         # refused scans per address from phones that are not signed in.
         "SCAN_RATE_LIMIT_PER_DEVICE": os.environ.get("SCAN_RATE_LIMIT_PER_DEVICE") or "30 per minute",

@@ -105,7 +105,13 @@ class ScanRecord(db.Model):
     point_id: Mapped[int | None] = mapped_column(ForeignKey("patrol_points.id"))
     shift_id: Mapped[int | None] = mapped_column(ForeignKey("shifts.id"))
     attendance_id: Mapped[int | None] = mapped_column(ForeignKey("attendances.id"))
+    # When the scan counts: the server's time, or the phone's time for a scan the phone kept
+    # offline and sent late (within OFFLINE_SCAN_MAX_DELAY; see services/checkin.py).
     scanned_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    # The server's time when the request arrived, and the phone's time it says it scanned at (sent
+    # only by the offline queue): both kept so a coordinator can see how late a scan came.
+    received_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    client_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
     channel: Mapped[str] = mapped_column(String(16), default="web")
     nonce: Mapped[str | None] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(16))   # check_in | check_out | duplicate | refused
@@ -122,6 +128,7 @@ class ScanRecord(db.Model):
         UniqueConstraint("volunteer_id", "nonce"),
         Index("ix_scan_records_volunteer_time", "volunteer_id", "scanned_at"),
         Index("ix_scan_records_device_time", "device_id", "scanned_at"),
+        Index("ix_scan_records_code", "code"),
     )
 
 

@@ -17,7 +17,12 @@ configurable, see `ScanRules`):
   below capacity minus assignments; assigned volunteers are never refused as `shift_full`;
 - a volunteer may scan until the day their withdrawal takes effect;
 - geofence (`flag` / `enforce` / `off`), a device used by two volunteers on one day, and travel
-  faster than 30 km/h between points put the attendance up for review.
+  faster than 30 km/h between points put the attendance up for review;
+- a scan the phone kept offline comes with the phone's time (`client_time`): more than
+  `offline_late_after` late, it counts at the phone's time and is flagged `offline_late`, but
+  only within `offline_max_delay` (2 h) and never before the volunteer's last accepted scan; an
+  older one is refused (`offline_too_old`) and listed for the coordinators. A late check-out
+  whose attendance the auto-close job already closed replaces that close time, flagged.
 
 Every attempt, accepted or refused, is recorded in `scan_records` with its code. The clock is read
 only once the locks are held, so a check-out can never be stamped before its check-in.
@@ -72,6 +77,9 @@ FLAG_FAST_TRAVEL = "fast_travel"
 FLAG_AUTO_CLOSED = "auto_closed"
 FLAG_UNINSURED = "uninsured"
 FLAG_WITHDRAWN = "withdrawn"
+FLAG_OFFLINE_LATE = "offline_late"
+# Refusal codes of scans that came late from a phone's offline queue (the coordinators' list).
+OFFLINE_REFUSALS = ("offline_too_old", "offline_superseded")
 INSURANCE_GATES = ("flag", "enforce", "off")
 
 
@@ -85,6 +93,10 @@ class ScanRules:
     max_speed_kmh: float = 30.0
     insurance_gate: str = "flag"
     checkout_confirm: timedelta = timedelta(minutes=30)
+    # A scan kept on the phone while offline counts at the phone's time only this long afterwards;
+    # one that arrives within `offline_late_after` simply counts at the server's time.
+    offline_max_delay: timedelta = timedelta(hours=2)
+    offline_late_after: timedelta = timedelta(minutes=2)
     # A phone's reported accuracy widens the fence, but never by more than this.
     max_accuracy_allowance_m: float = 100.0
     zone: ZoneInfo = SHANGHAI
@@ -101,7 +113,26 @@ class ScanRules:
                    geofence_mode=mode, max_speed_kmh=float(config.get("TRAVEL_MAX_KMH", 30)),
                    insurance_gate=_gate(config.get("INSURANCE_GATE", "flag")),
                    checkout_confirm=timedelta(minutes=int(config.get("CHECKOUT_CONFIRM_MINUTES", 30))),
+                   offline_max_delay=parse_duration(config.get("OFFLINE_SCAN_MAX_DELAY", "2h")),
                    zone=ZoneInfo(config.get("TIMEZONE", "Asia/Shanghai")))
+
+
+def parse_duration(value: Any) -> timedelta:
+    """`OFFLINE_SCAN_MAX_DELAY` as people write it: "120" (minutes), "90m", "2h"."""
+    text = str(value).strip().lower().replace(" ", "")
+    try:
+        if text.endswith("h"):
+            return timedelta(hours=float(text[:-1]))
+        if text.endswith("min"):
+            text = text[:-3]
+        elif text.endswith("m"):
+            text = text[:-1]
+        minutes = float(text)
+    except ValueError:
+        raise ValueError(f"not a duration (minutes, or like 2h / 90m): {value!r}") from None
+    if minutes < 0:
+        raise ValueError(f"a duration cannot be negative: {value!r}")
+    return timedelta(minutes=minutes)
 
 
 def _gate(value: str) -> str:
@@ -240,9 +271,11 @@ def _record(conn: Connection, *, volunteer_id: int | None, now: datetime, action
             point_id: int | None = None, shift_id: int | None = None, attendance_id: int | None = None,
             nonce: str | None = None, channel: str = "web", lat: float | None = None, lon: float | None = None,
             accuracy: float | None = None, distance: float | None = None, device_id: int | None = None,
-            response: str | None = None) -> None:
+            response: str | None = None, received_at: datetime | None = None,
+            client_time: datetime | None = None) -> None:
     conn.execute(_INSERT_SCAN, {"volunteer_id": volunteer_id, "point_id": point_id, "shift_id": shift_id,
                                 "attendance_id": attendance_id, "scanned_at": now, "channel": channel, "nonce": nonce,
+                                "received_at": received_at or now, "client_time": client_time,
                                 "action": action, "code": code, "lat": lat, "lon": lon, "accuracy_m": accuracy,
                                 "distance_m": distance, "device_id": device_id, "response_json": response})
 
@@ -425,7 +458,8 @@ ANONYMOUS_SCANS = AnonymousScans()
 def scan(session: Session, volunteer_id: int | None, token: str, *, signer: CodeSigner,
          rules: ScanRules = ScanRules(), clock: Clock = system_clock, nonce: str | None = None,
          lat: float | None = None, lon: float | None = None, accuracy: float | None = None,
-         device_id: int | None = None, channel: str = "web", ask_before_ending: bool = False) -> ScanResult:
+         device_id: int | None = None, channel: str = "web", ask_before_ending: bool = False,
+         client_time: datetime | None = None) -> ScanResult:
     """Check the volunteer in or out at the point named by `token`; see the module docstring.
 
     With `ask_before_ending` (the phone page and the API, unless the person already confirmed), a
@@ -434,6 +468,9 @@ def scan(session: Session, volunteer_id: int | None, token: str, *, signer: Code
     must not cost them the rest of their shift. Its nonce is not used up, so the confirmed scan may
     send the same one.
 
+    `client_time` is the phone's time of a scan it kept while offline (see the module docstring).
+    The phone's clock is trusted only within `offline_max_delay`, and such a scan is flagged, because
+    a phone's clock can be set by hand.
     A scan from a phone that is not signed in is refused before anything is written (the poster
     token is public: anyone could otherwise fill `scan_records` and hold SQLite's write lock);
     it is only counted, in `ANONYMOUS_SCANS`.
@@ -451,7 +488,12 @@ def scan(session: Session, volunteer_id: int | None, token: str, *, signer: Code
             conn.execute(_LOCK, {"vid": volunteer_id})
         state = conn.execute(_STATE, {"vid": volunteer_id, "nonce": nonce, "pid": point_id}).first() \
             if volunteer_id else None
-        now = clock()  # read only once the lock is held
+        received = clock()  # read only once the lock is held
+        if client_time is not None and client_time.tzinfo is None:
+            client_time = client_time.replace(tzinfo=timezone.utc)
+        # a phone's clock running ahead is ignored; a scan sent a little late counts when it arrives
+        now = client_time if client_time is not None and client_time < received - rules.offline_late_after \
+            else received
         if state is not None and state.replay:
             data = json.loads(state.replay)
             if "error" in data:
@@ -464,10 +506,12 @@ def scan(session: Session, volunteer_id: int | None, token: str, *, signer: Code
                 if state is None:
                     raise DomainError("not_signed_in", _("这部手机还没有登录：请先用平安办发给您的登录链接或志愿者卡登录"))
                 result = _decide(conn, state, version, rules=rules, now=now, lat=lat, lon=lon,
-                                 accuracy=accuracy, device_id=device_id, ctx=ctx, ask=ask_before_ending)
+                                 accuracy=accuracy, device_id=device_id, ctx=ctx, ask=ask_before_ending,
+                                 received=received)
             except DomainError as exc:
                 refusal = exc
-            _record(conn, volunteer_id=state.id if state else None, now=now,
+            _record(conn, volunteer_id=state.id if state else None, now=received if refusal else now,
+                    received_at=received, client_time=client_time,
                     action=result.action if result else "refused", code="ok" if result else refusal.code,
                     point_id=ctx.get("point_id"), shift_id=ctx.get("shift_id"),
                     attendance_id=result.attendance.id if result and result.attendance else None,
@@ -482,14 +526,27 @@ def scan(session: Session, volunteer_id: int | None, token: str, *, signer: Code
 
 
 def _decide(conn: Connection, state, version: int | None, *, rules: ScanRules, now: datetime,
-            lat, lon, accuracy, device_id, ctx: dict, ask: bool = False) -> ScanResult:
+            lat, lon, accuracy, device_id, ctx: dict, ask: bool = False,
+            received: datetime | None = None) -> ScanResult:
     point = _point_from_state(state, version)
     ctx["point_id"] = point.id
+    late = received is not None and now < received
+    if late and received - now > rules.offline_max_delay:
+        raise DomainError("offline_too_old", _(
+            "这次扫码是 %(t)s 保存在手机上的，%(d)s后才联网提交，超过了 %(max)s的期限，没有计入时长。"
+            "平安办会看到这条记录，请联系平安办核对。",
+            t=now.astimezone(rules.zone).strftime("%m-%d %H:%M"), d=_duration_text(received - now),
+            max=_duration_text(rules.offline_max_delay)))
     if withdrawal_in_effect(state.status, state.withdrawn_on, now.astimezone(rules.zone).date()):
         raise DomainError("volunteer_withdrawn", _("%(name)s 已退出志愿者队伍，无法签到", name=state.name))
 
     open_att = state if state.att_id is not None else None
     last_at = _dt(state.last_at)
+    if late and last_at is not None and now < last_at:
+        # History is not rewritten under a later scan: the coordinators decide.
+        raise DomainError("offline_superseded", _(
+            "这次扫码是 %(t)s 保存在手机上的，但之后已经有您的扫码记录（%(l)s），所以没有计入。请联系平安办核对。",
+            t=now.astimezone(rules.zone).strftime("%m-%d %H:%M"), l=last_at.astimezone(rules.zone).strftime("%H:%M")))
     if last_at is not None and now - last_at < rules.debounce:
         current = state.att_id or conn.execute(_LAST_ATTENDANCE, {"vid": state.id}).scalar()
         return ScanResult("duplicate", _attendance_view(conn, current) if current else None, now, point.code,
@@ -516,12 +573,64 @@ def _decide(conn: Connection, state, version: int | None, *, rules: ScanRules, n
             hours_between = max((now - last_at).total_seconds() / 3600.0, 1e-6)
             if distance_m(prev.lat, prev.lon, point.lat, point.lon) / 1000.0 / hours_between > rules.max_speed_kmh:
                 flags.append(FLAG_FAST_TRAVEL)
+    if late:
+        flags.append(FLAG_OFFLINE_LATE)
+        if open_att is None:
+            closed = conn.execute(_LATEST_ATTENDANCE, {"vid": state.id}).first()
+            if closed is not None and _replaces_auto_close(closed, now, rules):
+                return _late_check_out(conn, state, closed, point, now=now, flags=flags, rules=rules, ctx=ctx)
 
     if open_att is not None:
         if ask and _ends_early(open_att, now, rules):
             return _confirm_question(conn, state, point, now=now, ctx=ctx)
         return _check_out(conn, state, point, now=now, flags=flags, rules=rules, ctx=ctx)
     return _check_in(conn, state, point, now=now, flags=flags, rules=rules, ctx=ctx)
+
+
+def _duration_text(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 60:
+        return _("%(m)d 分钟", m=minutes)
+    if minutes % 60 == 0:
+        return _("%(h)d 小时", h=minutes // 60)
+    return _("%(h)d 小时 %(m)d 分钟", h=minutes // 60, m=minutes % 60)
+
+
+_LATEST_ATTENDANCE = (select(A.c.id, A.c.volunteer_id, A.c.event_id, A.c.shift_id, A.c.point_id, A.c.status,
+                             A.c.check_in_at, A.c.check_out_at, A.c.flags, A.c.review_status, A.c.walk_in,
+                             SH.c.starts_at, SH.c.ends_at)
+                      .select_from(A.outerjoin(SH, SH.c.id == A.c.shift_id))
+                      .where(A.c.volunteer_id == bindparam("vid"))
+                      .order_by(A.c.check_in_at.desc(), A.c.id.desc()).limit(1))
+
+
+def _replaces_auto_close(att, now: datetime, rules: ScanRules) -> bool:
+    """A late check-out belongs to the volunteer's last attendance when the auto-close job closed
+    it meanwhile (the phone was offline at check-out time): still within that shift's check-out
+    window, after the check-in, not ended by a withdrawal and not already rejected."""
+    return (att.status == ATT_AUTO_CLOSED and att.ends_at is not None and att.review_status != REVIEW_REJECTED
+            and FLAG_WITHDRAWN not in (att.flags or "").split(",")
+            and _dt(att.check_in_at) < now <= _dt(att.ends_at) + rules.window_after)
+
+
+def _late_check_out(conn, state, att, point, *, now, flags, rules, ctx) -> ScanResult:
+    """Replace the auto-close time with the time the volunteer really scanned, flagged for review."""
+    ctx["shift_id"] = att.shift_id
+    if point.id != att.point_id and att.event_id is not None \
+            and conn.execute(_SAME_EVENT, {"eid": att.event_id, "pid": point.id}).first() is None:
+        where = conn.execute(_POINT_COORDS, {"pid": att.point_id}).first()
+        raise DomainError("wrong_event", _("您在“%(p)s”的签到还没有签退：请在本次活动的点位扫码签退",
+                                           p=where.name if where else ""))
+    flag_text = _flags_str(att.flags or "", flags)
+    conn.execute(update(A).where(A.c.id == att.id, A.c.status == ATT_AUTO_CLOSED)
+                 .values(status=ATT_CLOSED, check_out_at=now, checkout_point_id=point.id, flags=flag_text,
+                         review_status=REVIEW_FLAGGED))
+    days = set(credit_days(att.check_in_at, _dt(att.check_out_at), att.starts_at, att.ends_at, rules.zone))
+    days.update(credit_days(att.check_in_at, now, att.starts_at, att.ends_at, rules.zone))
+    recompute_days(conn, att.volunteer_id, days, cap_minutes=rules.daily_cap_minutes, zone=rules.zone)
+    view = _attendance_view(conn, att.id)
+    total = year_total_minutes(conn, state.id, now.astimezone(rules.zone).year)
+    return ScanResult("check_out", view, now, point.code, point.name, year_minutes=total, flags=view.flags)
 
 
 class _Att:
@@ -682,6 +791,27 @@ def current_shift_at(session: Session, point_id: int, volunteer_id: int | None, 
     assigned = bool(volunteer_id) and conn.execute(select(AS.c.id).where(
         AS.c.shift_id == shift.id, AS.c.volunteer_id == volunteer_id, AS.c.status != ASSIGNMENT_DECLINED)).first() is not None
     return ShiftInfo(shift.id, row.name, row.code, row.pname, _dt(shift.starts_at), _dt(shift.ends_at), assigned)
+
+
+@dataclass(frozen=True)
+class NextShift:
+    """The next shift at a point that is not open for scanning yet: what a volunteer who came too
+    early (or between shifts) needs to know, "下一班 18:30 开始，18:00 起可签到"."""
+    starts_at: datetime
+    opens_at: datetime
+    event_name: str
+
+
+def next_shift_at(session: Session, point_id: int, *, rules: ScanRules = ScanRules(),
+                  clock: Clock = system_clock) -> NextShift | None:
+    now = clock()
+    row = session.execute(select(SH.c.starts_at, EV.c.name).select_from(SH.join(EV, EV.c.id == SH.c.event_id))
+                          .where(SH.c.point_id == point_id, SH.c.starts_at > now + rules.window_before)
+                          .order_by(SH.c.starts_at).limit(1)).first()
+    if row is None:
+        return None
+    starts = _dt(row.starts_at)
+    return NextShift(starts, starts - rules.window_before, row.name)
 
 
 def upcoming_shifts(session: Session, volunteer_id: int, *, clock: Clock = system_clock, limit: int = 10) -> list[ShiftInfo]:

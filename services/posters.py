@@ -110,6 +110,8 @@ def posters_pdf(items: Sequence[PosterItem], *, office: str = "浦锦街道平�
             _("1. 打开手机相机或微信“扫一扫”，扫描上方二维码"),
             _("2. 到岗时点“签到”，巡逻结束时再扫一次点“签退”"),
             _("3. 首次使用：请先用平安办发给您的登录链接或志愿者卡登录"),
+            # WeChat's scanner and the camera open two browsers with separate sign-ins (issue 11)
+            _("4. 每次都用同一个扫码工具（一直用微信或一直用相机），换了要重新登录"),
         ]
         y = height - 72 * mm - qr_size - 14 * mm
         c.setFont(font, 15)

@@ -8,7 +8,7 @@ from datetime import date, datetime, timezone
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from models.attendance import (ATT_OPEN, REVIEW_APPROVED, REVIEW_FLAGGED, REVIEW_REJECTED, Attendance,
+from models.attendance import (ATT_OPEN, REVIEW_APPROVED, REVIEW_FLAGGED, REVIEW_REJECTED, Attendance, ScanRecord,
                                HourAdjustment)
 from models.event import Event, Shift
 from models.point import PatrolPoint
@@ -339,3 +339,30 @@ def find_volunteer(session: Session, ident: str) -> Volunteer:
     if vol is None:
         raise DomainError("not_found", _("找不到手机号或马甲编号为“%(i)s”的志愿者", i=ident))
     return vol
+
+
+@dataclass(frozen=True)
+class RefusedOfflineScan:
+    """A scan a phone kept offline that came too late (or under a later record) to count by
+    itself: the coordinators decide, e.g. with an hour adjustment."""
+    id: int
+    volunteer_id: int
+    name: str
+    team: str | None
+    point_name: str | None
+    client_time: datetime | None
+    received_at: datetime | None
+    code: str
+
+
+def refused_offline_scans(session: Session, *, limit: int = 50) -> list[RefusedOfflineScan]:
+    from services.checkin import OFFLINE_REFUSALS
+
+    S = ScanRecord.__table__
+    rows = session.execute(select(S.c.id, S.c.volunteer_id, V.c.name, V.c.team, P.c.name.label("pname"),
+                                  S.c.client_time, S.c.received_at, S.c.code)
+                           .select_from(S.join(V, V.c.id == S.c.volunteer_id).outerjoin(P, P.c.id == S.c.point_id))
+                           .where(S.c.code.in_(OFFLINE_REFUSALS))
+                           .order_by(S.c.received_at.desc(), S.c.id.desc()).limit(limit)).all()
+    return [RefusedOfflineScan(r.id, r.volunteer_id, r.name, r.team, r.pname, r.client_time, r.received_at, r.code)
+            for r in rows]

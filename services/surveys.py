@@ -16,7 +16,12 @@ from services.lengths import check_length
 from services.messaging import QueuedMessage, post_message
 from services.outbox import Recipient
 
-SCALE = {5: "非常满意", 4: "满意", 3: "一般", 2: "不满意", 1: "非常不满意"}
+def N_(message: str) -> str:
+    """Marks a string for extraction (`make translations`); it is translated where it is shown."""
+    return message
+
+
+SCALE = {5: N_("非常满意"), 4: N_("满意"), 3: N_("一般"), 2: N_("不满意"), 1: N_("非常不满意")}
 SATISFIED = (4, 5)
 # After a score on Telegram, the next message counts as a comment only this long.
 COMMENT_WINDOW = timedelta(minutes=10)
@@ -97,6 +102,26 @@ def eligible_condition(r: SurveyRound):
     volunteers on the roster on its opening day (joined by then, not withdrawn before it)."""
     day = opening_day(r)
     return and_(Volunteer.joined_on <= day, or_(Volunteer.withdrawn_on.is_(None), Volunteer.withdrawn_on >= day))
+
+
+@dataclass(frozen=True)
+class WaitingSurvey:
+    round: RoundView
+    answer: "SurveyAnswer | None"
+
+
+def survey_for(session: Session, volunteer_id: int, *, clock: Clock = system_clock) -> WaitingSurvey | None:
+    """The open round this volunteer is asked to answer (eligible on its opening day), with their
+    answer if any. /me and the inbox both list what is waiting from this one function, so they
+    never disagree (a round opened without a message, or a volunteer who joined after it was sent)."""
+    try:
+        r = get_round(session, clock=clock)
+    except DomainError:
+        return None
+    row = session.get(SurveyRound, r.id)
+    if session.scalar(select(Volunteer.id).where(Volunteer.id == volunteer_id, eligible_condition(row))) is None:
+        return None
+    return WaitingSurvey(r, my_answer(session, r.id, volunteer_id))
 
 
 def send_round(session: Session, round_id: int, *, clock: Clock = system_clock) -> QueuedMessage:

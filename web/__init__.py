@@ -24,7 +24,7 @@ DOMAIN_STATUS = {"not_found": 404, "not_signed_in": 401, "bad_token": 404, "poin
                  "point_inactive": 410, "volunteer_withdrawn": 403, "outside_geofence": 403, "no_location": 403,
                  "shift_full": 409, "no_active_shift": 409, "wrong_event": 409, "link_used": 410,
                  "link_expired": 410, "card_revoked": 410, "uninsured": 403, "forbidden": 403,
-                 "bad_location": 422}
+                 "bad_location": 422, "offline_too_old": 422, "offline_superseded": 422}
 
 
 # No inline script or style anywhere: behaviours live in static/js (app.js handles data-confirm,
@@ -38,7 +38,7 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
-    "Permissions-Policy": "geolocation=(self), camera=(), microphone=(), payment=(), usb=()",
+    "Permissions-Policy": "geolocation=(self), camera=(self), microphone=(), payment=(), usb=()",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
 
@@ -65,6 +65,41 @@ def static_version(folder: str, filename: str) -> str:
         return hashlib.sha256((Path(folder) / filename).read_bytes()).hexdigest()[:10]
     except OSError:
         return "0"
+
+
+def wait_words(seconds: float) -> str:
+    """How long to wait, in words a person reads at a street corner."""
+    seconds = max(int(seconds + 0.999), 1)
+    if seconds <= 90:
+        return _("%(n)d 秒", n=seconds)
+    minutes = -(-seconds // 60)
+    if minutes < 60:
+        return _("%(n)d 分钟", n=minutes)
+    return _("%(n)d 小时", n=-(-minutes // 60))
+
+
+def _retry_after(exc) -> float:
+    """Seconds until the breached limit lets the next try through (Flask-Limiter's window)."""
+    import time
+
+    from extensions import limiter
+
+    try:
+        current = limiter.current_limit
+        if current is not None and current.reset_at:
+            return max(current.reset_at - time.time(), 1)
+    except Exception:  # noqa: BLE001 - the words fall back to the limit's own window
+        pass
+    limit = getattr(getattr(exc, "limit", None), "limit", None)
+    return float(limit.get_expiry()) if limit is not None else 60.0
+
+
+def too_many(exc):
+    wait = wait_words(_retry_after(exc))
+    message = _("尝试太频繁了，请 %(w)s后再试。", w=wait)
+    if _wants_json():
+        return api_error("too_many_requests", message, 429)
+    return render_template("errors/http.html", error=exc, message=message), 429
 
 
 def register_web(app: Flask) -> None:
@@ -122,6 +157,8 @@ def register_web(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
+        if exc.code == 429:
+            return too_many(exc)
         if _wants_json():
             data = getattr(exc, "data", None) or {}
             details = {}

@@ -185,6 +185,10 @@ class ScanIn(ma.Schema):
     confirm = ma.fields.Boolean(load_default=False, metadata={
         "description": "true: end the patrol now even if early (after a confirm_checkout answer, or from an "
                        "offline queue); false: an early check-out is answered with confirm_checkout"})
+    client_time = ma.fields.AwareDateTime(allow_none=True, load_default=None, metadata={
+        "description": "ISO 8601 with offset: the phone's time of a scan it kept while offline. More than 2 "
+                       "minutes late it counts at this time, flagged offline_late, within OFFLINE_SCAN_MAX_DELAY "
+                       "(default 2 h); older: refused with offline_too_old"})
 
 
 class AttendanceOut(ma.Schema):
@@ -228,7 +232,8 @@ class Scans(MethodView):
     @blp.alt_response(409, schema=ErrorSchema, description="no_active_shift, shift_full, wrong_event")
     @blp.alt_response(410, schema=ErrorSchema, description="point_revoked, point_inactive")
     @blp.alt_response(422, schema=ErrorSchema, description="bad_location (lat −90..90, lon −180..180, "
-                                                          "accuracy 0..10000 m), or a malformed body")
+                                                          "accuracy 0..10000 m), offline_too_old, offline_superseded, or a "
+                                                          "malformed body")
     @blp.alt_response(429, schema=ErrorSchema, description="too many scans from this device (or, not signed "
                                                           "in, from this address)")
     def post(self, body):
@@ -238,7 +243,8 @@ class Scans(MethodView):
             result = scan(db.session, vol.id if vol else None, body["token"], signer=code_signer(),
                           rules=scan_rules(), clock=clock(), nonce=body.get("nonce"), lat=body.get("lat"),
                           lon=body.get("lon"), accuracy=body.get("accuracy"), device_id=current_device_id(),
-                          channel="api", ask_before_ending=not body.get("confirm"))
+                          channel="api", ask_before_ending=not body.get("confirm"),
+                          client_time=body.get("client_time"))
         except DomainError as exc:
             g.scan_outcome = ("refused", exc.code)
             raise

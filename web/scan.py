@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, g, render_template, request, session
+from flask import Blueprint, current_app, g, render_template, request, send_from_directory, session
 
 from extensions import db
 from keys import code_signer
-from services.checkin import current_shift_at, open_attendance, scan
+from services.checkin import current_shift_at, next_shift_at, open_attendance, scan
+from services.i18n import _
+from services.settings import SELF_SERVICE_SIGNIN, get_bool
 from services.errors import DomainError
 from services.hours import current_hours, year_target_hours
 from services.programme_year import current_year
@@ -38,6 +40,46 @@ def _float(name: str) -> float | None:
     return value  # NaN and ±inf are refused by check_location with a 422
 
 
+@bp.get("/sw.js")
+def service_worker():
+    """Served from the root so its scope covers /p/ (the poster pages); never cached long, so a
+    new version reaches phones on their next visit."""
+    resp = send_from_directory(current_app.static_folder, "js/sw.js", mimetype="text/javascript", max_age=0)
+    resp.headers["Cache-Control"] = "no-cache"
+    return resp
+
+
+@bp.get("/scan-offline")
+def offline_shell():
+    """The page the service worker shows for a poster scanned with no signal: it saves the scan
+    on the phone (no name, no token in it: it is cached once for every poster)."""
+    return render_template("volunteer/scan_offline.html")
+
+
+def next_shift_text(point_id: int) -> str | None:
+    """"下一班 18:30 开始，18:00 起可签到": the next step for a volunteer with no shift open here."""
+    rules = scan_rules()
+    nxt = next_shift_at(db.session, point_id, rules=rules, clock=clock())
+    if nxt is None:
+        return None
+    today = now().astimezone(rules.zone).date()
+    fmt = "%H:%M" if nxt.starts_at.astimezone(rules.zone).date() == today else "%m-%d %H:%M"
+    return _("下一班 %(s)s 开始，%(o)s 起可签到", s=nxt.starts_at.astimezone(rules.zone).strftime(fmt),
+             o=nxt.opens_at.astimezone(rules.zone).strftime(fmt))
+
+
+def in_wechat() -> bool:
+    return "micromessenger" in (request.headers.get("User-Agent") or "").lower()
+
+
+def signin_page(point, status: int = 200):
+    """Not signed in in this browser: the ways that work on the spot first (the card's QR, phone +
+    PIN), each coming straight back to this poster."""
+    session["after_signin"] = request.path  # any sign-in route brings the volunteer back here
+    return render_template("volunteer/scan_signin.html", point=point, wechat=in_wechat(),
+                           pin_enabled=get_bool(db.session, SELF_SERVICE_SIGNIN)), status
+
+
 @bp.get("/p/<token>")
 def point(token: str):
     """Show the point, the volunteer's shift and state, and the 签到 / 签退 button."""
@@ -47,15 +89,15 @@ def point(token: str):
         return render_template("volunteer/refused.html", error=exc), domain_status(exc)
     vol = current_volunteer()
     if vol is None:
-        session["after_signin"] = request.path  # any sign-in route brings the volunteer back here
-        return render_template("volunteer/scan_signin.html", point=point), 200
+        return signin_page(point)
     rules = scan_rules()
     current = open_attendance(db.session, vol.id)
     shift = current_shift_at(db.session, point.id, vol.id, rules=rules, clock=clock())
     summary = current_hours(db.session, vol.id, now(), rules.zone)
     return render_template("volunteer/scan.html", point=point, vol=vol, current=current, shift=shift,
                            summary=summary, nonce=uuid.uuid4().hex,
-                           geofence=point.has_geofence and rules.geofence_mode != "off")
+                           geofence=point.has_geofence and rules.geofence_mode != "off",
+                           next_shift=None if current or shift else next_shift_text(point.id))
 
 
 @bp.post("/p/<token>")
@@ -71,8 +113,18 @@ def point_scan(token: str):
     except DomainError as exc:
         g.scan_outcome = ("refused", exc.code)
         if exc.code == "not_signed_in":
-            session["after_signin"] = request.path
-        return render_template("volunteer/refused.html", error=exc, retry=request.path), domain_status(exc)
+            try:
+                return signin_page(resolve_point_token(db.session, code_signer(), token), 401)
+            except DomainError:
+                pass
+        next_shift = None
+        if exc.code == "no_active_shift":
+            try:
+                next_shift = next_shift_text(resolve_point_token(db.session, code_signer(), token).id)
+            except DomainError:
+                pass
+        return render_template("volunteer/refused.html", error=exc, retry=request.path,
+                               next_shift=next_shift), domain_status(exc)
     g.scan_outcome = (result.action, "ok")
     if result.action == "confirm_checkout":
         # nothing changed yet: the same form, confirmed, ends the patrol; cancelling goes back

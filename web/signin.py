@@ -12,7 +12,7 @@ from services.signin import (confirm_login_link, may_link_chat, peek_login_link,
                              self_service_sign_in, sign_in_with_card)
 from services.checkin import open_attendance, upcoming_shifts
 from services.messaging import chat_link_of, inbox, issue_chat_link, mark_read, unlink_chat, unread_count
-from services.surveys import SCALE, add_comment, answer, comments, get_round, list_rounds, my_answer
+from services.surveys import SCALE, add_comment, answer, comments, list_rounds, my_answer, survey_for
 from services.assignments import confirm_shift, my_shifts, office_phone, request_leave, undo_leave
 from web.coord import qr_data_uri
 from web.messaging_helpers import bot_username
@@ -118,12 +118,8 @@ def me():
 
 
 def _open_survey(volunteer_id: int):
-    """The open round and this volunteer's answer, for the "my" page."""
-    try:
-        r = get_round(db.session, clock=clock())
-    except DomainError:
-        return None
-    return {"round": r, "answer": my_answer(db.session, r.id, volunteer_id)}
+    """The open round and this volunteer's answer, for the "my" page and the inbox alike."""
+    return survey_for(db.session, volunteer_id, clock=clock())
 
 
 @bp.post("/me/signout")
@@ -185,7 +181,8 @@ def my_inbox():
         return redirect_resp
     items = inbox(db.session, vol.id)
     unread = [i.message_id for i in items if i.read_at is None]
-    return render_template("volunteer/inbox.html", items=items, unread=set(unread), unread_ids=unread, vol=vol)
+    return render_template("volunteer/inbox.html", items=items, unread=set(unread), unread_ids=unread, vol=vol,
+                           survey=_open_survey(vol.id))
 
 
 @bp.post("/me/inbox/read")

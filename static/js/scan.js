@@ -1,13 +1,80 @@
-/* 平安马甲 scan page: add the phone's location to the form when the point has a geofence, and
-   keep a double tap from sending two requests (the server would answer the second one with the
-   first answer anyway, thanks to the nonce). Without JavaScript the form still works. */
+/* 平安马甲 scan page: add the phone's location when the point has a geofence, keep a double tap
+   from sending twice, and keep a scan that cannot reach the server (no signal, a timeout, a 503)
+   on the phone until the connection returns (scanqueue.js). Without JavaScript the form still
+   posts; without a service worker (WeChat on iOS) the queue still works while a page is open. */
 (function () {
+  var Q = window.PinganQueue, box = document.getElementById("offline-box");
   var form = document.getElementById("scan-form");
-  if (!form) return;
   var status = document.getElementById("geo-status");
+
+  function txt(name) { return box ? box.getAttribute("data-" + name) || "" : ""; }
+  function hhmm(iso) {
+    var d = new Date(iso), p = function (n) { return (n < 10 ? "0" : "") + n; };
+    return p(d.getHours()) + ":" + p(d.getMinutes());
+  }
+  function nonce() {
+    var a = new Uint8Array(16);
+    (window.crypto || window.msCrypto).getRandomValues(a);
+    return Array.prototype.map.call(a, function (b) { return (b + 256).toString(16).slice(1); }).join("");
+  }
+  function line(item, cls, text) {
+    var li = document.createElement("li");
+    li.className = cls;
+    li.textContent = [hhmm(item.client_time), item.label, item.point, text].filter(Boolean).join(" · ");
+    return li;
+  }
+
+  /* Words and colour: what is waiting, what was counted, what was refused and why. */
+  function render() {
+    if (!Q || !box) return Promise.resolve();
+    return Promise.all([Q.all("queue"), Q.all("done")]).then(function (r) {
+      var wait = r[0], done = r[1], list = document.getElementById("offline-list");
+      var state = document.getElementById("offline-state"), refused = done.some(function (d) { return !d.ok; });
+      box.hidden = !wait.length && !done.length;
+      state.className = "state " + (wait.length ? "state-wait" : refused ? "state-bad" : "state-on");
+      state.textContent = wait.length ? txt("saved") + " (" + wait.length + ")" : refused ? txt("some-refused") : txt("all-sent");
+      list.textContent = "";
+      wait.forEach(function (i) { list.appendChild(line(i, "wait", txt("waiting"))); });
+      done.forEach(function (i) {
+        var a = i.answer || {}, act = a.action;
+        list.appendChild(i.ok ? line(i, "ok", txt("sent-" + (act === "check_out" ? "out" : act === "check_in" ? "in" : "dup")))
+                              : line(i, "bad", txt("refused") + ((a.error && a.error.message) || "")));
+      });
+      var clear = document.getElementById("offline-clear");
+      if (clear) clear.hidden = !done.length || !!wait.length;
+    })["catch"](function () {});
+  }
+
+  function flush() { return Q ? Q.flush().then(render) : Promise.resolve(); }
+
+  function syncLater() {
+    if (navigator.serviceWorker && navigator.serviceWorker.controller) {
+      navigator.serviceWorker.ready.then(function (reg) {
+        if (reg.sync) return reg.sync.register("pingan-scans");
+      })["catch"](function () {});
+    }
+  }
+
+  if (Q && box) {
+    render().then(function () { if (navigator.onLine !== false) flush(); });
+    window.addEventListener("online", flush);
+    setInterval(function () { Q.all("queue").then(function (w) { if (w.length) flush(); }, function () {}); }, 30000);
+    var clear = document.getElementById("offline-clear");
+    if (clear) clear.addEventListener("click", function () { Q.clearDone().then(render); });
+    if (navigator.serviceWorker) navigator.serviceWorker.addEventListener("message", render);
+  }
+  if (navigator.serviceWorker && box) {
+    navigator.serviceWorker.register("/sw.js")["catch"](function () {});
+  }
+
+  if (!form) return;
   var button = form.querySelector("button[type=submit]");
+  var always = form.getAttribute("data-queue-only") === "1";
+  var token = decodeURIComponent(location.pathname.split("/p/")[1] || "");
   var wantsLocation = form.getAttribute("data-geofence") === "1" && navigator.geolocation;
   var located = false, submitted = false;
+  if (!form.elements.nonce.value) form.elements.nonce.value = nonce();
+  if (always && !token) form.hidden = true;
 
   function say(text) { if (status) status.textContent = text; }
 
@@ -19,6 +86,46 @@
     say(status.getAttribute("data-ok").replace("%s", Math.round(pos.coords.accuracy)));
   }
 
+  function num(name) { var v = parseFloat(form.elements[name].value); return isFinite(v) ? v : null; }
+
+  function keep(item) {
+    Q.add(item).then(function () {
+      // the next tap is a new scan (the other action), with a nonce of its own
+      form.elements.nonce.value = nonce();
+      var other = form.getAttribute("data-other");
+      if (other) { form.setAttribute("data-other", button.textContent); button.textContent = other; }
+      submitted = false;
+      button.disabled = false;
+      return render();
+    }).then(function () {
+      box.scrollIntoView();
+      syncLater();
+      if (navigator.onLine !== false) flush();
+    }, function () { form.submit(); });
+  }
+
+  function send() {
+    submitted = true;
+    button.disabled = true;
+    var item = { nonce: form.elements.nonce.value, token: token, point: form.getAttribute("data-point") || "",
+                 label: button.textContent.trim(), client_time: new Date().toISOString(),
+                 lat: num("lat"), lon: num("lon"), accuracy: num("accuracy") };
+    if (!Q || !box) { form.submit(); return; }
+    if (always || navigator.onLine === false) { keep(item); return; }
+    Q.all("queue").then(function (waiting) {
+      if (waiting.length) { keep(item); return; }  // after the ones already waiting, in order
+      var ctrl = window.AbortController ? new AbortController() : null;
+      var timer = setTimeout(function () { if (ctrl) ctrl.abort(); }, 20000);
+      fetch(form.action, { method: "POST", body: new FormData(form), credentials: "same-origin",
+                           signal: ctrl ? ctrl.signal : undefined })
+        .then(function (r) {
+          clearTimeout(timer);
+          if (r.status === 502 || r.status === 503 || r.status === 504) throw new Error("busy");
+          return r.text().then(function (html) { document.open(); document.write(html); document.close(); });
+        })["catch"](function () { clearTimeout(timer); keep(item); });
+    }, function () { form.submit(); });
+  }
+
   if (wantsLocation) {
     say(status.getAttribute("data-wait"));
     navigator.geolocation.getCurrentPosition(fill, function () {
@@ -27,20 +134,20 @@
   }
 
   form.addEventListener("submit", function (ev) {
-    if (submitted) { ev.preventDefault(); return; }
+    ev.preventDefault();
+    if (submitted) return;
     if (wantsLocation && !located) {
       // Give the GPS a few more seconds, then send without a location (it is flagged for review).
-      ev.preventDefault();
+      submitted = true;
       button.disabled = true;
       say(status.getAttribute("data-wait"));
       var done = false;
-      var send = function () { if (!done) { done = true; submitted = true; form.submit(); } };
-      navigator.geolocation.getCurrentPosition(function (p) { fill(p); send(); }, send,
+      var go = function () { if (!done) { done = true; send(); } };
+      navigator.geolocation.getCurrentPosition(function (p) { fill(p); go(); }, go,
         { enableHighAccuracy: true, timeout: 5000, maximumAge: 30000 });
-      setTimeout(send, 6000);
+      setTimeout(go, 6000);
       return;
     }
-    submitted = true;
-    button.disabled = true;
+    send();
   });
 })();

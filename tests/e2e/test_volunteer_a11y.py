@@ -29,6 +29,8 @@ def _seed(base: str):
     db.session.flush()
     db.session.add(Shift(event_id=event.id, point_id=point.id, capacity=10,
                          starts_at=from_local(datetime(2027, 2, 5, 18)), ends_at=from_local(datetime(2027, 2, 5, 21))))
+    from services.settings import SELF_SERVICE_SIGNIN, set_setting
+    set_setting(db.session, SELF_SERVICE_SIGNIN, "1", by="test")  # the scan page's PIN form is checked too
     survey = create_round(db.session, "2027 春节满意度调查", opens_at=datetime(2027, 2, 1, tzinfo=timezone.utc))
     db.session.commit()
     send_notice(db.session, text="今晚 18:00 塘桥路口集合，请穿好马甲。", audience=Audience("all"), nonce="a11y",
@@ -77,7 +79,7 @@ def test_volunteer_pages_pass_axe_and_have_large_targets(app, locale):
                 page = context.new_page()
                 for name, url in [("home", base + "/"), ("signin", base + "/signin"),
                                   ("scan, not signed in", urls["scan"]), ("refused code", base + "/p/1.1.forged"),
-                                  ("sign-in link", urls["links"][0])]:
+                                  ("offline shell", base + "/scan-offline"), ("sign-in link", urls["links"][0])]:
                     page.goto(url)
                     _check(page, name, problems)
                 with page.expect_navigation():

@@ -60,6 +60,8 @@ ROUTE_ROLES: dict[str, tuple] = {
     "GET api_v1.Indicators": STAFF_API,
     # Poster, sign-in links and cards: anyone may open them; the token decides.
     "GET scan.point": PUBLIC,
+    "GET scan.service_worker": PUBLIC,   # the offline queue's service worker (issue 11)
+    "GET scan.offline_shell": PUBLIC,    # the cached page a poster opens with no signal
     "POST scan.point_scan": PHONE_API,
     "GET signin.link": PUBLIC,
     "POST signin.link_confirm": PUBLIC,

@@ -163,3 +163,38 @@ def test_import_page_reports_a_rejected_row_and_review_reapplies_the_cap(client,
     client.post(f"/coord/attendance/{att_id}/review", data={"csrf_token": token, "decision": "approved"})
     with app.app_context():
         assert db.session.get(Attendance, att_id).credited_minutes == 60
+
+
+def test_offline_scans_over_the_api_with_the_phones_time_and_the_refused_list(client, auth, night, app):
+    """POST /api/v1/scans with client_time: late within the bound counts at the phone's time,
+    flagged; older is refused (422) and listed for coordinators under 未计入的离线扫码."""
+    phone = app.test_client()
+    from services.signin import confirm_login_link, issue_login_link
+    with app.app_context():
+        link = issue_login_link(db.session, night["vol_id"], base_url="http://x", created_by="t")
+        secret = confirm_login_link(db.session, link.url.rsplit("/", 1)[1]).device_secret
+    phone.set_cookie("pv_device", secret)
+    from keys import code_signer
+    from services.qr import point_token
+    with app.test_request_context():
+        token = point_token(code_signer(), db.session.get(PatrolPoint, night["point_id"]))
+    scanned = night["clock"].now
+    night["clock"].advance(minutes=40)
+    body = phone.post("/api/v1/scans", json={"token": token, "nonce": "q1", "confirm": True,
+                                             "client_time": scanned.isoformat()}).get_json()
+    assert body["action"] == "check_in" and "offline_late" in body["flags"]
+    assert body["scanned_at"] == scanned.isoformat()
+    night["clock"].advance(hours=2)
+    old = phone.post("/api/v1/scans", json={"token": token, "nonce": "q2", "confirm": True,
+                                            "client_time": (night["clock"].now.replace(microsecond=0)
+                                                            .isoformat().replace("+00:00", "Z"))})
+    assert old.status_code == 200 and old.get_json()["action"] == "check_out"  # on time: the server's time
+    too_old = phone.post("/api/v1/scans", json={"token": token, "nonce": "q3", "confirm": True,
+                                                "client_time": scanned.isoformat()})
+    assert too_old.status_code == 422 and too_old.get_json()["error"]["code"] == "offline_too_old"
+    naive = phone.post("/api/v1/scans", json={"token": token, "client_time": "2027-02-05T18:00:00"})
+    assert naive.status_code == 422 and naive.get_json()["error"]["code"] != "offline_too_old"
+
+    auth.login()
+    page = client.get("/coord/attendance/").get_data(as_text=True)
+    assert "未计入的离线扫码" in page and "超过离线提交期限" in page and "离线补交" in page

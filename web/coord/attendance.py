@@ -13,8 +13,8 @@ from services.errors import DomainError
 from services.i18n import _
 from services.imports import import_attendance
 from services.evidence import record_evidence
-from services.review import (add_adjustment, list_attendances, queue_shifts, review_attendance, review_many,
-                             review_queue)
+from services.review import (add_adjustment, list_attendances, queue_shifts, refused_offline_scans, review_attendance,
+                             review_many, review_queue)
 from services.volunteers import teams
 from web.auth import actor, current_user, safe_next
 from web.coord import import_page, protect
@@ -37,7 +37,7 @@ def index():
     return render_template("coord/attendance.html", page=page, teams=teams(db.session),
                            events=db.session.scalars(select(Event).order_by(Event.starts_on.desc())).all(),
                            points=db.session.scalars(select(PatrolPoint).order_by(PatrolPoint.code)).all(),
-                           args=request.args)
+                           args=request.args, refused_offline=refused_offline_scans(db.session))
 
 
 FLAG_NAMES = ("no_location", "outside_geofence", "shared_device", "fast_travel", "auto_closed", "daily_cap",
