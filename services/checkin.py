@@ -5,7 +5,7 @@ configurable, see `ScanRules`):
 
 - a scan is accepted only in a shift window at that point (30 min before start to 30 min after
   end); where windows of two shifts overlap, the scan belongs to the shift whose start–end contains
-  it, else to the one starting nearest;
+  it, else to the one starting nearest (a shift the volunteer is assigned to comes first);
 - the first scan opens an attendance, the next one (same point, or another point of the same
   campaign) closes it; at most one open attendance per volunteer (a partial unique index, and the
   volunteer's row is locked first so concurrent scans queue instead of colliding);
@@ -366,15 +366,20 @@ def choose_shift(conn: Connection, point_id: int, now: datetime, rules: ScanRule
     """The shift a scan at `point_id` at `now` belongs to, or None.
 
     Windows run from `window_before` the start to `window_after` the end; where several windows
-    hold `now`, the shift whose start–end contains it wins, else the one starting nearest. The row
-    also says whether the volunteer is assigned, how many are, and how many walked in.
+    hold `now`, a shift the volunteer is assigned to (and did not decline) wins: back-to-back shifts
+    at one point must not file an early arrival for the second under the first, as a walk-in who
+    may even be refused as `shift_full`. Then the shift whose start–end contains it, else the one
+    starting nearest. The row also says whether the volunteer is assigned, how many are, and how
+    many walked in.
     """
     rows = conn.execute(_SHIFTS, {"pid": point_id, "vid": volunteer_id, "latest_start": now + rules.window_before,
                                   "earliest_end": now - rules.window_after}).all()
     if not rows:
         return None
-    containing = [r for r in rows if _dt(r.starts_at) <= now <= _dt(r.ends_at)]
-    return min(containing or rows, key=lambda r: (abs((_dt(r.starts_at) - now).total_seconds()), r.id))
+    mine = [r for r in rows if r.my_status is not None and r.my_status != ASSIGNMENT_DECLINED]
+    candidates = mine or rows
+    containing = [r for r in candidates if _dt(r.starts_at) <= now <= _dt(r.ends_at)]
+    return min(containing or candidates, key=lambda r: (abs((_dt(r.starts_at) - now).total_seconds()), r.id))
 
 
 MAX_ACCURACY_M = 10_000
@@ -668,7 +673,7 @@ def current_shift_at(session: Session, point_id: int, volunteer_id: int | None, 
                      clock: Clock = system_clock) -> ShiftInfo | None:
     """The shift a scan at this point would belong to now (for the page before the button)."""
     conn = session.connection()
-    shift = choose_shift(conn, point_id, clock(), rules)
+    shift = choose_shift(conn, point_id, clock(), rules, volunteer_id=volunteer_id)
     if shift is None:
         return None
     row = conn.execute(select(EV.c.name, P.c.code, P.c.name.label("pname"))
