@@ -385,15 +385,27 @@ def choose_shift(conn: Connection, point_id: int, now: datetime, rules: ScanRule
 MAX_ACCURACY_M = 10_000
 
 
-def check_location(lat: float | None, lon: float | None, accuracy: float | None) -> None:
-    """A location a phone can report: −90..90, −180..180, accuracy 0..10 km (`bad_location`, a 422)."""
+def check_location(lat: float | None, lon: float | None,
+                   accuracy: float | None) -> tuple[float | None, float | None, float | None]:
+    """A location a phone can report: −90..90, −180..180 (`bad_location`, a 422), as (lat, lon, accuracy).
+
+    A fix whose accuracy is a finite number outside 0..10 km (a coarse, approximate location, or a
+    negative one) says nothing about where the phone is: it is treated as no location (flagged
+    `no_location` under the geofence mode), never refused, so a phone without precise location can
+    still check in. Text, NaN and infinity stay refusals: no phone sends those.
+    """
+    def number(value) -> bool:
+        return isinstance(value, (int, float)) and value == value and value not in (float("inf"), float("-inf"))
+
     def bad(value, low, high) -> bool:
-        return value is not None and (not isinstance(value, (int, float)) or value != value
-                                      or not low <= value <= high)
-    if bad(lat, -90, 90) or bad(lon, -180, 180) or bad(accuracy, 0, MAX_ACCURACY_M) \
+        return value is not None and (not number(value) or not low <= value <= high)
+    if bad(lat, -90, 90) or bad(lon, -180, 180) or (accuracy is not None and not number(accuracy)) \
             or (lat is None) != (lon is None):
         raise DomainError("bad_location", _("位置数据无效：纬度应在 −90 到 90 之间，经度在 −180 到 180 之间，"
                                             "精度在 0 到 10000 米之间"))
+    if accuracy is not None and not 0 <= accuracy <= MAX_ACCURACY_M:
+        return None, None, None
+    return lat, lon, accuracy
 
 
 class AnonymousScans:
@@ -441,7 +453,7 @@ def scan(session: Session, volunteer_id: int | None, token: str, *, signer: Code
     if not volunteer_id:
         ANONYMOUS_SCANS.note(clock())
         raise DomainError("not_signed_in", _("这部手机还没有登录：请先用平安办发给您的登录链接或志愿者卡登录"))
-    check_location(lat, lon, accuracy)
+    lat, lon, accuracy = check_location(lat, lon, accuracy)
     nonce = (nonce or "").strip()[:64] or None
     refusal: DomainError | None = None
     result: ScanResult | None = None

@@ -227,7 +227,8 @@ class Scans(MethodView):
     @blp.alt_response(409, schema=ErrorSchema, description="no_active_shift, shift_full, wrong_event")
     @blp.alt_response(410, schema=ErrorSchema, description="point_revoked, point_inactive")
     @blp.alt_response(422, schema=ErrorSchema, description="bad_location (lat −90..90, lon −180..180, "
-                                                          "accuracy 0..10000 m), or a malformed body")
+                                                          "numbers only; an accuracy beyond 0..10000 m is "
+                                                          "taken as no location), or a malformed body")
     @blp.alt_response(429, schema=ErrorSchema, description="too many scans from this device (or, not signed "
                                                           "in, from this address)")
     def post(self, body):
