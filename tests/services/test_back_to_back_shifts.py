@@ -1,12 +1,18 @@
 """Back-to-back shifts at one point: a scan belongs to the volunteer's own shift (review, item 1)."""
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from models import Assignment, Attendance
 from services.checkin import close_forgotten, current_shift_at
 from services.clock import fixed_clock
-from tests.services.test_checkin import local, w  # noqa: F401 (fixture)
+from tests.services.test_checkin import World, local
+
+
+@pytest.fixture
+def w(session):
+    return World(session)
 
 
 def _back_to_back(w, capacity_a=10):

@@ -4,7 +4,12 @@ from __future__ import annotations
 import pytest
 
 from services.checkin import ScanRules, check_location
-from tests.services.test_checkin import local, refused, w  # noqa: F401 (fixture)
+from tests.services.test_checkin import World, local, refused
+
+
+@pytest.fixture
+def w(session):
+    return World(session)
 
 
 @pytest.mark.parametrize("mode,expect", [("flag", ("no_location",)), ("off", ())])
