@@ -16,7 +16,7 @@ configurable, see `ScanRules`):
 - unassigned volunteers may walk in while walk-ins (people, not records; rejected ones aside) are
   below capacity minus assignments; assigned volunteers are never refused as `shift_full`;
 - a volunteer may scan until the day their withdrawal takes effect;
-- geofence (`flag` / `enforce` / `off`), a device used by two volunteers on one day, and travel
+- geofence (`flag` / `enforce` / `off`), a phone (its browser id) used by two volunteers on one day, and travel
   faster than 30 km/h between points put the attendance up for review.
 
 Every attempt, accepted or refused, is recorded in `scan_records` with its code. The clock is read
@@ -31,7 +31,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Mapping
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -48,7 +48,7 @@ from services.errors import DomainError
 from services.hours import floor_hours, year_total_minutes
 from services.programme_year import current_year
 from services.i18n import _
-from services.tokens import POSTER, CodeSigner
+from services.tokens import POSTER, CodeSigner, hash_secret
 from services.transactions import lock_volunteer, write_transaction
 from services.volunteers import withdrawal_in_effect
 
@@ -223,7 +223,8 @@ _INSURANCE = select(
     select(_IC.c.id).select_from(_IC.join(_IP, _IP.c.id == _IC.c.policy_id))
     .where(_IC.c.volunteer_id == bindparam("vid"), _day_cover).limit(1).scalar_subquery().label("covered"),
     select(_IP.c.id).limit(1).scalar_subquery().label("any_policy"))
-_SHARED_DEVICE = (select(S.c.id).where(S.c.device_id == bindparam("did"), S.c.volunteer_id != bindparam("vid"),
+_SHARED_DEVICE = (select(S.c.id).where(or_(S.c.device_id == bindparam("did"), S.c.browser_hash == bindparam("bh")),
+                                        S.c.volunteer_id != bindparam("vid"),
                                         S.c.action.in_(ACCEPTED), S.c.scanned_at >= bindparam("since")).limit(1))
 _POINT_COORDS = select(P.c.lat, P.c.lon, P.c.name).where(P.c.id == bindparam("pid"))
 _SAME_EVENT = select(SH.c.id).where(SH.c.event_id == bindparam("eid"), SH.c.point_id == bindparam("pid")).limit(1)
@@ -240,11 +241,12 @@ def _record(conn: Connection, *, volunteer_id: int | None, now: datetime, action
             point_id: int | None = None, shift_id: int | None = None, attendance_id: int | None = None,
             nonce: str | None = None, channel: str = "web", lat: float | None = None, lon: float | None = None,
             accuracy: float | None = None, distance: float | None = None, device_id: int | None = None,
-            response: str | None = None) -> None:
+            response: str | None = None, browser_hash: str | None = None) -> None:
     conn.execute(_INSERT_SCAN, {"volunteer_id": volunteer_id, "point_id": point_id, "shift_id": shift_id,
                                 "attendance_id": attendance_id, "scanned_at": now, "channel": channel, "nonce": nonce,
                                 "action": action, "code": code, "lat": lat, "lon": lon, "accuracy_m": accuracy,
-                                "distance_m": distance, "device_id": device_id, "response_json": response})
+                                "distance_m": distance, "device_id": device_id, "response_json": response,
+                                "browser_hash": browser_hash})
 
 
 def _refusal_json(exc: DomainError) -> str:
@@ -437,7 +439,8 @@ ANONYMOUS_SCANS = AnonymousScans()
 def scan(session: Session, volunteer_id: int | None, token: str, *, signer: CodeSigner,
          rules: ScanRules = ScanRules(), clock: Clock = system_clock, nonce: str | None = None,
          lat: float | None = None, lon: float | None = None, accuracy: float | None = None,
-         device_id: int | None = None, channel: str = "web", ask_before_ending: bool = False) -> ScanResult:
+         device_id: int | None = None, channel: str = "web", ask_before_ending: bool = False,
+         browser_id: str | None = None) -> ScanResult:
     """Check the volunteer in or out at the point named by `token`; see the module docstring.
 
     With `ask_before_ending` (the phone page and the API, unless the person already confirmed), a
@@ -449,12 +452,17 @@ def scan(session: Session, volunteer_id: int | None, token: str, *, signer: Code
     A scan from a phone that is not signed in is refused before anything is written (the poster
     token is public: anyone could otherwise fill `scan_records` and hold SQLite's write lock);
     it is only counted, in `ANONYMOUS_SCANS`.
+
+    `browser_id` is the browser's long-lived random id (a cookie that survives signing in and out);
+    only its hash is stored, and a browser that scanned for another volunteer that day is flagged
+    `shared_device` (a device row is one sign-in, so `device_id` alone never repeats across people).
     """
     if not volunteer_id:
         ANONYMOUS_SCANS.note(clock())
         raise DomainError("not_signed_in", _("这部手机还没有登录：请先用平安办发给您的登录链接或志愿者卡登录"))
     lat, lon, accuracy = check_location(lat, lon, accuracy)
     nonce = (nonce or "").strip()[:64] or None
+    browser_hash = hash_secret(browser_id) if browser_id else None
     refusal: DomainError | None = None
     result: ScanResult | None = None
     point_id, version = _signed_point_id(signer, token)  # no database needed to reject a forged code
@@ -476,7 +484,8 @@ def scan(session: Session, volunteer_id: int | None, token: str, *, signer: Code
                 if state is None:
                     raise DomainError("not_signed_in", _("这部手机还没有登录：请先用平安办发给您的登录链接或志愿者卡登录"))
                 result = _decide(conn, state, version, rules=rules, now=now, lat=lat, lon=lon,
-                                 accuracy=accuracy, device_id=device_id, ctx=ctx, ask=ask_before_ending)
+                                 accuracy=accuracy, device_id=device_id, ctx=ctx, ask=ask_before_ending,
+                                 browser_hash=browser_hash)
             except DomainError as exc:
                 refusal = exc
             _record(conn, volunteer_id=state.id if state else None, now=now,
@@ -485,7 +494,7 @@ def scan(session: Session, volunteer_id: int | None, token: str, *, signer: Code
                     attendance_id=result.attendance.id if result and result.attendance else None,
                     nonce=nonce if state and not (result and result.action == "confirm_checkout") else None,
                     channel=channel, lat=lat, lon=lon, accuracy=accuracy,
-                    distance=ctx.get("distance"), device_id=device_id,
+                    distance=ctx.get("distance"), device_id=device_id, browser_hash=browser_hash,
                     response=result.to_json() if result else _refusal_json(refusal))
     if refusal is not None:
         raise refusal
@@ -494,7 +503,8 @@ def scan(session: Session, volunteer_id: int | None, token: str, *, signer: Code
 
 
 def _decide(conn: Connection, state, version: int | None, *, rules: ScanRules, now: datetime,
-            lat, lon, accuracy, device_id, ctx: dict, ask: bool = False) -> ScanResult:
+            lat, lon, accuracy, device_id, ctx: dict, ask: bool = False,
+            browser_hash: str | None = None) -> ScanResult:
     point = _point_from_state(state, version)
     ctx["point_id"] = point.id
     if withdrawal_in_effect(state.status, state.withdrawn_on, now.astimezone(rules.zone).date()):
@@ -517,9 +527,10 @@ def _decide(conn: Connection, state, version: int | None, *, rules: ScanRules, n
 
     flags, distance = _geofence_flags(point, lat, lon, accuracy, rules)
     ctx["distance"] = distance
-    if device_id is not None:
+    if device_id is not None or browser_hash is not None:
         day_start = datetime.combine(now.astimezone(rules.zone).date(), datetime.min.time(), tzinfo=rules.zone)
-        if conn.execute(_SHARED_DEVICE, {"did": device_id, "vid": state.id, "since": day_start}).first():
+        if conn.execute(_SHARED_DEVICE, {"did": device_id, "bh": browser_hash, "vid": state.id,
+                                         "since": day_start}).first():
             flags.append(FLAG_SHARED_DEVICE)
     if last_at is not None and state.last_point_id is not None and state.last_point_id != point.id \
             and point.lat is not None:

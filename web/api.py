@@ -14,7 +14,7 @@ from services.hours import current_hours
 from services.programme_year import programme_year_of
 from services.indicators import compute_indicators, report_as_dict
 from services.i18n import _
-from web.auth import current_device_id, current_user, current_volunteer
+from web.auth import current_browser_id, current_device_id, current_user, current_volunteer
 from web.ratelimits import scan_anonymous_per_address, scan_per_device
 from web.runtime import clock, now, scan_rules
 from services.catalog import get_event, get_point, list_events, list_points
@@ -237,7 +237,7 @@ class Scans(MethodView):
         result = scan(db.session, vol.id if vol else None, body["token"], signer=code_signer(),
                       rules=scan_rules(), clock=clock(), nonce=body.get("nonce"), lat=body.get("lat"),
                       lon=body.get("lon"), accuracy=body.get("accuracy"), device_id=current_device_id(),
-                      channel="api", ask_before_ending=not body.get("confirm"))
+                      channel="api", ask_before_ending=not body.get("confirm"), browser_id=current_browser_id())
         return {"action": result.action, "attendance": result.attendance, "scanned_at": result.scanned_at,
                 "point_code": result.point_code, "point_name": result.point_name,
                 "hours_year": result.year_hours,
