@@ -121,6 +121,9 @@ class ScanRecord(db.Model):
     accuracy_m: Mapped[float | None] = mapped_column(Float)
     distance_m: Mapped[float | None] = mapped_column(Float)
     device_id: Mapped[int | None] = mapped_column(Integer)
+    # SHA-256 of the browser's long-lived `pv_browser` cookie: a device row belongs to one sign-in,
+    # the browser outlives sign-ins, so this is what shows one phone used by two volunteers.
+    browser_hash: Mapped[str | None] = mapped_column(String(64))
     # The first answer, replayed verbatim when the same nonce comes again.
     response_json: Mapped[str | None] = mapped_column(Text)
 
@@ -129,6 +132,7 @@ class ScanRecord(db.Model):
         Index("ix_scan_records_volunteer_time", "volunteer_id", "scanned_at"),
         Index("ix_scan_records_device_time", "device_id", "scanned_at"),
         Index("ix_scan_records_code", "code"),
+        Index("ix_scan_records_browser_time", "browser_hash", "scanned_at"),
     )
 
 

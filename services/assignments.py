@@ -17,10 +17,11 @@ from sqlalchemy.orm import Session
 from models.event import ASSIGNMENT_ASSIGNED, ASSIGNMENT_CONFIRMED, ASSIGNMENT_DECLINED, Assignment, Event, Shift
 from models.point import PatrolPoint
 from models.user import ROLE_LEADER, STAFF_ROLES, User
-from models.volunteer import STATUS_ACTIVE, Volunteer
-from services.clock import SHANGHAI, Clock, system_clock
+from models.volunteer import Volunteer
+from services.clock import SHANGHAI, Clock, local_date, system_clock
 from services.errors import DomainError
 from services.i18n import _
+from services.volunteers import withdrawal_in_effect
 from services.messaging import post_message
 from services.outbox import Recipient
 from services.settings import OFFICE_PHONE, get_setting
@@ -96,7 +97,8 @@ def _change(session: Session, shift_id: int, volunteer_id: int, new_status: str,
         raise DomainError("not_assigned", _("您不在这个班次的名单中"))
     a, s, event_name, point_name = row
     volunteer = session.get(Volunteer, volunteer_id)
-    if volunteer is None or volunteer.status != STATUS_ACTIVE:
+    if volunteer is None or withdrawal_in_effect(volunteer.status, volunteer.withdrawn_on,
+                                                 local_date(s.starts_at)):
         raise DomainError("volunteer_withdrawn", _("志愿者不存在或已退出"))
     if s.starts_at <= now:
         raise DomainError("shift_started", started_refusal(session))

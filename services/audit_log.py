@@ -17,7 +17,7 @@ from services.clock import Clock, system_clock
 
 # Kinds of entries (the page filters on them).
 ACTIONS = ("import", "review", "adjust", "proxy", "withdraw", "reinstate", "revoke_device", "revoke_card",
-           "export", "subject_export", "erase", "retention")
+           "export", "subject_export", "erase", "retention", "edit_shift")
 PAGE_SIZE = 100
 
 

@@ -5,7 +5,7 @@ configurable, see `ScanRules`):
 
 - a scan is accepted only in a shift window at that point (30 min before start to 30 min after
   end); where windows of two shifts overlap, the scan belongs to the shift whose start–end contains
-  it, else to the one starting nearest;
+  it, else to the one starting nearest (a shift the volunteer is assigned to comes first);
 - the first scan opens an attendance, the next one (same point, or another point of the same
   campaign) closes it; at most one open attendance per volunteer (a partial unique index, and the
   volunteer's row is locked first so concurrent scans queue instead of colliding);
@@ -16,8 +16,8 @@ configurable, see `ScanRules`):
 - unassigned volunteers may walk in while walk-ins (people, not records; rejected ones aside) are
   below capacity minus assignments; assigned volunteers are never refused as `shift_full`;
 - a volunteer may scan until the day their withdrawal takes effect;
-- geofence (`flag` / `enforce` / `off`), a device used by two volunteers on one day, and travel
-  faster than 30 km/h between points put the attendance up for review;
+- geofence (`flag` / `enforce` / `off`), a phone (its browser id) used by two volunteers on one day,
+  and travel faster than 30 km/h between points put the attendance up for review;
 - a scan the phone kept offline comes with the phone's time (`client_time`): more than
   `offline_late_after` late, it counts at the phone's time and is flagged `offline_late`, but
   only within `offline_max_delay` (2 h) and never before the volunteer's last accepted scan; an
@@ -36,7 +36,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Mapping
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -53,7 +53,7 @@ from services.errors import DomainError
 from services.hours import floor_hours, year_total_minutes
 from services.programme_year import current_year
 from services.i18n import _
-from services.tokens import POSTER, CodeSigner
+from services.tokens import POSTER, CodeSigner, hash_secret
 from services.transactions import lock_volunteer, write_transaction
 from services.volunteers import withdrawal_in_effect
 
@@ -254,7 +254,8 @@ _INSURANCE = select(
     select(_IC.c.id).select_from(_IC.join(_IP, _IP.c.id == _IC.c.policy_id))
     .where(_IC.c.volunteer_id == bindparam("vid"), _day_cover).limit(1).scalar_subquery().label("covered"),
     select(_IP.c.id).limit(1).scalar_subquery().label("any_policy"))
-_SHARED_DEVICE = (select(S.c.id).where(S.c.device_id == bindparam("did"), S.c.volunteer_id != bindparam("vid"),
+_SHARED_DEVICE = (select(S.c.id).where(or_(S.c.device_id == bindparam("did"), S.c.browser_hash == bindparam("bh")),
+                                        S.c.volunteer_id != bindparam("vid"),
                                         S.c.action.in_(ACCEPTED), S.c.scanned_at >= bindparam("since")).limit(1))
 _POINT_COORDS = select(P.c.lat, P.c.lon, P.c.name).where(P.c.id == bindparam("pid"))
 _SAME_EVENT = select(SH.c.id).where(SH.c.event_id == bindparam("eid"), SH.c.point_id == bindparam("pid")).limit(1)
@@ -272,12 +273,13 @@ def _record(conn: Connection, *, volunteer_id: int | None, now: datetime, action
             nonce: str | None = None, channel: str = "web", lat: float | None = None, lon: float | None = None,
             accuracy: float | None = None, distance: float | None = None, device_id: int | None = None,
             response: str | None = None, received_at: datetime | None = None,
-            client_time: datetime | None = None) -> None:
+            client_time: datetime | None = None, browser_hash: str | None = None) -> None:
     conn.execute(_INSERT_SCAN, {"volunteer_id": volunteer_id, "point_id": point_id, "shift_id": shift_id,
                                 "attendance_id": attendance_id, "scanned_at": now, "channel": channel, "nonce": nonce,
                                 "received_at": received_at or now, "client_time": client_time,
                                 "action": action, "code": code, "lat": lat, "lon": lon, "accuracy_m": accuracy,
-                                "distance_m": distance, "device_id": device_id, "response_json": response})
+                                "distance_m": distance, "device_id": device_id, "response_json": response,
+                                "browser_hash": browser_hash})
 
 
 def _refusal_json(exc: DomainError) -> str:
@@ -404,29 +406,46 @@ def choose_shift(conn: Connection, point_id: int, now: datetime, rules: ScanRule
     """The shift a scan at `point_id` at `now` belongs to, or None.
 
     Windows run from `window_before` the start to `window_after` the end; where several windows
-    hold `now`, the shift whose start–end contains it wins, else the one starting nearest. The row
-    also says whether the volunteer is assigned, how many are, and how many walked in.
+    hold `now`, a shift the volunteer is assigned to (and did not decline) wins: back-to-back shifts
+    at one point must not file an early arrival for the second under the first, as a walk-in who
+    may even be refused as `shift_full`. Then the shift whose start–end contains it, else the one
+    starting nearest. The row also says whether the volunteer is assigned, how many are, and how
+    many walked in.
     """
     rows = conn.execute(_SHIFTS, {"pid": point_id, "vid": volunteer_id, "latest_start": now + rules.window_before,
                                   "earliest_end": now - rules.window_after}).all()
     if not rows:
         return None
-    containing = [r for r in rows if _dt(r.starts_at) <= now <= _dt(r.ends_at)]
-    return min(containing or rows, key=lambda r: (abs((_dt(r.starts_at) - now).total_seconds()), r.id))
+    mine = [r for r in rows if r.my_status is not None and r.my_status != ASSIGNMENT_DECLINED]
+    candidates = mine or rows
+    containing = [r for r in candidates if _dt(r.starts_at) <= now <= _dt(r.ends_at)]
+    return min(containing or candidates, key=lambda r: (abs((_dt(r.starts_at) - now).total_seconds()), r.id))
 
 
 MAX_ACCURACY_M = 10_000
 
 
-def check_location(lat: float | None, lon: float | None, accuracy: float | None) -> None:
-    """A location a phone can report: −90..90, −180..180, accuracy 0..10 km (`bad_location`, a 422)."""
+def check_location(lat: float | None, lon: float | None,
+                   accuracy: float | None) -> tuple[float | None, float | None, float | None]:
+    """A location a phone can report: −90..90, −180..180 (`bad_location`, a 422), as (lat, lon, accuracy).
+
+    A fix whose accuracy is a finite number outside 0..10 km (a coarse, approximate location, or a
+    negative one) says nothing about where the phone is: it is treated as no location (flagged
+    `no_location` under the geofence mode), never refused, so a phone without precise location can
+    still check in. Text, NaN and infinity stay refusals: no phone sends those.
+    """
+    def number(value) -> bool:
+        return isinstance(value, (int, float)) and value == value and value not in (float("inf"), float("-inf"))
+
     def bad(value, low, high) -> bool:
-        return value is not None and (not isinstance(value, (int, float)) or value != value
-                                      or not low <= value <= high)
-    if bad(lat, -90, 90) or bad(lon, -180, 180) or bad(accuracy, 0, MAX_ACCURACY_M) \
+        return value is not None and (not number(value) or not low <= value <= high)
+    if bad(lat, -90, 90) or bad(lon, -180, 180) or (accuracy is not None and not number(accuracy)) \
             or (lat is None) != (lon is None):
         raise DomainError("bad_location", _("位置数据无效：纬度应在 −90 到 90 之间，经度在 −180 到 180 之间，"
                                             "精度在 0 到 10000 米之间"))
+    if accuracy is not None and not 0 <= accuracy <= MAX_ACCURACY_M:
+        return None, None, None
+    return lat, lon, accuracy
 
 
 class AnonymousScans:
@@ -459,7 +478,7 @@ def scan(session: Session, volunteer_id: int | None, token: str, *, signer: Code
          rules: ScanRules = ScanRules(), clock: Clock = system_clock, nonce: str | None = None,
          lat: float | None = None, lon: float | None = None, accuracy: float | None = None,
          device_id: int | None = None, channel: str = "web", ask_before_ending: bool = False,
-         client_time: datetime | None = None) -> ScanResult:
+         client_time: datetime | None = None, browser_id: str | None = None) -> ScanResult:
     """Check the volunteer in or out at the point named by `token`; see the module docstring.
 
     With `ask_before_ending` (the phone page and the API, unless the person already confirmed), a
@@ -474,12 +493,17 @@ def scan(session: Session, volunteer_id: int | None, token: str, *, signer: Code
     A scan from a phone that is not signed in is refused before anything is written (the poster
     token is public: anyone could otherwise fill `scan_records` and hold SQLite's write lock);
     it is only counted, in `ANONYMOUS_SCANS`.
+
+    `browser_id` is the browser's long-lived random id (a cookie that survives signing in and out);
+    only its hash is stored, and a browser that scanned for another volunteer that day is flagged
+    `shared_device` (a device row is one sign-in, so `device_id` alone never repeats across people).
     """
     if not volunteer_id:
         ANONYMOUS_SCANS.note(clock())
         raise DomainError("not_signed_in", _("这部手机还没有登录：请先用平安办发给您的登录链接或志愿者卡登录"))
-    check_location(lat, lon, accuracy)
+    lat, lon, accuracy = check_location(lat, lon, accuracy)
     nonce = (nonce or "").strip()[:64] or None
+    browser_hash = hash_secret(browser_id) if browser_id else None
     refusal: DomainError | None = None
     result: ScanResult | None = None
     point_id, version = _signed_point_id(signer, token)  # no database needed to reject a forged code
@@ -507,7 +531,7 @@ def scan(session: Session, volunteer_id: int | None, token: str, *, signer: Code
                     raise DomainError("not_signed_in", _("这部手机还没有登录：请先用平安办发给您的登录链接或志愿者卡登录"))
                 result = _decide(conn, state, version, rules=rules, now=now, lat=lat, lon=lon,
                                  accuracy=accuracy, device_id=device_id, ctx=ctx, ask=ask_before_ending,
-                                 received=received)
+                                 received=received, browser_hash=browser_hash)
             except DomainError as exc:
                 refusal = exc
             _record(conn, volunteer_id=state.id if state else None, now=received if refusal else now,
@@ -517,7 +541,7 @@ def scan(session: Session, volunteer_id: int | None, token: str, *, signer: Code
                     attendance_id=result.attendance.id if result and result.attendance else None,
                     nonce=nonce if state and not (result and result.action == "confirm_checkout") else None,
                     channel=channel, lat=lat, lon=lon, accuracy=accuracy,
-                    distance=ctx.get("distance"), device_id=device_id,
+                    distance=ctx.get("distance"), device_id=device_id, browser_hash=browser_hash,
                     response=result.to_json() if result else _refusal_json(refusal))
     if refusal is not None:
         raise refusal
@@ -527,7 +551,7 @@ def scan(session: Session, volunteer_id: int | None, token: str, *, signer: Code
 
 def _decide(conn: Connection, state, version: int | None, *, rules: ScanRules, now: datetime,
             lat, lon, accuracy, device_id, ctx: dict, ask: bool = False,
-            received: datetime | None = None) -> ScanResult:
+            received: datetime | None = None, browser_hash: str | None = None) -> ScanResult:
     point = _point_from_state(state, version)
     ctx["point_id"] = point.id
     late = received is not None and now < received
@@ -562,9 +586,10 @@ def _decide(conn: Connection, state, version: int | None, *, rules: ScanRules, n
 
     flags, distance = _geofence_flags(point, lat, lon, accuracy, rules)
     ctx["distance"] = distance
-    if device_id is not None:
+    if device_id is not None or browser_hash is not None:
         day_start = datetime.combine(now.astimezone(rules.zone).date(), datetime.min.time(), tzinfo=rules.zone)
-        if conn.execute(_SHARED_DEVICE, {"did": device_id, "vid": state.id, "since": day_start}).first():
+        if conn.execute(_SHARED_DEVICE, {"did": device_id, "bh": browser_hash, "vid": state.id,
+                                         "since": day_start}).first():
             flags.append(FLAG_SHARED_DEVICE)
     if last_at is not None and state.last_point_id is not None and state.last_point_id != point.id \
             and point.lat is not None:
@@ -782,7 +807,7 @@ def current_shift_at(session: Session, point_id: int, volunteer_id: int | None, 
                      clock: Clock = system_clock) -> ShiftInfo | None:
     """The shift a scan at this point would belong to now (for the page before the button)."""
     conn = session.connection()
-    shift = choose_shift(conn, point_id, clock(), rules)
+    shift = choose_shift(conn, point_id, clock(), rules, volunteer_id=volunteer_id)
     if shift is None:
         return None
     row = conn.execute(select(EV.c.name, P.c.code, P.c.name.label("pname"))

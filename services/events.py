@@ -8,14 +8,20 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from models.attendance import Attendance
 from models.event import Assignment, Event, Shift
 from models.point import PatrolPoint
 from models.volunteer import STATUS_ACTIVE, Volunteer
+from services.audit_log import record_action
+from services.checkin import ScanRules
+from services.clock import Clock, system_clock
+from services.credits import credit_days, recompute_days
 from services.errors import DomainError
 from services.vests import volunteer_by_vest
 from services.i18n import _
 from services.lengths import check_length
 from services.phones import normalise_phone
+from services.transactions import lock_volunteer, write_transaction
 
 
 def _check_event(name: str, starts_on: date, ends_on: date) -> str:
@@ -68,29 +74,67 @@ def _check_shift(starts_at: datetime, ends_at: datetime, capacity: int) -> None:
 
 
 def save_shift(session: Session, event_id: int, point_code: str, starts_at: datetime, ends_at: datetime,
-               capacity: int, note: str | None = None, shift_id: int | None = None) -> Shift:
-    """Create a shift, or update one when `shift_id` is given; times are aware datetimes."""
+               capacity: int, note: str | None = None, shift_id: int | None = None, *, actor: str | None = None,
+               rules: ScanRules = ScanRules(), clock: Clock = system_clock) -> Shift:
+    """Create a shift, or update one when `shift_id` is given; times are aware datetimes.
+
+    Credit is the overlap of presence with the shift's start–end, so moving a shift after patrols
+    were checked out must move their credit too: the closed records of the shift are credited again
+    for the days of the old and the new times (daily cap included), in the same transaction, and
+    the edit goes into the coordinator action log.
+    """
     event = get_event_row(session, event_id)
     point = session.scalar(select(PatrolPoint).where(PatrolPoint.code == point_code))
     if point is None:
         raise DomainError("unknown_point", _("点位“%(c)s”不存在", c=point_code))
     _check_shift(starts_at, ends_at, capacity)
     check_length(note, 255, _("备注"))
-    if shift_id is None:
-        shift = Shift(event_id=event.id)
-        session.add(shift)
-    else:
-        shift = session.get(Shift, shift_id)
-        if shift is None or shift.event_id != event.id:
+    old = None
+    if shift_id is not None:
+        existing = session.get(Shift, shift_id)
+        if existing is None or existing.event_id != event.id:
             raise DomainError("not_found", _("班次不存在"))
-    shift.point_id, shift.starts_at, shift.ends_at = point.id, starts_at, ends_at
-    shift.capacity, shift.note = capacity, (note or "").strip() or None
+        old = (existing.point_id, existing.starts_at, existing.ends_at)
+    point_id = point.id
     try:
-        session.commit()
+        with write_transaction(session) as conn:
+            if shift_id is None:
+                shift = Shift(event_id=event.id)
+                session.add(shift)
+            else:
+                shift = session.get(Shift, shift_id)
+            shift.point_id, shift.starts_at, shift.ends_at = point_id, starts_at, ends_at
+            shift.capacity, shift.note = capacity, (note or "").strip() or None
+            session.flush()
+            if old is not None and old != (point_id, starts_at, ends_at):
+                count = _recredit_shift(conn, shift_id, old[1], old[2], rules)
+                record_action(session, actor or "unknown", "edit_shift", f"shift:{shift_id}",
+                              f"point={old[0]}->{point_id}; starts_at={old[1].isoformat()}->{starts_at.isoformat()}; "
+                              f"ends_at={old[2].isoformat()}->{ends_at.isoformat()}; recredited={count}",
+                              clock=clock)
+                session.flush()
     except IntegrityError:
-        session.rollback()
         raise DomainError("shift_taken", _("该点位在同一开始时间已有班次")) from None
     return shift
+
+
+def _recredit_shift(conn, shift_id: int, old_start: datetime, old_end: datetime, rules: ScanRules) -> int:
+    """Credit the shift's closed records again, for the days of its old and its new times; returns
+    how many records. Volunteers are locked in id order, as a scan would lock each of them."""
+    A, SH = Attendance.__table__, Shift.__table__
+    rows = conn.execute(select(A.c.volunteer_id, A.c.check_in_at, A.c.check_out_at, SH.c.starts_at, SH.c.ends_at)
+                        .select_from(A.join(SH, SH.c.id == A.c.shift_id))
+                        .where(A.c.shift_id == shift_id, A.c.check_out_at.is_not(None))
+                        .order_by(A.c.volunteer_id)).all()
+    days: dict[int, set[date]] = {}
+    for r in rows:
+        wanted = days.setdefault(r.volunteer_id, set())
+        wanted.update(credit_days(r.check_in_at, r.check_out_at, old_start, old_end, rules.zone))
+        wanted.update(credit_days(r.check_in_at, r.check_out_at, r.starts_at, r.ends_at, rules.zone))
+    for volunteer_id in sorted(days):
+        lock_volunteer(conn, volunteer_id)
+        recompute_days(conn, volunteer_id, days[volunteer_id], cap_minutes=rules.daily_cap_minutes, zone=rules.zone)
+    return len(rows)
 
 
 def delete_shift(session: Session, shift_id: int) -> None:

@@ -18,9 +18,10 @@ from models.messaging import (CHANNEL_TELEGRAM, OUT_PENDING, OUT_SENDING, OUT_SE
 from models.point import PatrolPoint
 from models.user import User
 from models.volunteer import STATUS_ACTIVE, Volunteer
-from services.clock import SHANGHAI, Clock, system_clock
+from services.clock import SHANGHAI, Clock, local_date, system_clock
 from services.errors import DomainError
 from services.i18n import _
+from services.volunteers import withdrawal_in_effect
 from services.channels.wecom import team_robot_ready
 from services.lengths import check_length
 from services.outbox import Outgoing, Recipient, enqueue_many, enqueue_team_post
@@ -49,7 +50,7 @@ def issue_chat_link(session: Session, *, bot_username: str, volunteer_id: int | 
         raise DomainError("bot_off", _("Telegram 机器人未配置（TELEGRAM_BOT_TOKEN），暂时无法绑定"))
     if volunteer_id is not None:
         vol = session.get(Volunteer, volunteer_id)
-        if vol is None or vol.status != STATUS_ACTIVE:
+        if vol is None or withdrawal_in_effect(vol.status, vol.withdrawn_on, local_date(clock())):
             raise DomainError("not_found", _("志愿者不存在或已退出"))
     elif user_id is None or session.get(User, user_id) is None:
         raise DomainError("not_found", _("账号不存在"))
@@ -107,8 +108,10 @@ def _person(session: Session, volunteer_id: int | None, user_id: int | None) -> 
     return ChatPerson("coordinator", user.id, user.display_name or user.username, user.role)
 
 
-def chat_person(session: Session, chat_id: int) -> ChatPerson | None:
-    """Who a chat belongs to (None for an unlinked chat, a withdrawn volunteer, a disabled account)."""
+def chat_person(session: Session, chat_id: int, *, clock: Clock = system_clock) -> ChatPerson | None:
+    """Who a chat belongs to (None for an unlinked chat, a withdrawn volunteer, a disabled account).
+
+    A withdrawal dated ahead keeps the bot until that date: the volunteer may still patrol."""
     link = session.scalar(select(ChatLink).where(ChatLink.channel == CHANNEL_TELEGRAM, ChatLink.chat_id == chat_id,
                                                  ChatLink.unlinked_at.is_(None)))
     if link is None:
@@ -118,7 +121,8 @@ def chat_person(session: Session, chat_id: int) -> ChatPerson | None:
         session.commit()
     if link.volunteer_id:
         vol = session.get(Volunteer, link.volunteer_id)
-        return ChatPerson("volunteer", vol.id, vol.name, None) if vol.status == STATUS_ACTIVE else None
+        return None if withdrawal_in_effect(vol.status, vol.withdrawn_on, local_date(clock())) \
+            else ChatPerson("volunteer", vol.id, vol.name, None)
     user = session.get(User, link.user_id)
     return ChatPerson("coordinator", user.id, user.display_name or user.username, user.role) if user.active else None
 

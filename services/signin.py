@@ -31,14 +31,14 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from models.signin import (METHOD_CARD, METHOD_LINK, METHOD_PIN, METHOD_SMS_CODE, SHARED_SECRET_METHODS, Device,
                            LoginLink, SigninCode, SigninFailure)
-from models.volunteer import STATUS_ACTIVE, Volunteer
+from models.volunteer import Volunteer
 from services.clock import Clock, local_date, system_clock
 from services.errors import DomainError
 from services.i18n import _
 from services.phones import normalise_phone
 from services.settings import SELF_SERVICE_SIGNIN, get_bool
 from services.tokens import CARD, CodeSigner, hash_secret, is_secret_shaped, new_secret
-from services.volunteers import withdrawal_in_effect
+from services.volunteers import on_roster, withdrawal_in_effect
 
 DEFAULT_LINK_DAYS = 7
 LAST_SEEN_GRANULARITY = timedelta(minutes=5)
@@ -108,11 +108,13 @@ class DeviceView:
     revoked_by: str | None
 
 
-def _active_volunteer(session: Session, volunteer_id: int) -> Volunteer:
+def _active_volunteer(session: Session, volunteer_id: int, now: datetime | None = None) -> Volunteer:
+    """The volunteer, unless their withdrawal is in effect: one dated ahead still lets them sign in
+    (and patrol) until that date, as the scan does."""
     vol = session.get(Volunteer, volunteer_id)
     if vol is None:
         raise DomainError("not_found", _("志愿者不存在"))
-    if vol.status != STATUS_ACTIVE:
+    if withdrawal_in_effect(vol.status, vol.withdrawn_on, local_date(now or system_clock())):
         raise DomainError("volunteer_withdrawn", _("%(name)s 已退出志愿者队伍，无法登录", name=vol.name))
     return vol
 
@@ -130,9 +132,9 @@ def issue_login_link(session: Session, volunteer_id: int, *, base_url: str, crea
                      cancel_older: bool = False) -> IssuedLink:
     """A new one-time link; with `cancel_older`, the volunteer's unused links stop working (a link
     sent to the wrong chat is not left open because a new one was sent to the right one)."""
-    vol = _active_volunteer(session, volunteer_id)
-    secret = new_secret()
     now = clock()
+    vol = _active_volunteer(session, volunteer_id, now)
+    secret = new_secret()
     if cancel_older:
         _cancel_unused_links(session, vol.id, now)
     link = LoginLink(volunteer_id=vol.id, token_hash=hash_secret(secret), created_at=now,
@@ -199,7 +201,7 @@ def confirm_login_link(session: Session, secret: str, *, user_agent: str | None 
         raise DomainError("link_expired", _("此登录链接已过期，请向平安办索取新的链接"))
     link = session.scalar(select(LoginLink).where(LoginLink.token_hash == token_hash))
     try:
-        vol = _active_volunteer(session, link.volunteer_id)
+        vol = _active_volunteer(session, link.volunteer_id, now)
     except DomainError:
         session.rollback()
         raise
@@ -212,19 +214,19 @@ def card_url(base_url: str, signer: CodeSigner, volunteer: Volunteer) -> str:
     return f"{base_url.rstrip('/')}/card/{signer.sign(CARD, volunteer.id, volunteer.card_version)}"
 
 
-def resolve_card(session: Session, signer: CodeSigner, code: str) -> Volunteer:
+def resolve_card(session: Session, signer: CodeSigner, code: str, *, clock: Clock = system_clock) -> Volunteer:
     signed = signer.verify(CARD, code)
     vol = session.get(Volunteer, signed.object_id)
     if vol is None:
         raise DomainError("bad_token", _("二维码无效：不是平安马甲签发的二维码"))
     if signed.version != vol.card_version:
         raise DomainError("card_revoked", _("此志愿者卡已作废，请向平安办领取新卡"))
-    return _active_volunteer(session, vol.id)
+    return _active_volunteer(session, vol.id, clock())
 
 
 def sign_in_with_card(session: Session, signer: CodeSigner, code: str, *, user_agent: str | None = None,
                       clock: Clock = system_clock) -> SignedIn:
-    vol = resolve_card(session, signer, code)
+    vol = resolve_card(session, signer, code, clock=clock)
     signed_in = _new_device(session, vol, METHOD_CARD, user_agent, clock())
     session.commit()
     return signed_in
@@ -273,9 +275,9 @@ def new_pin() -> str:
 def issue_pin(session: Session, volunteer_id: int, *, clock: Clock = system_clock) -> IssuedPin:
     """A new personal PIN (the old one stops working); returned once, only its hash is kept.
     A coordinator handing out a new PIN has checked who is asking, so the lock-out is lifted too."""
-    vol = _active_volunteer(session, volunteer_id)
-    pin = new_pin()
     now = clock()
+    vol = _active_volunteer(session, volunteer_id, now)
+    pin = new_pin()
     vol.signin_pin_hash = _hash_pin(pin)
     vol.signin_pin_issued_at = now
     session.execute(delete(SigninFailure).where(SigninFailure.phone == vol.phone))
@@ -288,7 +290,7 @@ def issue_pins(session: Session, volunteer_ids: list[int], *, clock: Clock = sys
     now = clock()
     pins: dict[int, str] = {}
     for vol in session.scalars(select(Volunteer).where(Volunteer.id.in_(volunteer_ids),
-                                                       Volunteer.status == STATUS_ACTIVE)):
+                                                       on_roster(local_date(now)))):
         pins[vol.id] = new_pin()
         vol.signin_pin_hash = _hash_pin(pins[vol.id])
         vol.signin_pin_issued_at = now
@@ -402,7 +404,7 @@ def send_sign_in_code(session: Session, phone: str, *, sender: CodeSender, addre
     number = _number_or_none(phone)
     _refuse_over_limits(session, number, (address or "")[:64] or None, now)
     vol = session.scalar(select(Volunteer).where(Volunteer.phone == number)) if number else None
-    if vol is None or vol.status != STATUS_ACTIVE:
+    if vol is None or withdrawal_in_effect(vol.status, vol.withdrawn_on, local_date(now)):
         return
     sent = session.scalar(select(func.count(SigninCode.id)).where(SigninCode.volunteer_id == vol.id,
                                                                   SigninCode.created_at > now - timedelta(hours=1)))
@@ -437,7 +439,7 @@ def self_service_sign_in(session: Session, phone: str, secret: str, *, address: 
         session.rollback()
         raise DomainError("signin_failed", _("手机号或 PIN 不正确"))
     try:
-        _active_volunteer(session, vol.id)
+        _active_volunteer(session, vol.id, now)
     except DomainError:
         session.rollback()
         raise

@@ -20,6 +20,11 @@ if TYPE_CHECKING:
 PAGE_SIZE = 50
 
 
+def on_roster(today: date):
+    """SQL twin of `not withdrawal_in_effect(...)`: active, or withdrawn from a date still ahead."""
+    return or_(Volunteer.status == STATUS_ACTIVE, Volunteer.withdrawn_on > today)
+
+
 def withdrawal_in_effect(status: str, withdrawn_on: date | None, today: date) -> bool:
     """A withdrawal counts from its date on, as the indicators count the roster: on the days before
     it the volunteer is still on the roster and may patrol."""

@@ -15,7 +15,7 @@ from services.programme_year import programme_year_of
 from services.indicators import report_as_dict
 from web.indicator_cache import cached_indicators
 from services.i18n import _
-from web.auth import current_device_id, current_user, current_volunteer
+from web.auth import current_browser_id, current_device_id, current_user, current_volunteer
 from web.ratelimits import scan_anonymous_per_address, scan_per_device
 from web.runtime import clock, now, scan_rules
 from services.catalog import get_event, get_point, list_events, list_points
@@ -232,8 +232,9 @@ class Scans(MethodView):
     @blp.alt_response(409, schema=ErrorSchema, description="no_active_shift, shift_full, wrong_event")
     @blp.alt_response(410, schema=ErrorSchema, description="point_revoked, point_inactive")
     @blp.alt_response(422, schema=ErrorSchema, description="bad_location (lat −90..90, lon −180..180, "
-                                                          "accuracy 0..10000 m), offline_too_old, offline_superseded, or a "
-                                                          "malformed body")
+                                                          "numbers only; an accuracy beyond 0..10000 m is "
+                                                          "taken as no location), offline_too_old, offline_superseded, "
+                                                          "or a malformed body")
     @blp.alt_response(429, schema=ErrorSchema, description="too many scans from this device (or, not signed "
                                                           "in, from this address)")
     def post(self, body):
@@ -244,7 +245,7 @@ class Scans(MethodView):
                           rules=scan_rules(), clock=clock(), nonce=body.get("nonce"), lat=body.get("lat"),
                           lon=body.get("lon"), accuracy=body.get("accuracy"), device_id=current_device_id(),
                           channel="api", ask_before_ending=not body.get("confirm"),
-                          client_time=body.get("client_time"))
+                          client_time=body.get("client_time"), browser_id=current_browser_id())
         except DomainError as exc:
             g.scan_outcome = ("refused", exc.code)
             raise

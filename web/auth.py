@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 from datetime import timedelta
 from functools import wraps
 from typing import Callable
@@ -41,6 +42,34 @@ def current_volunteer() -> SignedInVolunteer | None:
 def current_device_id() -> int | None:
     vol = current_volunteer()
     return vol.device_id if vol is not None else None
+
+
+BROWSER_COOKIE = "pv_browser"
+BROWSER_COOKIE_AGE = 10 * 365 * 24 * 3600
+_BROWSER_ID = re.compile(r"[A-Za-z0-9_-]{22,64}")
+# Pages a volunteer's phone opens: their responses give the browser its id when it has none.
+VOLUNTEER_BLUEPRINTS = frozenset({"scan", "signin", "api_v1"})
+
+
+def current_browser_id() -> str:
+    """This browser's long-lived random id (`pv_browser`): unlike the device cookie it survives
+    signing out and in as someone else, so one phone scanning for two volunteers shows. A browser
+    without one gets one now, sent with this response (`remember_browser`)."""
+    value = request.cookies.get(BROWSER_COOKIE, "")
+    if _BROWSER_ID.fullmatch(value):
+        return value
+    # Kept on the request, not on `g`: an app context reused across requests must not hand one
+    # browser's new id to the next.
+    return request.environ.setdefault("pv.new_browser_id", secrets.token_urlsafe(24))
+
+
+def remember_browser(response):
+    """After any volunteer page (or API) response: give the browser its id if it has none."""
+    if request.blueprint in VOLUNTEER_BLUEPRINTS \
+            and not _BROWSER_ID.fullmatch(request.cookies.get(BROWSER_COOKIE, "")):
+        response.set_cookie(BROWSER_COOKIE, current_browser_id(), max_age=BROWSER_COOKIE_AGE, httponly=True,
+                            samesite="Lax", secure=current_app.config["PUBLIC_BASE_URL"].startswith("https://"))
+    return response
 
 
 def set_device_cookie(response, secret: str):

@@ -20,11 +20,12 @@ from services.hours import current_hours, year_target_hours
 from services.programme_year import current_year
 from services.qr import resolve_point_token
 from web import domain_status
-from web.auth import current_device_id, current_volunteer
+from web.auth import current_browser_id, current_device_id, current_volunteer, remember_browser
 from web.ratelimits import scan_anonymous_per_address, scan_per_device
 from web.runtime import clock, now, scan_rules
 
 bp = Blueprint("scan", __name__)
+bp.after_app_request(remember_browser)  # every volunteer page (see VOLUNTEER_BLUEPRINTS), registered once
 
 
 
@@ -109,6 +110,7 @@ def point_scan(token: str):
         result = scan(db.session, vol.id if vol else None, token, signer=code_signer(), rules=scan_rules(),
                       clock=clock(), nonce=request.form.get("nonce"), lat=_float("lat"), lon=_float("lon"),
                       accuracy=_float("accuracy"), device_id=current_device_id(), channel="web",
+                      browser_id=current_browser_id(),
                       ask_before_ending=request.form.get("confirm") != "1")
     except DomainError as exc:
         g.scan_outcome = ("refused", exc.code)

@@ -13,16 +13,17 @@ from sqlalchemy.orm import Session
 
 from models.channels import CHANNEL_SMS, ContactPreference
 from models.messaging import OUT_PENDING, OUT_UNREACHABLE, OutboxItem
-from models.volunteer import STATUS_ACTIVE, Volunteer
-from services.clock import Clock, system_clock
+from models.volunteer import Volunteer
+from services.clock import Clock, local_date, system_clock
 from services.errors import DomainError
 from services.i18n import _
+from services.volunteers import withdrawal_in_effect
 from services.sms.templates import sms_ready
 
 
 def queue_signin_sms(session: Session, volunteer_id: int, *, clock: Clock = system_clock) -> int:
     vol = session.get(Volunteer, volunteer_id)
-    if vol is None or vol.status != STATUS_ACTIVE:
+    if vol is None or withdrawal_in_effect(vol.status, vol.withdrawn_on, local_date(clock())):
         raise DomainError("not_found", _("志愿者不存在或已退出"))
     if not sms_ready(session, "signin_link"):
         raise DomainError("sms_off", _("短信未开通或“网页登录链接”模板未填写（消息设置）"))

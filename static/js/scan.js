@@ -78,7 +78,10 @@
 
   function say(text) { if (status) status.textContent = text; }
 
+  var MAX_ACCURACY_M = 10000;  // services/checkin.py MAX_ACCURACY_M: a coarser fix is sent as none
+
   function fill(pos) {
+    if (!(pos.coords.accuracy <= MAX_ACCURACY_M)) { say(status.getAttribute("data-fail")); return; }
     form.elements.lat.value = pos.coords.latitude;
     form.elements.lon.value = pos.coords.longitude;
     form.elements.accuracy.value = Math.round(pos.coords.accuracy);

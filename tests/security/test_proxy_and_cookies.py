@@ -38,6 +38,8 @@ def test_https_public_address_makes_every_cookie_secure(tmp_path, monkeypatch):
     assert "Secure" in session_cookie and "HttpOnly" in session_cookie and "SameSite=Lax" in session_cookie
     lang = _cookie(client.get("/lang/en", base_url="https://pingan.example.cn"), "lang")
     assert "Secure" in lang and "HttpOnly" in lang and "SameSite=Lax" in lang
+    browser = _cookie(client.get("/p/not-a-poster", base_url="https://pingan.example.cn"), "pv_browser")
+    assert "Secure" in browser and "HttpOnly" in browser and "SameSite=Lax" in browser
 
 
 def test_plain_http_keeps_cookies_usable_and_an_explicit_setting_wins(tmp_path, monkeypatch):

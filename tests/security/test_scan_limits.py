@@ -110,8 +110,7 @@ def test_one_device_over_its_limit_is_refused_and_the_others_are_not(app, sessio
 
 @pytest.mark.parametrize("where", [
     {"lat": 90.5, "lon": 121.5}, {"lat": -91, "lon": 121.5}, {"lat": 31.0, "lon": 180.01},
-    {"lat": 31.0, "lon": -181}, {"lat": 31.0, "lon": 121.5, "accuracy": 10_001},
-    {"lat": 31.0, "lon": 121.5, "accuracy": -1}, {"lat": 31.0},
+    {"lat": 31.0, "lon": -181}, {"lat": 31.0},
 ])
 def test_impossible_locations_get_a_clear_422_and_change_nothing(app, session, clock, token, where):
     (phone,) = _phones(app, 1)
@@ -130,10 +129,21 @@ def test_nan_and_garbage_are_refused_too(app, session, clock, token):
     page = phone.get(f"/p/{token}").get_data(as_text=True)
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     for bad in ({"lat": "95", "lon": "121.5"}, {"lat": "abc", "lon": "121.5"}, {"lat": "31", "lon": "inf"},
-                {"lat": "31", "lon": "121.5", "accuracy": "20000"}):
+                {"lat": "31", "lon": "121.5", "accuracy": "inf"}, {"lat": "31", "lon": "121.5", "accuracy": "x"}):
         resp = phone.post(f"/p/{token}", data={"csrf_token": csrf, "nonce": "x", **bad})
         assert resp.status_code == 422 and "位置数据无效" in resp.get_data(as_text=True), bad
     assert _count(ScanRecord) == 0
     # The boundaries themselves are fine.
     ok = _scan(phone, token, lat=31.0689, lon=121.5049, accuracy=0)
     assert ok.status_code == 200
+
+
+@pytest.mark.parametrize("accuracy", [10_001, 25_000, -1])
+def test_a_coarse_fix_checks_in_as_no_location(app, session, clock, token, accuracy):
+    """Accuracy beyond 10 km (approximate location) is no location, not a refusal (review, item 8)."""
+    (phone,) = _phones(app, 1)
+    resp = _scan(phone, token, lat=31.0, lon=121.5, accuracy=accuracy)
+    assert resp.status_code == 200, resp.get_json()
+    assert resp.get_json()["action"] == "check_in" and resp.get_json()["flags"] == ["no_location"]
+    record = session.scalars(select(ScanRecord)).one()
+    assert (record.lat, record.lon, record.accuracy_m) == (None, None, None)

@@ -21,6 +21,7 @@ from services.imports import import_shifts
 from services.sheets import sheet_pdf, sheet_xlsx, shift_sheet
 from web.auth import actor
 from web.coord import import_page, protect
+from web.runtime import clock, scan_rules
 
 bp = protect(Blueprint("coord_events", __name__, url_prefix="/coord/events"))
 
@@ -128,7 +129,8 @@ def update_shift(shift_id: int):
     shift = _shift(shift_id)
     try:
         save_shift(db.session, shift.event_id, request.form.get("point_code", ""), _local_dt("starts_at"),
-                   _local_dt("ends_at"), _capacity(), request.form.get("note"), shift_id=shift_id)
+                   _local_dt("ends_at"), _capacity(), request.form.get("note"), shift_id=shift_id,
+                   actor=actor(), rules=scan_rules(), clock=clock())
         flash(_("已保存"), "success")
     except DomainError as exc:
         db.session.rollback()
