@@ -233,7 +233,8 @@ def my_telegram():
         return redirect_resp
     try:
         may_link_chat(vol.method)
-        url = issue_chat_link(db.session, bot_username=bot_username(), volunteer_id=vol.id, clock=clock())
+        url = issue_chat_link(db.session, bot_username=bot_username(), volunteer_id=vol.id, clock=clock(),
+                              device_id=vol.device_id)
     except DomainError as exc:
         flash(exc.message, "error")
         return redirect(url_for("signin.me"))

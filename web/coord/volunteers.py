@@ -20,7 +20,7 @@ from services.posters import CardItem, cards_pdf
 from services.privacy import erase_volunteer, subject_access_export
 from services.roster import export_roster
 from services.signin import (PHONE_FAILURE_LIMIT, card_url, issue_login_link, issue_pin, issue_pins,
-                             lift_pin_lockout, list_devices, pin_status, revoke_all_devices, revoke_card,
+                             lift_pin_lockout, list_devices, pin_status, revoke_all_devices_detail, revoke_card,
                              revoke_device)
 from services.volunteers import (get_volunteer, reinstate_volunteer, search_volunteers, teams,
                                  withdraw_volunteer)
@@ -114,10 +114,11 @@ def withdraw(volunteer_id: int):
     try:
         withdraw_volunteer(db.session, volunteer_id, on, rules=scan_rules(), clock=clock(), by=actor())
         if on <= local_date(now()):
-            revoked = revoke_all_devices(db.session, volunteer_id, by=actor())
-            record_action(db.session, actor(), "revoke_device", f"volunteer:{volunteer_id}", f"all; count={revoked}")
+            revoked = revoke_all_devices_detail(db.session, volunteer_id, by=actor())
+            record_action(db.session, actor(), "revoke_device", f"volunteer:{volunteer_id}",
+                          f"all; count={revoked.devices_signed_out}; chats unlinked={revoked.chats_unlinked}")
             db.session.commit()
-            flash(_("已登记退出（%(d)s），其手机登录已全部注销", d=on.isoformat()), "success")
+            flash(_("已登记退出（%(d)s），其手机登录已全部注销，Telegram 绑定已解除", d=on.isoformat()), "success")
         else:  # until that date they still patrol with the phones they have
             flash(_("已登记退出（%(d)s）：此前仍可扫码签到", d=on.isoformat()), "success")
     except DomainError as exc:
@@ -137,10 +138,14 @@ def reinstate(volunteer_id: int):
 
 @bp.post("/<int:volunteer_id>/devices/<int:device_id>/revoke")
 def revoke(volunteer_id: int, device_id: int):
-    revoke_device(db.session, device_id, by=actor(), volunteer_id=volunteer_id, clock=clock())
-    record_action(db.session, actor(), "revoke_device", f"volunteer:{volunteer_id}", f"device={device_id}")
+    unlinked = revoke_device(db.session, device_id, by=actor(), volunteer_id=volunteer_id, clock=clock())
+    record_action(db.session, actor(), "revoke_device", f"volunteer:{volunteer_id}",
+                  f"device={device_id}; chats unlinked={unlinked}")
     db.session.commit()
-    flash(_("已注销该设备的登录，尚未使用的登录链接也已作废"), "success")
+    if unlinked:
+        flash(_("已注销该设备的登录，尚未使用的登录链接也已作废；从这部手机绑定的 Telegram 也已解除绑定"), "success")
+    else:
+        flash(_("已注销该设备的登录，尚未使用的登录链接也已作废"), "success")
     return redirect(url_for(".detail", volunteer_id=volunteer_id))
 
 
@@ -148,9 +153,14 @@ def revoke(volunteer_id: int, device_id: int):
 def card_revoke(volunteer_id: int):
     revoked = revoke_card(db.session, volunteer_id, by=actor(), clock=clock())
     record_action(db.session, actor(), "revoke_card", f"volunteer:{volunteer_id}",
-                  f"phones signed out={revoked.devices_signed_out}")
+                  f"phones signed out={revoked.devices_signed_out}; chats unlinked={revoked.chats_unlinked}")
     db.session.commit()
-    flash(_("旧志愿者卡已作废，用它登录的 %(n)d 部手机已退出登录，请打印新卡", n=revoked.devices_signed_out), "success")
+    if revoked.chats_unlinked:
+        flash(_("旧志愿者卡已作废，用它登录的 %(n)d 部手机已退出登录，从这些手机绑定的 Telegram 也已解除绑定，请打印新卡",
+                n=revoked.devices_signed_out), "success")
+    else:
+        flash(_("旧志愿者卡已作废，用它登录的 %(n)d 部手机已退出登录，请打印新卡", n=revoked.devices_signed_out),
+              "success")
     return redirect(url_for(".detail", volunteer_id=volunteer_id))
 
 
