@@ -6,7 +6,7 @@ import io
 from datetime import date
 
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from sqlalchemy import func, select
 
 from extensions import db
@@ -156,7 +156,8 @@ def insurance_import(policy_id: int):
         flash(_("请选择要导入的文件"), "error")
         return _back(".insurance")
     report = import_insured(db.session, policy_id, upload.read(), upload.filename, cipher=data_cipher(),
-                            actor=actor(), can_see_id_numbers=current_user().is_admin)
+                            actor=actor(), can_see_id_numbers=current_user().is_admin,
+                            id_import_daily_limit=current_app.config["ID_IMPORT_DAILY_LIMIT"])
     audit_import(report, upload.filename)
     if report.ok:
         flash(report.summary(), "success")

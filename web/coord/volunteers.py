@@ -15,7 +15,7 @@ from services.audit_log import record_action
 from services.clock import local_date, local_zone
 from services.errors import DomainError
 from services.i18n import _
-from services.imports import import_volunteers
+from services.imports import confirm_held_id_number, import_volunteers
 from services.posters import CardItem, cards_pdf
 from services.privacy import erase_volunteer, subject_access_export
 from services.roster import export_roster
@@ -50,7 +50,9 @@ def index():
 def import_roster():
     return import_page(
         lambda data, name: import_volunteers(db.session, data, name, cipher=data_cipher(), actor=actor(),
-                                             zone=local_zone(current_app.config["TIMEZONE"])),
+                                             zone=local_zone(current_app.config["TIMEZONE"]), clock=clock(),
+                                             can_see_id_numbers=current_user().is_admin,
+                                             id_import_daily_limit=current_app.config["ID_IMPORT_DAILY_LIMIT"]),
         title=_("导入志愿者花名册"),
         help_lines=[_("必填列：姓名、手机号；可选：所属居委、马甲编号、身份证号、入队日期。"),
                     _("按手机号匹配：已有的更新，新的新增；空白单元格不会清除已有数据。"),
@@ -161,6 +163,21 @@ def card_revoke(volunteer_id: int):
     else:
         flash(_("旧志愿者卡已作废，用它登录的 %(n)d 部手机已退出登录，请打印新卡", n=revoked.devices_signed_out),
               "success")
+    return redirect(url_for(".detail", volunteer_id=volunteer_id))
+
+
+@bp.post("/<int:volunteer_id>/id-number/confirm")
+def id_number_confirm(volunteer_id: int):
+    """An admin checks an ID number a non-admin imported that was registered to someone else."""
+    if not current_user().is_admin:
+        abort(403)
+    try:
+        confirm_held_id_number(db.session, volunteer_id, cipher=data_cipher())
+        record_action(db.session, actor(), "import", f"volunteer:{volunteer_id}", "id number checked")
+        db.session.commit()
+        flash(_("身份证号已核对，不与其他志愿者重复"), "success")
+    except DomainError as exc:
+        flash(exc.message, "error")
     return redirect(url_for(".detail", volunteer_id=volunteer_id))
 
 
