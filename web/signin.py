@@ -152,7 +152,14 @@ def _require_volunteer():
 _SHIFT_ACTIONS = {"confirm": confirm_shift, "leave": request_leave, "undo-leave": undo_leave}
 
 
+def _volunteer_key() -> str:
+    """Shift taps are limited per volunteer (not per address: a team shares one Wi-Fi)."""
+    vol = current_volunteer()
+    return f"volunteer:{vol.id}" if vol is not None else f"address:{request.remote_addr}"
+
+
 @bp.post("/me/shifts/<int:shift_id>/<action>")
+@limiter.limit("10 per minute;60 per hour", key_func=_volunteer_key, scope="shift-actions")
 def my_shift_action(shift_id: int, action: str):
     """确认 / 请假 / 撤销请假 on the /me page: the same service as the bot's buttons (plain forms, CSRF)."""
     vol, redirect_resp = _require_volunteer()
