@@ -88,7 +88,14 @@ def _raw_rows_csv(data: bytes) -> Generator[list[Any], None, None]:
     text = decode_csv(data)
     first = text.split("\n", 1)[0]
     delimiter = "\t" if first.count("\t") > first.count(",") else ","
-    for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter):
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # e.g. a field over csv.field_size_limit() (128 KiB)
+            raise DomainError("bad_file", _("无法读取该 CSV 文件：%(e)s", e=str(exc)[:200])) from None
         if len(row) > MAX_COLUMNS and any(cell.strip() for cell in row[MAX_COLUMNS:]):
             raise _too_many_columns()
         yield row[:MAX_COLUMNS]

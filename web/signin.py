@@ -18,6 +18,7 @@ from web.coord import qr_data_uri
 from web.messaging_helpers import bot_username
 from services.hours import current_hours, recent_attendances
 from web.auth import current_device_id, current_volunteer, safe_next, set_device_cookie
+from web.params import ids as parse_ids
 from web.runtime import clock, now, scan_rules
 
 bp = Blueprint("signin", __name__)
@@ -207,7 +208,7 @@ def my_inbox_read():
     vol, redirect_resp = _require_volunteer()
     if vol is None:
         return redirect_resp
-    ids = [int(v) for v in request.form.getlist("message_id") if v.isdigit()][:200]
+    ids = parse_ids(request.form.getlist("message_id"))[:200]
     if ids:
         mark_read(db.session, vol.id, ids, clock=clock())
     if request.headers.get("X-Requested-With") == "fetch":

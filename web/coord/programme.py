@@ -28,6 +28,7 @@ from services.programme import (LINE_NAMES, add_complaint, add_delivery, add_doc
                                 programme_year, set_budget, update_year)
 from services.spreadsheet import workbook_bytes, workbook_to_csv
 from web.auth import actor, current_user
+from web.params import id_value, year_arg
 from web.coord import audit_import, protect
 from web.runtime import clock, now
 
@@ -36,7 +37,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _year() -> int:
-    return request.values.get("year", type=int) or programme_year_of(db.session, _today())
+    return year_arg() or programme_year_of(db.session, _today())
 
 
 def _today() -> date:
@@ -254,7 +255,7 @@ def complaints():
                     flash(line, "success" if report.ok else "error")
                 return _back(".complaints")
             if request.form.get("complaint_id"):
-                close_complaint(db.session, int(request.form["complaint_id"]), finding=request.form.get("finding", ""),
+                close_complaint(db.session, id_value(request.form["complaint_id"], _("投诉")), finding=request.form.get("finding", ""),
                                 resolution=request.form.get("resolution", ""))
             else:
                 vol_id = None

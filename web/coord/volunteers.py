@@ -29,6 +29,7 @@ from services.programme_year import current_year
 from services.messaging import chat_link_of
 from services.review import list_adjustments, list_attendances
 from web.auth import actor, current_user
+from web.params import year_arg
 from web.runtime import clock, now, scan_rules
 from web.coord import import_page, protect, qr_data_uri
 
@@ -63,7 +64,7 @@ def import_roster():
 @bp.get("/<int:volunteer_id>")
 def detail(volunteer_id: int):
     vol = get_volunteer(db.session, volunteer_id)
-    year = request.args.get("year", type=int) or current_year(db.session, now(), scan_rules().zone)
+    year = year_arg() or current_year(db.session, now(), scan_rules().zone)
     return render_template("coord/volunteers/detail.html", vol=vol, devices=list_devices(db.session, vol.id),
                            pin=pin_status(db.session, vol.id), pin_limit=PHONE_FAILURE_LIMIT,
                            today=local_date(now()), year=year, summary=volunteer_hours(db.session, vol.id, year),
