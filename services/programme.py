@@ -320,6 +320,26 @@ def close_complaint(session: Session, complaint_id: int, *, finding: str, resolu
     session.commit()
 
 
+# Uploaded documents are served with their own type only when it is one of these (a browser will
+# not run them as a page); anything else, text/html and scripts included, is application/octet-stream.
+DOCUMENT_TYPES = frozenset({
+    "application/pdf", "image/png", "image/jpeg",
+    "application/msword", "application/vnd.ms-excel", "application/vnd.ms-powerpoint",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "application/vnd.oasis.opendocument.text", "application/vnd.oasis.opendocument.spreadsheet",
+    "application/wps-office.doc", "application/wps-office.xls", "application/wps-office.docx",
+    "application/wps-office.xlsx",
+})
+
+
+def document_type(content_type: str | None) -> str:
+    """The type an uploaded document is stored and served with: the uploader's own only if allowed."""
+    value = (content_type or "").split(";", 1)[0].strip().lower()
+    return value if value in DOCUMENT_TYPES else "application/octet-stream"
+
+
 def add_document(session: Session, *, year: int, kind: str, title: str, filename: str | None,
                  content_type: str | None, content: bytes | None, by: str | None) -> ProgrammeDocument:
     if kind not in ("rule", "plan", "meeting", "other"):
@@ -328,7 +348,7 @@ def add_document(session: Session, *, year: int, kind: str, title: str, filename
         raise DomainError("required", _("请填写文件标题"))
     check_length(title.strip(), 255, _("标题"))
     check_length(filename, 255, _("文件名"))
-    check_length(content_type, 128, _("文件类型"))
+    content_type = document_type(content_type) if content is not None else None
     row = ProgrammeDocument(year=year, kind=kind, title=title.strip(), filename=filename, content_type=content_type,
                             content=content, uploaded_by=by)
     session.add(row)

@@ -24,7 +24,7 @@ from services.indicators import compute_indicators
 from services.programme_year import holds_data, programme_year_of, set_year_start, year_dates, year_start
 from services.programme import (LINE_NAMES, add_complaint, add_delivery, add_document, add_expenditure,
                                 budget, close_complaint, create_policy, import_complaints, import_deliveries, import_expenditures,
-                                import_insured, import_issues, money,
+                                document_type, import_insured, import_issues, money,
                                 programme_year, set_budget, update_year)
 from services.spreadsheet import workbook_bytes, workbook_to_csv
 from web.auth import actor, current_user
@@ -300,8 +300,11 @@ def document_file(doc_id: int):
     doc = db.session.get(ProgrammeDocument, doc_id)
     if doc is None or doc.content is None:
         abort(404)
-    return send_file(io.BytesIO(doc.content), mimetype=doc.content_type or "application/octet-stream",
+    # Never the uploader's text/html or script: a download, of an allow-listed type or octet-stream.
+    resp = send_file(io.BytesIO(doc.content), mimetype=document_type(doc.content_type),
                      download_name=doc.filename or f"document-{doc.id}", as_attachment=True)
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    return resp
 
 
 @bp.route("/settings", methods=["GET", "POST"])
