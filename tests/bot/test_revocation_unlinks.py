@@ -14,7 +14,7 @@ from services.messaging import chat_person
 from services.settings import TELEGRAM_BOT_USERNAME, set_setting
 from services.signin import card_url
 from tests.bot.test_handlers import CHAT, BotHarness, _message
-from tests.conftest import Auth, csrf_from
+from tests.conftest import csrf_from
 
 
 def _volunteer(app) -> int:
