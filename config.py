@@ -87,6 +87,8 @@ def load_config(instance_path: Path | None = None) -> dict[str, Any]:
         "BABEL_DEFAULT_TIMEZONE": os.environ.get("TIMEZONE") or "Asia/Shanghai",
         "LOG_LEVEL": os.environ.get("LOG_LEVEL") or "INFO",
         "LOGIN_LINK_DAYS": _env_int("LOGIN_LINK_DAYS", 7),
+        # ID-matching imports (roster, insured list) a non-admin account may run per day (docs/security.md).
+        "ID_IMPORT_DAILY_LIMIT": _env_int("ID_IMPORT_DAILY_LIMIT", 5),
         "GEOFENCE_MODE": (os.environ.get("GEOFENCE_MODE") or "flag").lower(),
         "SCAN_DEBOUNCE_SECONDS": _env_int("SCAN_DEBOUNCE_SECONDS", 60),
         "CHECKOUT_CONFIRM_MINUTES": _env_int("CHECKOUT_CONFIRM_MINUTES", 30),

@@ -50,7 +50,7 @@ def _read(path: str) -> bytes:
 def volunteers(file: str) -> None:
     """导入志愿者花名册（按手机号新增或更新）"""
     _finish(import_volunteers(db.session, _read(file), file, cipher=data_cipher(), actor="cli",
-                              zone=local_zone(current_app.config["TIMEZONE"])))
+                              zone=local_zone(current_app.config["TIMEZONE"]), can_see_id_numbers=True))
 
 
 @import_group.command("points")

@@ -37,6 +37,9 @@ class ChatLink(db.Model):
     unlinked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The person blocked the bot: nothing more is sent until they link again.
     unreachable_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The signed-in phone whose page issued the link: revoking that phone (or the card it signed in
+    # with) unlinks the chat, so whoever holds a lost phone loses the bot too.
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id", ondelete="SET NULL"), index=True)
 
     __table_args__ = (
         Index("uq_chat_links_active_chat", "channel", "chat_id", unique=True,
@@ -62,6 +65,7 @@ class ChatLinkToken(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id", ondelete="SET NULL"))
 
 
 class Message(db.Model):

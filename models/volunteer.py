@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, Index, Integer, LargeBinary, String
+from sqlalchemy import Boolean, Date, Index, Integer, LargeBinary, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from extensions import db
@@ -27,6 +27,9 @@ class Volunteer(db.Model):
     id_number_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     id_number_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     id_number_masked: Mapped[str | None] = mapped_column(String(18))
+    # A non-admin imported a number already registered to someone else: it is stored without its
+    # hash (no match, no uniqueness clash) and waits for an admin, so the importer learns nothing.
+    id_number_check: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     # The printed card's QR is derived from this; bumping it revokes every card printed before.
     card_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     # The personal 6-digit sign-in PIN a coordinator issues (salted hash only; shown once, printed on

@@ -8,12 +8,14 @@ by phone, not find it later in a log.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from models.messaging import OUT_PENDING, Message, MessageRecipient, OutboxItem
 from models.event import ASSIGNMENT_ASSIGNED, ASSIGNMENT_CONFIRMED, ASSIGNMENT_DECLINED, Assignment, Event, Shift
 from models.point import PatrolPoint
 from models.user import ROLE_LEADER, STAFF_ROLES, User
@@ -22,11 +24,13 @@ from services.clock import SHANGHAI, Clock, local_date, system_clock
 from services.errors import DomainError
 from services.i18n import _
 from services.volunteers import withdrawal_in_effect
-from services.messaging import post_message
+from services.messaging import post_message, telegram_text
 from services.outbox import Recipient
 from services.settings import OFFICE_PHONE, get_setting
 
 IN_PROGRESS = "in_progress"
+# Leave changes to one shift within this many minutes make one message to the office.
+LEAVE_MERGE_MINUTES = 10
 
 
 @dataclass(frozen=True)
@@ -171,10 +175,27 @@ def _tell_office(session: Session, vol: Volunteer, s: Shift, shift: MyShift, *, 
         title = _("撤销请假：%(n)s", n=vol.name)
         body = _("%(who)s 撤销了请假，会参加 %(w)s 在 %(p)s 的班次（%(e)s）。",
                  who=who, w=_when(shift), p=shift.point_name, e=shift.event_name)
-    # Each change is its own message: leave, take it back, leave again are three things to hear.
-    key = f"{'leave' if leave else 'unleave'}:{s.id}:{vol.id}:{now.timestamp():.6f}"
-    post_message(session, kind="leave", title=title, body=body, recipients=recipients, dedupe_key=key,
-                 audience=_("平安办"), clock=clock, commit=False)
+    # One message per shift and volunteer per LEAVE_MERGE_MINUTES window: flipping leave / undo
+    # cannot flood the office. A later change in the same window rewrites that message (the
+    # inbox shows where things stand, unread again) and its still-unsent deliveries, sends nothing new.
+    window = int(now.timestamp() // (LEAVE_MERGE_MINUTES * 60))
+    key = f"leave:{s.id}:{vol.id}:w{window}"
+    existing = session.scalar(select(Message).where(Message.dedupe_key == key))
+    if existing is None:
+        post_message(session, kind="leave", title=title, body=body, recipients=recipients, dedupe_key=key,
+                     audience=_("平安办"), clock=clock, commit=False)
+        return
+    if (existing.title, existing.body) == (title, body):
+        return
+    existing.title, existing.body = title, body
+    session.execute(update(MessageRecipient).where(MessageRecipient.message_id == existing.id)
+                    .values(read_at=None))
+    for item in session.scalars(select(OutboxItem).where(OutboxItem.message_id == existing.id,
+                                                         OutboxItem.status == OUT_PENDING)):
+        payload = json.loads(item.payload or "{}")
+        if "text" in payload:
+            payload["text"] = telegram_text(title, body)
+            item.payload = json.dumps(payload, ensure_ascii=False)
 
 
 @dataclass(frozen=True)

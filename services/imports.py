@@ -23,7 +23,8 @@ from services.coords import WGS84, to_wgs84
 from services.errors import DomainError
 from services.i18n import _
 from services.phones import normalise_phone
-from services.pii import (PersonalDataCipher, mask_id_number, near_identical_error, near_identical_ids,
+from services.pii import (DEFAULT_ID_IMPORT_DAILY_LIMIT, ID_MATCHING_IMPORT, PersonalDataCipher,
+                          check_id_import_quota, mask_id_number, near_identical_error, near_identical_ids,
                           normalise_id_number, record_export)
 from services.spreadsheet import SheetRow, parse_date, parse_local_datetime, read_sheet
 
@@ -149,17 +150,25 @@ def _optional_text(row: SheetRow, key: str, label: str, max_len: int) -> str | N
 
 def import_volunteers(session: Session, data: bytes, filename: str, *, cipher: PersonalDataCipher,
                       clock: Clock = system_clock, zone: ZoneInfo | None = None,
-                      commit: bool = True, actor: str = "system") -> ImportReport:
-    """The roster, matched by phone. ID numbers are compared with everyone's (one person, one
-    number), which answers "is this someone's number?": so the "taken" error names nobody, a file
-    with near-identical numbers is refused, and the import is logged as personal-data access."""
+                      commit: bool = True, actor: str = "system", can_see_id_numbers: bool = False,
+                      id_import_daily_limit: int = DEFAULT_ID_IMPORT_DAILY_LIMIT) -> ImportReport:
+    """The roster, matched by phone. ID numbers are unique (one person, one number), and comparing a
+    typed number with everyone's answers "is this someone's number?". So for anyone who cannot
+    already see full ID numbers (`can_see_id_numbers=False`, i.e. not an admin) nothing in the
+    outcome depends on another volunteer's number: a number registered to someone else is stored
+    without its look-up hash and flagged "身份证号需管理员核对" (visible to admins only), and a row
+    with an ID number for an existing volunteer is always counted as updated. Only an admin gets the
+    precise "taken" error. Such a person may also run only a few ID-matching imports a day; a file
+    with near-identical numbers is refused; every ID-matching import is logged as personal-data
+    access."""
     report = ImportReport(kind="volunteers")
     try:
         sheet = read_sheet(data, filename, VOLUNTEER_COLUMNS, required=("name", "phone"))
     except DomainError as exc:
         return _file_error("volunteers", exc)
     report.total_rows = len(sheet.rows)
-    today = local_date(clock(), zone) if zone else local_date(clock())
+    now = clock()
+    today = local_date(now, zone) if zone else local_date(now)
     c = _Collector(report)
 
     parsed: list[dict[str, Any]] = []
@@ -195,22 +204,33 @@ def import_volunteers(session: Session, data: bytes, filename: str, *, cipher: P
     id_numbers = [rec["id_number"] for rec in parsed if rec["id_number"]]
     near = near_identical_ids(id_numbers)
     if id_numbers:
-        record_export(session, actor=actor, what="id_matching_import", record_count=len(id_numbers),
+        if not can_see_id_numbers:
+            try:
+                check_id_import_quota(session, actor=actor, limit=id_import_daily_limit, now=now,
+                                      zone=zone)
+            except DomainError as exc:
+                return _file_error("volunteers", exc)
+        record_export(session, actor=actor, what=ID_MATCHING_IMPORT, record_count=len(id_numbers),
                       detail=f"roster; file={filename[:100]}; rows={len(sheet.rows)}; "
-                             f"refused={'near-identical' if near else 'no'}")
+                             f"refused={'near-identical' if near else 'no'}", at=now)
         if commit:
             session.commit()
     if near is not None:
         return _file_error("volunteers", near_identical_error(near))
     hashes = {rec["row"].number: cipher.blind_index(rec["id_number"])
               for rec in parsed if rec["id_number"]}
+    held: set[int] = set()   # rows whose number belongs to someone else, left for an admin
     if hashes:
         owners = dict(session.execute(select(Volunteer.id_number_hash, Volunteer.phone)
                                       .where(Volunteer.id_number_hash.in_(list(hashes.values())))).all())
         for rec in parsed:
             h = hashes.get(rec["row"].number)
             if h and h in owners and owners[h] != rec["phone"]:
-                c.fail(rec["row"], "身份证号", "id_number_taken", _("该身份证号已登记在另一名志愿者名下，请核对"))
+                if can_see_id_numbers:
+                    c.fail(rec["row"], "身份证号", "id_number_taken",
+                           _("该身份证号已登记在另一名志愿者名下，请核对"))
+                else:
+                    held.add(rec["row"].number)
 
     if not report.ok:
         return report
@@ -218,11 +238,15 @@ def import_volunteers(session: Session, data: bytes, filename: str, *, cipher: P
     for rec in parsed:
         vol = existing.get(rec["phone"])
         id_fields: dict[str, Any] = {}
+        number = rec["row"].number
         if rec["id_number"]:
-            h = hashes[rec["row"].number]
-            if vol is None or vol.id_number_hash != h:
+            h = hashes[number]
+            if number in held:
+                id_fields = {"id_number_enc": cipher.encrypt(rec["id_number"]), "id_number_hash": None,
+                             "id_number_masked": mask_id_number(rec["id_number"]), "id_number_check": True}
+            elif vol is None or vol.id_number_hash != h:
                 id_fields = {"id_number_enc": cipher.encrypt(rec["id_number"]), "id_number_hash": h,
-                             "id_number_masked": mask_id_number(rec["id_number"])}
+                             "id_number_masked": mask_id_number(rec["id_number"]), "id_number_check": False}
         if vol is None:
             vol = Volunteer(name=rec["name"], phone=rec["phone"], team=rec["team"],
                             vest_no=rec["vest_no"], joined_on=rec["joined_on"] or today, **id_fields)
@@ -233,9 +257,12 @@ def import_volunteers(session: Session, data: bytes, filename: str, *, cipher: P
         changed = False
         for attr in ("name", "team", "vest_no", "joined_on"):
             changed |= _set_if_given(vol, attr, rec[attr])
+        if id_fields.get("id_number_hash") is None and id_fields:
+            vol.id_number_hash = None  # a blank is a value here: the held number has no hash
         for attr, value in id_fields.items():
             changed |= _set_if_given(vol, attr, value)
-        if changed:
+        # Whether a typed number equals the stored one must not show in the counts either.
+        if changed or (rec["id_number"] and not can_see_id_numbers):
             report.updated += 1
         else:
             report.unchanged += 1
@@ -243,6 +270,23 @@ def import_volunteers(session: Session, data: bytes, filename: str, *, cipher: P
     if commit:
         session.commit()
     return report
+
+
+def confirm_held_id_number(session: Session, volunteer_id: int, *, cipher: PersonalDataCipher) -> None:
+    """An admin checks a number a non-admin imported that was already someone else's: if it is
+    still registered to another volunteer the admin is told (they may see full numbers); otherwise
+    its look-up hash is stored and the flag cleared."""
+    vol = session.get(Volunteer, volunteer_id)
+    if vol is None or not vol.id_number_check or vol.id_number_enc is None:
+        raise DomainError("not_found", _("没有需要核对的身份证号"))
+    h = cipher.blind_index(cipher.decrypt(vol.id_number_enc))
+    other = session.scalar(select(Volunteer).where(Volunteer.id_number_hash == h, Volunteer.id != vol.id))
+    if other is not None:
+        raise DomainError("id_number_taken", _("该身份证号已登记在志愿者 %(name)s（%(phone)s）名下，请核对后修改其中一人",
+                                               name=other.name, phone=other.phone))
+    vol.id_number_hash = h
+    vol.id_number_check = False
+    session.commit()
 
 
 # --- patrol points ------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import String, event
+
+from services.text import strip_controls
 from sqlalchemy.orm import Session
 
 from services.errors import DomainError
@@ -46,9 +48,15 @@ def check_object(obj: Any) -> None:
     if table is None:
         return
     for column in table.columns:
-        if not isinstance(column.type, String) or not column.type.length:
+        if not isinstance(column.type, String):
             continue
         value = obj.__dict__.get(column.key)
+        if isinstance(value, str) and strip_controls(value) != value:
+            # Typed text (every form) loses its control characters before it is stored.
+            setattr(obj, column.key, strip_controls(value))
+            value = obj.__dict__.get(column.key)
+        if not column.type.length:
+            continue
         if isinstance(value, str) and len(value) > column.type.length:
             label = _(LABELS[column.key]) if column.key in LABELS else f"{table.name}.{column.key}"
             raise too_long(label, column.type.length)

@@ -44,8 +44,9 @@ class ChatPerson:
 
 def issue_chat_link(session: Session, *, bot_username: str, volunteer_id: int | None = None,
                     user_id: int | None = None, clock: Clock = system_clock,
-                    valid_hours: int = LINK_TOKEN_HOURS) -> str:
-    """A personal `t.me/<bot>?start=<token>` deep link (single use, expires)."""
+                    valid_hours: int = LINK_TOKEN_HOURS, device_id: int | None = None) -> str:
+    """A personal `t.me/<bot>?start=<token>` deep link (single use, expires). `device_id` is the
+    volunteer's phone that asked for it: revoking that phone later unlinks the chat."""
     if not bot_username:
         raise DomainError("bot_off", _("Telegram 机器人未配置（TELEGRAM_BOT_TOKEN），暂时无法绑定"))
     if volunteer_id is not None:
@@ -57,7 +58,7 @@ def issue_chat_link(session: Session, *, bot_username: str, volunteer_id: int | 
     secret = new_secret()
     now = clock()
     session.add(ChatLinkToken(token_hash=hash_secret(secret), volunteer_id=volunteer_id, user_id=user_id,
-                              created_at=now, expires_at=now + timedelta(hours=valid_hours)))
+                              device_id=device_id, created_at=now, expires_at=now + timedelta(hours=valid_hours)))
     session.commit()
     return f"https://t.me/{bot_username.lstrip('@')}?start={secret}"
 
@@ -94,7 +95,8 @@ def link_chat(session: Session, token: str, *, chat_id: int, username: str | Non
                     .values(unlinked_at=now))
     session.flush()
     session.add(ChatLink(channel=CHANNEL_TELEGRAM, chat_id=chat_id, volunteer_id=row.volunteer_id,
-                         user_id=row.user_id, username=(username or "")[:64] or None, linked_at=now))
+                         user_id=row.user_id, username=(username or "")[:64] or None, linked_at=now,
+                         device_id=row.device_id))
     person = _person(session, row.volunteer_id, row.user_id)
     session.commit()
     return person

@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crypto import DataCipher
 
 from models.audit import PersonalDataExport
+from services.clock import SHANGHAI, from_local, local_date
 from services.errors import DomainError
 from services.i18n import _
 
@@ -91,8 +94,30 @@ def same_name(typed: object, stored: str) -> bool:
 
 
 def record_export(session: Session, *, actor: str, what: str, record_count: int,
-                  detail: str | None = None) -> PersonalDataExport:
+                  detail: str | None = None, at: datetime | None = None) -> PersonalDataExport:
     """Log an export that includes ID numbers. Call it in the same transaction as the export."""
     entry = PersonalDataExport(actor=actor, what=what, record_count=record_count, detail=detail)
+    if at is not None:
+        entry.at = at
     session.add(entry)
     return entry
+
+
+ID_MATCHING_IMPORT = "id_matching_import"
+# How many ID-matching imports (roster or insured list) one account without the right to see full
+# ID numbers may run per local day (config ID_IMPORT_DAILY_LIMIT): each file can test a few
+# numbers per target, so the number of files is what bounds guessing.
+DEFAULT_ID_IMPORT_DAILY_LIMIT = 5
+
+
+def check_id_import_quota(session: Session, *, actor: str, limit: int, now: datetime,
+                          zone: ZoneInfo | None = None) -> None:
+    """Refuse an ID-matching import once `actor` has run `limit` of them today (local day)."""
+    zone = zone or SHANGHAI
+    day_start = from_local(datetime.combine(local_date(now, zone), time()), zone)
+    done = session.scalar(select(func.count(PersonalDataExport.id)).where(
+        PersonalDataExport.actor == actor, PersonalDataExport.what == ID_MATCHING_IMPORT,
+        PersonalDataExport.at >= day_start, PersonalDataExport.at < day_start + timedelta(days=1))) or 0
+    if done >= limit:
+        raise DomainError("id_import_daily_limit",
+                          _("您今天已导入 %(n)d 个含身份证号的文件，达到每日上限。请明天再试，或请管理员导入。", n=done))

@@ -6,8 +6,9 @@ team, join and withdrawal dates, so head counts of past years do not change; att
 hour adjustments, insurance covers, equipment hand-outs and survey scores stay attached to that
 anonymous row, so hours, rates and satisfaction of past years do not change either. Everything
 that names, reaches or locates the person goes: name, phone, vest and ID numbers, signed-in
-phones, sign-in links, chat links, unsent messages, message texts in the outbox, survey comments,
-scan locations, user agents and free-text notes on attendances. The coordinators' action log and
+phones, sign-in links, chat links, unsent messages, message texts in the outbox, survey comments
+(the answer's own and every appended one), scan locations, user agents and free-text notes on
+attendances; the office's leave notices about the person stay in coordinators' inboxes, anonymised. The coordinators' action log and
 the personal-data export log are kept apart and keep their entries about the erasure itself.
 """
 from __future__ import annotations
@@ -24,7 +25,7 @@ from sqlalchemy.orm import Session
 from models.attendance import Attendance, AttendanceCredit, HourAdjustment, ScanRecord
 from models.event import Assignment
 from models.messaging import (OUT_PENDING, ChatLink, ChatLinkToken, Message, MessageRecipient, OutboxItem,
-                              SurveyAnswer)
+                              SurveyAnswer, SurveyComment)
 from models.programme import Complaint, EquipmentIssue, InsuranceCover
 from models.signin import Device, LoginLink
 from models.volunteer import STATUS_WITHDRAWN, Volunteer
@@ -52,6 +53,19 @@ def _rows(objs, *, skip: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     for obj in objs:
         columns = inspect(obj).mapper.column_attrs
         out.append({c.key: _plain(getattr(obj, c.key)) for c in columns if c.key not in skip})
+    return out
+
+
+def _leave_messages(session: Session, volunteer_id: int) -> list[Message]:
+    """The office's messages about this volunteer's 请假 / 撤销请假 (services/assignments.py): they
+    carry the name in the coordinators' inboxes. Found by their dedupe key, `leave:<shift>:<volunteer>:…`
+    (`unleave:` before the merge window)."""
+    rows = session.scalars(select(Message).where(Message.kind == "leave", Message.dedupe_key.is_not(None)))
+    out = []
+    for m in rows:
+        parts = (m.dedupe_key or "").split(":")
+        if len(parts) >= 3 and parts[0] in ("leave", "unleave") and parts[2] == str(volunteer_id):
+            out.append(m)
     return out
 
 
@@ -96,6 +110,11 @@ def subject_access_export(session: Session, volunteer_id: int, *, cipher: Person
         "messages": [{"id": m.id, "kind": m.kind, "title": m.title, "body": m.body, "sent_at": _plain(m.created_at),
                       "read_at": _plain(m.read_at)} for m in messages],
         "survey_answers": _rows(session.scalars(select(SurveyAnswer).where(SurveyAnswer.volunteer_id == vol.id))),
+        "survey_comments": _rows(session.scalars(
+            select(SurveyComment).join(SurveyAnswer, SurveyAnswer.id == SurveyComment.answer_id)
+            .where(SurveyAnswer.volunteer_id == vol.id).order_by(SurveyComment.created_at))),
+        "leave_messages_to_office": [{"id": m.id, "title": m.title, "body": m.body, "sent_at": _plain(m.created_at)}
+                                     for m in _leave_messages(session, vol.id)],
         "insurance_covers": _rows(session.scalars(select(InsuranceCover).where(InsuranceCover.volunteer_id == vol.id))),
         "equipment": _rows(session.scalars(select(EquipmentIssue).where(EquipmentIssue.volunteer_id == vol.id))),
         "complaints": _rows(session.scalars(select(Complaint).where(Complaint.volunteer_id == vol.id))),
@@ -146,6 +165,20 @@ def erase_volunteer(session: Session, volunteer_id: int, *, actor: str, clock: C
     session.execute(update(OutboxItem).where(OutboxItem.volunteer_id == vid)
                     .values(chat_id=None, payload="{}", last_error=None))
     session.execute(update(SurveyAnswer).where(SurveyAnswer.volunteer_id == vid).values(comment=None))
+    answer_ids = select(SurveyAnswer.id).where(SurveyAnswer.volunteer_id == vid).scalar_subquery()
+    session.execute(delete(SurveyComment).where(SurveyComment.answer_id.in_(answer_ids)))
+    # Leave notices in coordinators' inboxes name the person: they stay (the office's record that a
+    # leave happened) but anonymised, and their unsent pushes are dropped.
+    leave_ids = []
+    for m in _leave_messages(session, vid):
+        m.title = f"请假变更：已删除志愿者 #{vid}"
+        m.body = f"已删除志愿者 #{vid} 的请假或撤销请假（个人信息已按要求删除）。"
+        leave_ids.append(m.id)
+    if leave_ids:
+        session.execute(delete(OutboxItem).where(OutboxItem.message_id.in_(leave_ids),
+                                                 OutboxItem.status == OUT_PENDING))
+        session.execute(update(OutboxItem).where(OutboxItem.message_id.in_(leave_ids))
+                        .values(payload="{}", last_error=None))
     scans = session.execute(update(ScanRecord).where(ScanRecord.volunteer_id == vid)
                             .values(lat=None, lon=None, accuracy_m=None, response_json=None)).rowcount or 0
     session.execute(update(Attendance).where(Attendance.volunteer_id == vid).values(note=None))

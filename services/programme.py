@@ -13,11 +13,12 @@ from models.programme import (BUDGET_LINES, LINE_EQUIPMENT, LINE_INSURANCE, LINE
                               EquipmentDelivery, EquipmentIssue, Expenditure, InsuranceCover, InsurancePolicy,
                               ProgrammeDocument, ProgrammeYear)
 from models.volunteer import Volunteer
+from services.clock import Clock, system_clock
 from services.errors import DomainError
 from services.i18n import _
 from services.lengths import check_length
-from services.pii import (PersonalDataCipher, near_identical_error, near_identical_ids, normalise_id_number,
-                          record_export, same_name)
+from services.pii import (PersonalDataCipher, check_id_import_quota, near_identical_error, near_identical_ids,
+                          normalise_id_number, record_export, same_name)
 from services.phones import normalise_phone
 from services.programme_year import default_due, programme_year_of, year_start
 from services.spreadsheet import parse_date, read_sheet
@@ -138,7 +139,8 @@ def create_policy(session: Session, *, insurer: str, policy_no: str, cover_start
 
 
 def import_insured(session: Session, policy_id: int, data: bytes, filename: str, *, cipher: PersonalDataCipher,
-                   actor: str = "system", can_see_id_numbers: bool = False):
+                   actor: str = "system", can_see_id_numbers: bool = False,
+                   id_import_daily_limit: int | None = None, clock: Clock = system_clock):
     """The insurer's list of insured people, matched by ID number or phone (all-or-nothing).
 
     Matching a typed ID number answers "is this someone's number?", so (docs/imports.md): for
@@ -176,6 +178,11 @@ def import_insured(session: Session, policy_id: int, data: bytes, filename: str,
     near = near_identical_ids(id_rows)
     if near is not None:
         report.errors = [RowError(1, None, *_error_parts(near_identical_error(near)))]
+    if id_rows and not can_see_id_numbers and id_import_daily_limit is not None:
+        try:
+            check_id_import_quota(session, actor=actor, limit=id_import_daily_limit, now=clock())
+        except DomainError as exc:
+            return _file_error("insured", exc)
     if id_rows:
         record_export(session, actor=actor, what="id_matching_import", record_count=len(id_rows),
                       detail=f"insured list; policy={policy_id}; file={filename[:100]}; rows={len(sheet.rows)}; "
@@ -313,6 +320,26 @@ def close_complaint(session: Session, complaint_id: int, *, finding: str, resolu
     session.commit()
 
 
+# Uploaded documents are served with their own type only when it is one of these (a browser will
+# not run them as a page); anything else, text/html and scripts included, is application/octet-stream.
+DOCUMENT_TYPES = frozenset({
+    "application/pdf", "image/png", "image/jpeg",
+    "application/msword", "application/vnd.ms-excel", "application/vnd.ms-powerpoint",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "application/vnd.oasis.opendocument.text", "application/vnd.oasis.opendocument.spreadsheet",
+    "application/wps-office.doc", "application/wps-office.xls", "application/wps-office.docx",
+    "application/wps-office.xlsx",
+})
+
+
+def document_type(content_type: str | None) -> str:
+    """The type an uploaded document is stored and served with: the uploader's own only if allowed."""
+    value = (content_type or "").split(";", 1)[0].strip().lower()
+    return value if value in DOCUMENT_TYPES else "application/octet-stream"
+
+
 def add_document(session: Session, *, year: int, kind: str, title: str, filename: str | None,
                  content_type: str | None, content: bytes | None, by: str | None) -> ProgrammeDocument:
     if kind not in ("rule", "plan", "meeting", "other"):
@@ -321,7 +348,7 @@ def add_document(session: Session, *, year: int, kind: str, title: str, filename
         raise DomainError("required", _("请填写文件标题"))
     check_length(title.strip(), 255, _("标题"))
     check_length(filename, 255, _("文件名"))
-    check_length(content_type, 128, _("文件类型"))
+    content_type = document_type(content_type) if content is not None else None
     row = ProgrammeDocument(year=year, kind=kind, title=title.strip(), filename=filename, content_type=content_type,
                             content=content, uploaded_by=by)
     session.add(row)

@@ -236,6 +236,20 @@ def sign_in_with_card(session: Session, signer: CodeSigner, code: str, *, user_a
 class RevokedCard:
     card_version: int
     devices_signed_out: int
+    chats_unlinked: int = 0
+
+
+def _unlink_chats(session: Session, now: datetime, *, device_ids: list[int] | None = None,
+                  volunteer_id: int | None = None) -> int:
+    """Unlink the Telegram chats linked from these phones (or all of a volunteer's): the bot's
+    /login would otherwise keep handing fresh sign-in links to whoever holds the chat."""
+    from models.messaging import ChatLink
+
+    if device_ids is not None and not device_ids:
+        return 0
+    cond = ChatLink.device_id.in_(device_ids) if device_ids is not None else ChatLink.volunteer_id == volunteer_id
+    return session.execute(update(ChatLink).where(cond, ChatLink.unlinked_at.is_(None))
+                           .values(unlinked_at=now)).rowcount
 
 
 def revoke_card(session: Session, volunteer_id: int, *, by: str = "system",
@@ -246,11 +260,15 @@ def revoke_card(session: Session, volunteer_id: int, *, by: str = "system",
     if vol is None:
         raise DomainError("not_found", _("志愿者不存在"))
     vol.card_version += 1
+    now = clock()
+    card_devices = list(session.scalars(select(Device.id).where(Device.volunteer_id == vol.id,
+                                                                Device.method == METHOD_CARD)))
     signed_out = session.execute(update(Device).where(Device.volunteer_id == vol.id, Device.method == METHOD_CARD,
                                                       Device.revoked_at.is_(None))
-                                 .values(revoked_at=clock(), revoked_by=by)).rowcount
+                                 .values(revoked_at=now, revoked_by=by)).rowcount
+    unlinked = _unlink_chats(session, now, device_ids=card_devices)
     session.commit()
-    return RevokedCard(vol.card_version, signed_out)
+    return RevokedCard(vol.card_version, signed_out, unlinked)
 
 
 def _hash_pin(pin: str) -> str:
@@ -505,10 +523,11 @@ def list_devices(session: Session, volunteer_id: int) -> list[DeviceView]:
 
 
 def revoke_device(session: Session, device_id: int, *, by: str, clock: Clock = system_clock,
-                  volunteer_id: int | None = None, cancel_links: bool = True) -> None:
+                  volunteer_id: int | None = None, cancel_links: bool = True) -> int:
     """Sign a phone out. A coordinator revoking a phone (lost, stolen, taken over) also cancels the
-    volunteer's unused links, which may have been sent to the same place; a volunteer signing out
-    their own phone passes `cancel_links=False`."""
+    volunteer's unused links, which may have been sent to the same place, and unlinks the Telegram
+    chat linked from that phone; a volunteer signing out their own phone passes `cancel_links=False`
+    and keeps both. Returns how many chats were unlinked."""
     device = session.get(Device, device_id)
     if device is None or (volunteer_id is not None and device.volunteer_id != volunteer_id):
         raise DomainError("not_found", _("设备不存在"))
@@ -516,15 +535,32 @@ def revoke_device(session: Session, device_id: int, *, by: str, clock: Clock = s
     if device.revoked_at is None:
         device.revoked_at = now
         device.revoked_by = by
+    unlinked = 0
     if cancel_links:
         _cancel_unused_links(session, device.volunteer_id, now)
+        unlinked = _unlink_chats(session, now, device_ids=[device.id])
     session.commit()
+    return unlinked
+
+
+@dataclass(frozen=True)
+class RevokedDevices:
+    devices_signed_out: int
+    chats_unlinked: int
 
 
 def revoke_all_devices(session: Session, volunteer_id: int, *, by: str, clock: Clock = system_clock) -> int:
+    """Every phone signed out, unused links cancelled, and the Telegram chat always unlinked (it may
+    have been linked before chats recorded their phone)."""
+    return revoke_all_devices_detail(session, volunteer_id, by=by, clock=clock).devices_signed_out
+
+
+def revoke_all_devices_detail(session: Session, volunteer_id: int, *, by: str,
+                              clock: Clock = system_clock) -> RevokedDevices:
     now = clock()
     count = session.execute(update(Device).where(Device.volunteer_id == volunteer_id, Device.revoked_at.is_(None))
                             .values(revoked_at=now, revoked_by=by)).rowcount
     _cancel_unused_links(session, volunteer_id, now)
+    unlinked = _unlink_chats(session, now, volunteer_id=volunteer_id)
     session.commit()
-    return count
+    return RevokedDevices(count, unlinked)

@@ -26,6 +26,7 @@ from typing import Any, Generator, Iterable, Iterator, Mapping, Sequence
 
 from services.errors import DomainError
 from services.i18n import _
+from services.text import strip_controls
 
 XLSX_MAGIC = b"PK\x03\x04"
 # Import limits (docs/imports.md): the roster is 500 people; a year of paper sheets a few thousand.
@@ -87,7 +88,14 @@ def _raw_rows_csv(data: bytes) -> Generator[list[Any], None, None]:
     text = decode_csv(data)
     first = text.split("\n", 1)[0]
     delimiter = "\t" if first.count("\t") > first.count(",") else ","
-    for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter):
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # e.g. a field over csv.field_size_limit() (128 KiB)
+            raise DomainError("bad_file", _("无法读取该 CSV 文件：%(e)s", e=str(exc)[:200])) from None
         if len(row) > MAX_COLUMNS and any(cell.strip() for cell in row[MAX_COLUMNS:]):
             raise _too_many_columns()
         yield row[:MAX_COLUMNS]
@@ -165,7 +173,7 @@ def _read_rows(raw: Iterator[list[Any]], aliases: Mapping[str, Sequence[str]], r
             lookup[_norm_header(name)] = canonical
     index: dict[int, str] = {}
     for i, cell in enumerate(header):
-        canonical = lookup.get(_norm_header(cell))
+        canonical = lookup.get(_norm_header(strip_controls(cell)))
         if canonical and canonical not in index.values():
             index[i] = canonical
     missing = [c for c in required if c not in index.values()]
@@ -181,7 +189,7 @@ def _read_rows(raw: Iterator[list[Any]], aliases: Mapping[str, Sequence[str]], r
         for i, canonical in index.items():
             value = cells[i] if i < len(cells) else None
             if isinstance(value, str):
-                value = value.strip() or None
+                value = strip_controls(value).strip() or None
             values[canonical] = value
         if all(v is None for v in values.values()):
             continue
@@ -201,6 +209,16 @@ def looks_like_formula(value: Any) -> bool:
     return isinstance(value, str) and value.startswith(FORMULA_PREFIXES)
 
 
+def _writable(value: Any) -> Any:
+    """Text without what openpyxl cannot write (`ILLEGAL_CHARACTERS_RE`): one such character in
+    a stored value must not make every export fail."""
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    if isinstance(value, str):
+        return ILLEGAL_CHARACTERS_RE.sub("", value)
+    return value
+
+
 def new_workbook(title: str):
     """A workbook whose first sheet is called `title`; fill it with `append_row` only."""
     from openpyxl import Workbook
@@ -216,7 +234,7 @@ def append_row(ws, values: Iterable[Any]) -> None:
     openpyxl stores any string starting with `=` as a formula; the cell's type is forced back to
     text after the append, so the value reads back unchanged (a name stays a name).
     """
-    values = list(values)
+    values = [_writable(v) for v in values]
     ws.append(values)
     row = ws.max_row
     for column, value in enumerate(values, start=1):
@@ -228,6 +246,7 @@ def append_row(ws, values: Iterable[Any]) -> None:
 
 def set_text(ws, row: int, column: int, value: Any):
     """One cell, with the same rule as `append_row`."""
+    value = _writable(value)
     cell = ws.cell(row=row, column=column)
     cell.value = value
     if looks_like_formula(value):
@@ -250,7 +269,7 @@ def csv_cell(value: Any) -> str:
     elif isinstance(value, date):
         text = value.isoformat()
     else:
-        text = str(value)
+        text = _writable(str(value))
     return "'" + text if looks_like_formula(text) else text
 
 

@@ -121,6 +121,19 @@ def register_web(app: Flask) -> None:
         for key in ("coord_user", "volunteer", "device", app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")):
             g.pop(key, None)
 
+    @app.before_request
+    def _refuse_nul():
+        """A NUL byte is never meaningful input, and PostgreSQL refuses it in text (a 500 from any
+        anonymous request that reaches a query): refuse it up front, in the path, query or form."""
+        def has_nul(multi) -> bool:
+            return any("\x00" in k or any("\x00" in v for v in multi.getlist(k)) for k in multi.keys())
+
+        if "\x00" in request.path or has_nul(request.args) or (request.method != "GET" and has_nul(request.form)):
+            error = DomainError("nul_in_input", _("请求中含有无效字符（空字符），未做任何修改"))
+            if _wants_json():
+                return api_error(error.code, error.message, 400)
+            return render_template("volunteer/refused.html", error=error), 400
+
     @app.after_request
     def _keep_sessions(response):
         """A session that exists (CSRF secret, coordinator) outlives the browser session: a scan

@@ -17,6 +17,7 @@ from web.indicator_cache import cached_indicators
 from services.i18n import _
 from web.auth import current_browser_id, current_device_id, current_user, current_volunteer
 from web.ratelimits import scan_anonymous_per_address, scan_per_device
+from web.params import YEAR_MAX, YEAR_MIN
 from web.runtime import clock, now, scan_rules
 from services.catalog import get_event, get_point, list_events, list_points
 
@@ -258,7 +259,8 @@ class Scans(MethodView):
 
 
 class IndicatorQuery(ma.Schema):
-    year = ma.fields.Integer(load_default=None, metadata={"description": "programme year (default: this year, to date)"})
+    year = ma.fields.Integer(load_default=None, validate=ma.validate.Range(min=YEAR_MIN, max=YEAR_MAX),
+                             metadata={"description": "programme year, 2000–2100 (default: this year, to date)"})
 
 
 @blp.route("/indicators")

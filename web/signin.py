@@ -18,6 +18,7 @@ from web.coord import qr_data_uri
 from web.messaging_helpers import bot_username
 from services.hours import current_hours, recent_attendances
 from web.auth import current_device_id, current_volunteer, safe_next, set_device_cookie
+from web.params import ids as parse_ids
 from web.runtime import clock, now, scan_rules
 
 bp = Blueprint("signin", __name__)
@@ -38,6 +39,12 @@ def _refused(exc: DomainError, status: int = 400):
     return render_template("volunteer/refused.html", error=exc), status
 
 
+def _failed(response) -> bool:
+    """Only failures count against an address: at a 居委 card hand-out thirty phones sign in from
+    one Wi-Fi within a minute, and guessing is bounded by the failure counts kept in the database."""
+    return response.status_code >= 400
+
+
 @bp.get("/login/<token>")
 def link(token: str):
     """Show the link's owner and a confirm button; opening the URL never uses it up."""
@@ -50,7 +57,7 @@ def link(token: str):
 
 
 @bp.post("/login/<token>")
-@limiter.limit("20 per minute")
+@limiter.limit("20 per minute", deduct_when=_failed)
 def link_confirm(token: str):
     try:
         result = confirm_login_link(db.session, token, user_agent=request.headers.get("User-Agent"))
@@ -71,7 +78,7 @@ def card(code: str):
 
 
 @bp.post("/card/<code>")
-@limiter.limit("20 per minute")
+@limiter.limit("20 per minute", deduct_when=_failed)
 def card_confirm(code: str):
     try:
         result = sign_in_with_card(db.session, code_signer(), code, user_agent=request.headers.get("User-Agent"))
@@ -81,7 +88,7 @@ def card_confirm(code: str):
 
 
 @bp.route("/signin", methods=["GET", "POST"])
-@limiter.limit("5 per minute;30 per hour", methods=["POST"])
+@limiter.limit("5 per minute;30 per hour", methods=["POST"], deduct_when=_failed)
 def self_service():
     """Phone + PIN. The limiter is a first brake per worker; the limits that hold are counted in the
     database by the service (per phone number and per address)."""
@@ -142,7 +149,14 @@ def _require_volunteer():
 _SHIFT_ACTIONS = {"confirm": confirm_shift, "leave": request_leave, "undo-leave": undo_leave}
 
 
+def _volunteer_key() -> str:
+    """Shift taps are limited per volunteer (not per address: a team shares one Wi-Fi)."""
+    vol = current_volunteer()
+    return f"volunteer:{vol.id}" if vol is not None else f"address:{request.remote_addr}"
+
+
 @bp.post("/me/shifts/<int:shift_id>/<action>")
+@limiter.limit("10 per minute;60 per hour", key_func=_volunteer_key, scope="shift-actions")
 def my_shift_action(shift_id: int, action: str):
     """确认 / 请假 / 撤销请假 on the /me page: the same service as the bot's buttons (plain forms, CSRF)."""
     vol, redirect_resp = _require_volunteer()
@@ -191,7 +205,7 @@ def my_inbox_read():
     vol, redirect_resp = _require_volunteer()
     if vol is None:
         return redirect_resp
-    ids = [int(v) for v in request.form.getlist("message_id") if v.isdigit()][:200]
+    ids = parse_ids(request.form.getlist("message_id"))[:200]
     if ids:
         mark_read(db.session, vol.id, ids, clock=clock())
     if request.headers.get("X-Requested-With") == "fetch":
@@ -230,7 +244,8 @@ def my_telegram():
         return redirect_resp
     try:
         may_link_chat(vol.method)
-        url = issue_chat_link(db.session, bot_username=bot_username(), volunteer_id=vol.id, clock=clock())
+        url = issue_chat_link(db.session, bot_username=bot_username(), volunteer_id=vol.id, clock=clock(),
+                              device_id=vol.device_id)
     except DomainError as exc:
         flash(exc.message, "error")
         return redirect(url_for("signin.me"))

@@ -191,6 +191,7 @@ ROUTE_ROLES: dict[str, tuple] = {
     "POST coord_admin.end_sessions": ADMIN,
     "POST coord_programme.settings_year_start": ADMIN,
     "POST coord_volunteers.subject_export": ADMIN,
+    "POST coord_volunteers.id_number_confirm": ADMIN,
     "POST coord_volunteers.erase": ADMIN,
     "GET coord_messaging.settings_page": ADMIN,
     "POST coord_messaging.settings_page": ADMIN,

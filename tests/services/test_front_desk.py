@@ -83,6 +83,27 @@ def test_leave_can_be_undone_until_the_start_and_the_office_hears_it(session, sh
     assert err.value.code == "shift_started"
 
 
+def test_flipping_leave_and_undo_makes_one_message_per_window_that_shows_the_latest(session, shift_setup):
+    """Review item 14: leave / undo / leave ... twenty times in a few minutes used to be twenty
+    messages (and Telegram pushes) to every coordinator and the leader."""
+    s = shift_setup
+    for i in range(20):
+        fn = request_leave if i % 2 == 0 else undo_leave
+        assert fn(session, s["shift"], s["vol"], clock=fixed_clock(NOW + timedelta(seconds=10 * i))).changed
+    msgs = session.scalars(select(Message).where(Message.kind == "leave")).all()
+    assert len(msgs) == 1 and msgs[0].title.startswith("撤销请假")  # the last change was an undo
+    assert session.scalar(select(func.count(OutboxItem.id)).where(OutboxItem.message_id == msgs[0].id)) == 2
+    pending = session.scalar(select(OutboxItem.payload).where(OutboxItem.status == "pending"))
+    assert "撤销请假" in pending  # the not-yet-sent push says where things stand
+    session.execute(MessageRecipient.__table__.update().values(read_at=NOW))
+    session.commit()
+    request_leave(session, s["shift"], s["vol"], clock=fixed_clock(NOW + timedelta(minutes=4)))
+    assert session.scalar(select(func.count(MessageRecipient.id)).where(MessageRecipient.read_at.is_(None))) == 2
+    # After the window a change is news again.
+    undo_leave(session, s["shift"], s["vol"], clock=fixed_clock(NOW + timedelta(minutes=25)))
+    assert session.scalar(select(func.count(Message.id)).where(Message.kind == "leave")) == 2
+
+
 def test_confirm_twice_changes_once_and_statuses_show_in_progress(session, shift_setup):
     s = shift_setup
     with pytest.raises(DomainError) as err:

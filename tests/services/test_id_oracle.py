@@ -92,9 +92,11 @@ def _policy_two(session) -> int:
 
 
 def test_roster_id_taken_error_shows_no_phone_digits_and_the_import_is_logged(session, cipher):
+    # The precise "taken" error is an admin's only (review item 2); a non-admin learns nothing.
     _victim(session, cipher)
     rows = [["姓名", "手机号", "身份证号"], ["乙", "13900000012", SECRET]]
-    report = import_volunteers(session, csv_bytes(rows), "r.csv", cipher=cipher, actor="user:2:coord")
+    report = import_volunteers(session, csv_bytes(rows), "r.csv", cipher=cipher, actor="user:2:coord",
+                               can_see_id_numbers=True)
     assert [e.code for e in report.errors] == ["id_number_taken"]
     text = " ".join(report.lines())
     assert "0001" not in text and "13922220001" not in text and SECRET not in text
@@ -110,3 +112,96 @@ def test_roster_with_near_identical_id_numbers_is_refused(session, cipher):
     assert session.scalar(select(func.count(Volunteer.id))) == 0
     ok = import_volunteers(session, csv_bytes(rows[:-1]), "r.csv", cipher=cipher)
     assert ok.ok, ok.lines()
+
+
+# --- review item 2: the roster import is no oracle for a non-admin -----------------------------
+
+def _outcome(report) -> tuple:
+    return (report.ok, report.created, report.updated, report.unchanged, report.lines(), report.notice_lines())
+
+
+def test_a_non_admin_roster_import_reveals_nothing_about_a_guessed_id_number(session, cipher):
+    """Attack: rows that pair a fresh phone (or the victim's own phone) with each guess of the
+    victim's number, with a wrong name. Right and wrong guesses must look exactly alike."""
+    victim = _victim(session, cipher)
+    wrong = candidates(victim.id_number_masked, 2)
+    wrong = next(g for g in wrong if g != SECRET)
+    right = import_volunteers(session, csv_bytes([["姓名", "手机号", "身份证号"], ["乙", "13900000012", SECRET]]),
+                              "r.csv", cipher=cipher, actor="user:2:coord")
+    miss = import_volunteers(session, csv_bytes([["姓名", "手机号", "身份证号"], ["丁", "13900000013", wrong]]),
+                             "r.csv", cipher=cipher, actor="user:2:coord")
+    assert _outcome(right) == _outcome(miss) == (True, 1, 0, 0, [], [])
+    held = session.scalar(select(Volunteer).where(Volunteer.phone == "13900000012"))
+    other = session.scalar(select(Volunteer).where(Volunteer.phone == "13900000013"))
+    # Both show their masked form the same way; only the clash waits for an admin, without a hash.
+    assert held.id_number_masked == victim.id_number_masked and other.id_number_masked == mask_id_number(wrong)
+    assert (held.id_number_hash, held.id_number_check) == (None, True)
+    assert other.id_number_hash is not None and not other.id_number_check
+    assert session.get(Volunteer, victim.id).id_number_hash == cipher.blind_index(SECRET)
+    # The victim's own phone with a right or a wrong guess: both "updated".
+    own_right = import_volunteers(session, csv_bytes([["姓名", "手机号", "身份证号"], ["丙一", "13922220001", SECRET]]),
+                                  "r.csv", cipher=cipher, actor="user:2:coord")
+    assert _outcome(own_right) == (True, 0, 1, 0, [], [])
+
+
+def test_an_admin_checks_a_held_id_number(session, cipher):
+    from services.errors import DomainError
+    from services.imports import confirm_held_id_number
+
+    victim = _victim(session, cipher)
+    import_volunteers(session, csv_bytes([["姓名", "手机号", "身份证号"], ["乙", "13900000012", SECRET]]),
+                      "r.csv", cipher=cipher, actor="user:2:coord")
+    held = session.scalar(select(Volunteer).where(Volunteer.phone == "13900000012"))
+    try:
+        confirm_held_id_number(session, held.id, cipher=cipher)
+        raise AssertionError("a clash must be reported to the admin")
+    except DomainError as exc:
+        assert exc.code == "id_number_taken" and "13922220001" in exc.message
+    victim.id_number_hash = None
+    victim.id_number_enc = victim.id_number_masked = None
+    session.commit()
+    confirm_held_id_number(session, held.id, cipher=cipher)
+    assert (held.id_number_hash, held.id_number_check) == (cipher.blind_index(SECRET), False)
+
+
+def test_id_matching_imports_are_capped_per_non_admin_per_day(session, cipher):
+    from datetime import datetime, timezone
+
+    from services.clock import fixed_clock
+
+    day = fixed_clock(datetime(2026, 3, 2, 2, 0, tzinfo=timezone.utc))
+    rows = [["姓名", "手机号", "身份证号"], ["乙", "13900000012", SECRET]]
+    for _i in range(3):
+        assert import_volunteers(session, csv_bytes(rows), "r.csv", cipher=cipher, actor="user:2:coord",
+                                 clock=day, id_import_daily_limit=3).ok
+    refused = import_volunteers(session, csv_bytes(rows), "r.csv", cipher=cipher, actor="user:2:coord",
+                                clock=day, id_import_daily_limit=3)
+    assert [e.code for e in refused.errors] == ["id_import_daily_limit"] and "每日上限" in refused.lines()[0]
+    # Another account, an admin, a file without ID numbers, and the next day are not refused.
+    assert import_volunteers(session, csv_bytes(rows), "r.csv", cipher=cipher, actor="user:3:coord",
+                             clock=day, id_import_daily_limit=3).ok
+    assert import_volunteers(session, csv_bytes(rows), "r.csv", cipher=cipher, actor="user:2:coord",
+                             clock=day, id_import_daily_limit=3, can_see_id_numbers=True).ok
+    assert import_volunteers(session, csv_bytes([["姓名", "手机号"], ["乙", "13900000012"]]), "r.csv", cipher=cipher,
+                             actor="user:2:coord", clock=day, id_import_daily_limit=3).ok
+    tomorrow = fixed_clock(datetime(2026, 3, 2, 17, 0, tzinfo=timezone.utc))  # 01:00 in Shanghai
+    assert import_volunteers(session, csv_bytes(rows), "r.csv", cipher=cipher, actor="user:2:coord",
+                             clock=tomorrow, id_import_daily_limit=3).ok
+
+
+def test_the_roster_page_holds_a_clashing_number_for_a_coordinator(app, client, auth):
+    import io
+
+    from extensions import db
+    from keys import data_cipher
+    from tests.conftest import csrf_from
+
+    with app.app_context():
+        _victim(db.session, data_cipher())
+    auth.login()
+    data = csv_bytes([["姓名", "手机号", "身份证号"], ["乙", "13900000012", SECRET]])
+    resp = client.post("/coord/volunteers/import", data={"csrf_token": csrf_from(client, "/coord/volunteers/import"),
+                                                         "file": (io.BytesIO(data), "r.csv")},
+                       content_type="multipart/form-data", follow_redirects=True)
+    text = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and "导入成功" in text and "另一名志愿者" not in text

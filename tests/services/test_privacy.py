@@ -137,3 +137,42 @@ def test_the_scheduled_job_uses_the_retention_setting(app, session, cipher, monk
     session.expire_all()
     assert session.scalar(select(ScanRecord.lat)) is None
     assert app.config["SCAN_LOCATION_RETENTION_DAYS"] == 400
+
+
+def test_survey_comments_and_leave_notices_are_exported_and_erased(session, cipher):
+    """Review item 7: appended survey comments (table survey_comments) were missing from the copy
+    and survived erasure; leave notices naming the person stayed in coordinators' inboxes."""
+    from models import Assignment, Event, Message, OutboxItem, Shift
+    from models.messaging import SurveyComment
+    from services.assignments import request_leave
+    from services.users import create_user
+
+    vid = _person(session, cipher)
+    answer = session.scalar(select(SurveyAnswer))
+    session.add(SurveyComment(answer_id=answer.id, text="队长电话 13800001111 常打不通", channel="telegram"))
+    create_user(session, "coord", "password-123", "coordinator")
+    event = Event(name="端午", starts_on=date(2026, 6, 1), ends_on=date(2026, 6, 30))
+    point = session.scalar(select(PatrolPoint))
+    session.add(event)
+    session.flush()
+    shift = Shift(event_id=event.id, point_id=point.id, starts_at=NOW + timedelta(days=2),
+                  ends_at=NOW + timedelta(days=2, hours=3), capacity=5)
+    session.add(shift)
+    session.flush()
+    session.add(Assignment(shift_id=shift.id, volunteer_id=vid))
+    session.commit()
+    request_leave(session, shift.id, vid, clock=lambda: NOW)
+
+    data = json.loads(subject_access_export(session, vid, cipher=cipher, actor="t", clock=lambda: NOW).content)
+    assert [c["text"] for c in data["survey_comments"]] == ["队长电话 13800001111 常打不通"]
+    assert "丁一" in data["leave_messages_to_office"][0]["title"]
+
+    withdraw_volunteer(session, vid, date(2026, 6, 1), by="user:1:admin")
+    erase_volunteer(session, vid, actor="user:1:admin", clock=lambda: NOW)
+    session.expire_all()
+    assert session.scalar(select(func.count(SurveyComment.id))) == 0
+    leave = session.scalar(select(Message).where(Message.kind == "leave"))
+    assert "丁一" not in leave.title + leave.body and f"#{vid}" in leave.title
+    assert all("丁一" not in p for p in session.scalars(select(OutboxItem.payload)))
+    assert session.scalar(select(func.count(OutboxItem.id)).where(OutboxItem.message_id == leave.id,
+                                                                    OutboxItem.status == "pending")) == 0

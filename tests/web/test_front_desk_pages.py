@@ -51,6 +51,26 @@ def test_me_confirm_leave_and_undo_need_csrf_and_reach_the_office(app, client, a
     assert client.post(f"/me/shifts/{shift}/explode", data={"csrf_token": token}).status_code == 404
 
 
+def test_flipping_leave_on_me_is_rate_limited_per_volunteer_and_makes_one_message(app, client, auth):
+    """Review item 14: a volunteer flipping 请假 / 撤销请假 cannot flood the office."""
+    auth.user("coord", "coordinator")
+    vol = auth.volunteer()
+    shift = _shift(app, vol, starts_in=timedelta(hours=5))
+    token = csrf_from(client, "/me")
+    codes = [client.post(f"/me/shifts/{shift}/{'leave' if i % 2 == 0 else 'undo-leave'}",
+                         data={"csrf_token": token}).status_code for i in range(12)]
+    assert codes[:10] == [302] * 10 and codes[10:] == [429, 429]
+    with app.app_context():
+        assert len(db.session.scalars(select(Message.id).where(Message.kind == "leave")).all()) <= 2  # one per window
+    other = app.test_client()  # another volunteer behind the same address is not held back
+    from tests.conftest import Auth
+    vol2 = Auth(app, other).volunteer(name="李四", phone="13900000002", vest_no="PJ-0002")
+    with app.app_context():
+        db.session.add(Assignment(shift_id=shift, volunteer_id=vol2))
+        db.session.commit()
+    assert other.post(f"/me/shifts/{shift}/leave", data={"csrf_token": csrf_from(other, "/me")}).status_code == 302
+
+
 def test_me_leave_after_the_start_is_refused_with_the_phone(app, client, auth):
     from services.settings import set_setting
 

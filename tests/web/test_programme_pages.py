@@ -177,3 +177,37 @@ def test_the_insurance_page_says_whether_the_gate_checks_anything_yet(app, clien
         db.session.commit()
     page = client.get("/coord/programme/insurance").get_data(as_text=True)
     assert "签到时的保险核验已生效" in page and "还没有登记任何保单" not in page
+
+
+def test_an_uploaded_html_or_script_document_is_served_as_a_download_never_as_a_page(app, client, auth):
+    """Review item 15: the uploader's MIME type used to be served as is (text/html ran as a page)."""
+    from models import ProgrammeDocument
+
+    auth.login()
+    token = csrf_from(client, "/coord/")
+    uploads = [("evil.html", "text/html", b"<script>alert(1)</script>"),
+               ("evil.js", "application/javascript", b"alert(1)"),
+               ("evil.svg", "image/svg+xml", b"<svg onload=alert(1)>"),
+               ("ok.pdf", "application/pdf", b"%PDF-1.4"),
+               ("ok.png", "image/png; charset=x", b"\x89PNG"),
+               ("ok.xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", b"PK\x03\x04")]
+    for name, mime, body in uploads:
+        client.post(f"/coord/programme/documents?year={Y}", content_type="multipart/form-data",
+                    data={"csrf_token": token, "kind": "other", "title": name,
+                          "file": (io.BytesIO(body), name, mime)})
+    with app.app_context():
+        # Also a row stored before the rule, with the uploader's type.
+        db.session.add(ProgrammeDocument(year=Y, kind="other", title="old", filename="old.html",
+                                         content_type="text/html", content=b"<b>x</b>"))
+        db.session.commit()
+        docs = {d.title: d.id for d in db.session.scalars(select(ProgrammeDocument))}
+    served = {}
+    for title, doc_id in docs.items():
+        resp = client.get(f"/coord/programme/documents/{doc_id}")
+        assert resp.headers["Content-Disposition"].startswith("attachment")
+        assert resp.headers["X-Content-Type-Options"] == "nosniff"
+        served[title] = resp.mimetype
+    assert served == {"evil.html": "application/octet-stream", "evil.js": "application/octet-stream",
+                      "evil.svg": "application/octet-stream", "ok.pdf": "application/pdf", "ok.png": "image/png",
+                      "ok.xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                      "old": "application/octet-stream"}

@@ -1,6 +1,8 @@
 """Coordinator pages for patrol records: filter, review flagged ones, adjust hours, import sheets."""
 from __future__ import annotations
 
+import math
+
 from datetime import date
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -91,6 +93,8 @@ def review(attendance_id: int):
 def adjust(volunteer_id: int):
     try:
         hours_value = float(request.form.get("hours", ""))
+        if not math.isfinite(hours_value):
+            raise ValueError("not a finite number")
         work_date = date.fromisoformat(request.form.get("work_date", ""))
     except ValueError:
         flash(_("请填写有效的时长（小时，可为负数）和日期"), "error")

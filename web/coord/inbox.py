@@ -7,6 +7,7 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from extensions import db
 from services.messaging import mark_user_read, user_inbox
 from web.auth import current_user
+from web.params import ids as parse_ids
 from web.coord import protect
 from web.runtime import clock
 
@@ -21,6 +22,6 @@ def index():
 
 @bp.post("/read")
 def read():
-    ids = [int(x) for x in request.form.getlist("message_id") if x.isdigit()]
+    ids = parse_ids(request.form.getlist("message_id"))
     mark_user_read(db.session, current_user().id, ids, clock=clock())
     return redirect(url_for(".index"))

@@ -1,6 +1,8 @@
 """Coordinator pages for patrol points: edit, rotate key, QR image, posters, import."""
 from __future__ import annotations
 
+import math
+
 import io
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, send_file, url_for
@@ -40,9 +42,12 @@ def _form_input() -> PointInput:
         if not raw:
             return None
         try:
-            return float(raw)
+            value = float(raw)
         except ValueError:
             raise DomainError("bad_number", _("“%(v)s”不是数字", v=raw)) from None
+        if not math.isfinite(value):
+            raise DomainError("bad_number", _("“%(v)s”不是数字", v=raw))
+        return value
 
     radius = number("radius_m")
     return PointInput(code=(form.get("code") or "").strip(), name=form.get("name") or "",

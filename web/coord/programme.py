@@ -7,7 +7,7 @@ import uuid
 from datetime import date
 
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from sqlalchemy import func, select
 
 from extensions import db
@@ -30,11 +30,12 @@ from services.self_evaluation import (QUALITATIVE, default_weights, evaluate, qu
 from services.programme_year import holds_data, programme_year_of, set_year_start, year_dates, year_start
 from services.programme import (LINE_NAMES, add_complaint, add_delivery, add_document, add_expenditure,
                                 budget, close_complaint, create_policy, import_complaints, import_deliveries, import_expenditures,
-                                import_insured, import_issues, money,
+                                document_type, import_insured, import_issues, money,
                                 programme_year, set_budget, update_year)
 from services.spreadsheet import workbook_bytes, workbook_to_csv
 from web.auth import actor, current_user
 from web.indicator_cache import cached_indicators
+from web.params import id_value, year_arg
 from web.coord import audit_import, protect
 from web.runtime import clock, now
 
@@ -43,7 +44,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _year() -> int:
-    return request.values.get("year", type=int) or programme_year_of(db.session, _today())
+    return year_arg() or programme_year_of(db.session, _today())
 
 
 def _today() -> date:
@@ -209,7 +210,8 @@ def insurance_import(policy_id: int):
         flash(_("请选择要导入的文件"), "error")
         return _back(".insurance")
     report = import_insured(db.session, policy_id, upload.read(), upload.filename, cipher=data_cipher(),
-                            actor=actor(), can_see_id_numbers=current_user().is_admin)
+                            actor=actor(), can_see_id_numbers=current_user().is_admin,
+                            id_import_daily_limit=current_app.config["ID_IMPORT_DAILY_LIMIT"])
     audit_import(report, upload.filename)
     if report.ok:
         flash(report.summary(), "success")
@@ -306,7 +308,7 @@ def complaints():
                     flash(line, "success" if report.ok else "error")
                 return _back(".complaints")
             if request.form.get("complaint_id"):
-                close_complaint(db.session, int(request.form["complaint_id"]), finding=request.form.get("finding", ""),
+                close_complaint(db.session, id_value(request.form["complaint_id"], _("投诉")), finding=request.form.get("finding", ""),
                                 resolution=request.form.get("resolution", ""))
             else:
                 vol_id = None
@@ -351,8 +353,11 @@ def document_file(doc_id: int):
     doc = db.session.get(ProgrammeDocument, doc_id)
     if doc is None or doc.content is None:
         abort(404)
-    return send_file(io.BytesIO(doc.content), mimetype=doc.content_type or "application/octet-stream",
+    # Never the uploader's text/html or script: a download, of an allow-listed type or octet-stream.
+    resp = send_file(io.BytesIO(doc.content), mimetype=document_type(doc.content_type),
                      download_name=doc.filename or f"document-{doc.id}", as_attachment=True)
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    return resp
 
 
 @bp.route("/settings", methods=["GET", "POST"])

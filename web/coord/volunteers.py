@@ -15,12 +15,12 @@ from services.audit_log import record_action
 from services.clock import local_date, local_zone
 from services.errors import DomainError
 from services.i18n import _
-from services.imports import import_volunteers
+from services.imports import confirm_held_id_number, import_volunteers
 from services.posters import CardItem, cards_pdf
 from services.privacy import erase_volunteer, subject_access_export
 from services.roster import export_roster
 from services.signin import (PHONE_FAILURE_LIMIT, card_url, issue_login_link, issue_pin, issue_pins,
-                             lift_pin_lockout, list_devices, pin_status, revoke_all_devices, revoke_card,
+                             lift_pin_lockout, list_devices, pin_status, revoke_all_devices_detail, revoke_card,
                              revoke_device)
 from services.people import HOUR_BANDS, hours_by_campaign, roster, wechat_message
 from services.volunteers import get_volunteer, reinstate_volunteer, teams, withdraw_volunteer
@@ -29,6 +29,7 @@ from services.programme_year import current_year
 from services.messaging import chat_link_of
 from services.review import list_adjustments, list_attendances
 from web.auth import actor, current_user
+from web.params import year_arg
 from web.runtime import clock, now, scan_rules
 from web.coord import import_page, protect, qr_data_uri
 
@@ -52,7 +53,9 @@ def index():
 def import_roster():
     return import_page(
         lambda data, name: import_volunteers(db.session, data, name, cipher=data_cipher(), actor=actor(),
-                                             zone=local_zone(current_app.config["TIMEZONE"])),
+                                             zone=local_zone(current_app.config["TIMEZONE"]), clock=clock(),
+                                             can_see_id_numbers=current_user().is_admin,
+                                             id_import_daily_limit=current_app.config["ID_IMPORT_DAILY_LIMIT"]),
         title=_("导入志愿者花名册"),
         help_lines=[_("必填列：姓名、手机号；可选：所属居委、马甲编号、身份证号、入队日期。"),
                     _("按手机号匹配：已有的更新，新的新增；空白单元格不会清除已有数据。"),
@@ -63,7 +66,7 @@ def import_roster():
 @bp.get("/<int:volunteer_id>")
 def detail(volunteer_id: int):
     vol = get_volunteer(db.session, volunteer_id)
-    year = request.args.get("year", type=int) or current_year(db.session, now(), scan_rules().zone)
+    year = year_arg() or current_year(db.session, now(), scan_rules().zone)
     return render_template("coord/volunteers/detail.html", vol=vol, devices=list_devices(db.session, vol.id),
                            pin=pin_status(db.session, vol.id), pin_limit=PHONE_FAILURE_LIMIT,
                            today=local_date(now()), year=year, summary=volunteer_hours(db.session, vol.id, year),
@@ -119,10 +122,11 @@ def withdraw(volunteer_id: int):
     try:
         withdraw_volunteer(db.session, volunteer_id, on, rules=scan_rules(), clock=clock(), by=actor())
         if on <= local_date(now()):
-            revoked = revoke_all_devices(db.session, volunteer_id, by=actor())
-            record_action(db.session, actor(), "revoke_device", f"volunteer:{volunteer_id}", f"all; count={revoked}")
+            revoked = revoke_all_devices_detail(db.session, volunteer_id, by=actor())
+            record_action(db.session, actor(), "revoke_device", f"volunteer:{volunteer_id}",
+                          f"all; count={revoked.devices_signed_out}; chats unlinked={revoked.chats_unlinked}")
             db.session.commit()
-            flash(_("已登记退出（%(d)s），其手机登录已全部注销", d=on.isoformat()), "success")
+            flash(_("已登记退出（%(d)s），其手机登录已全部注销，Telegram 绑定已解除", d=on.isoformat()), "success")
         else:  # until that date they still patrol with the phones they have
             flash(_("已登记退出（%(d)s）：此前仍可扫码签到", d=on.isoformat()), "success")
     except DomainError as exc:
@@ -142,10 +146,14 @@ def reinstate(volunteer_id: int):
 
 @bp.post("/<int:volunteer_id>/devices/<int:device_id>/revoke")
 def revoke(volunteer_id: int, device_id: int):
-    revoke_device(db.session, device_id, by=actor(), volunteer_id=volunteer_id, clock=clock())
-    record_action(db.session, actor(), "revoke_device", f"volunteer:{volunteer_id}", f"device={device_id}")
+    unlinked = revoke_device(db.session, device_id, by=actor(), volunteer_id=volunteer_id, clock=clock())
+    record_action(db.session, actor(), "revoke_device", f"volunteer:{volunteer_id}",
+                  f"device={device_id}; chats unlinked={unlinked}")
     db.session.commit()
-    flash(_("已注销该设备的登录，尚未使用的登录链接也已作废"), "success")
+    if unlinked:
+        flash(_("已注销该设备的登录，尚未使用的登录链接也已作废；从这部手机绑定的 Telegram 也已解除绑定"), "success")
+    else:
+        flash(_("已注销该设备的登录，尚未使用的登录链接也已作废"), "success")
     return redirect(url_for(".detail", volunteer_id=volunteer_id))
 
 
@@ -153,9 +161,29 @@ def revoke(volunteer_id: int, device_id: int):
 def card_revoke(volunteer_id: int):
     revoked = revoke_card(db.session, volunteer_id, by=actor(), clock=clock())
     record_action(db.session, actor(), "revoke_card", f"volunteer:{volunteer_id}",
-                  f"phones signed out={revoked.devices_signed_out}")
+                  f"phones signed out={revoked.devices_signed_out}; chats unlinked={revoked.chats_unlinked}")
     db.session.commit()
-    flash(_("旧志愿者卡已作废，用它登录的 %(n)d 部手机已退出登录，请打印新卡", n=revoked.devices_signed_out), "success")
+    if revoked.chats_unlinked:
+        flash(_("旧志愿者卡已作废，用它登录的 %(n)d 部手机已退出登录，从这些手机绑定的 Telegram 也已解除绑定，请打印新卡",
+                n=revoked.devices_signed_out), "success")
+    else:
+        flash(_("旧志愿者卡已作废，用它登录的 %(n)d 部手机已退出登录，请打印新卡", n=revoked.devices_signed_out),
+              "success")
+    return redirect(url_for(".detail", volunteer_id=volunteer_id))
+
+
+@bp.post("/<int:volunteer_id>/id-number/confirm")
+def id_number_confirm(volunteer_id: int):
+    """An admin checks an ID number a non-admin imported that was registered to someone else."""
+    if not current_user().is_admin:
+        abort(403)
+    try:
+        confirm_held_id_number(db.session, volunteer_id, cipher=data_cipher())
+        record_action(db.session, actor(), "import", f"volunteer:{volunteer_id}", "id number checked")
+        db.session.commit()
+        flash(_("身份证号已核对，不与其他志愿者重复"), "success")
+    except DomainError as exc:
+        flash(exc.message, "error")
     return redirect(url_for(".detail", volunteer_id=volunteer_id))
 
 
