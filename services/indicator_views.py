@@ -7,13 +7,15 @@ A chart bar is green only when it meets its target, as the card's status is (87.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.volunteer import Volunteer
+from services.clock import SHANGHAI
 from services.errors import DomainError
 from services.i18n import _
 from services.indicators import GREEN, IndicatorReport, active_volunteer_ids, hours_by_volunteer
@@ -108,6 +110,8 @@ class Drilldown:
     summary: list[str] = field(default_factory=list)        # what is missing, in words
     by_team: list[tuple[str, int, int]] = field(default_factory=list)  # team, short, active
     remindable: bool = False
+    team_column: int | None = 1   # None: the rows are records, not people, and have no team
+    unit: str = ""                # what a row is counted in ("人", "笔", "批")
 
 
 def _volunteers(session: Session, ids: list[int]) -> dict[int, Volunteer]:
@@ -174,18 +178,22 @@ def drilldown(session: Session, report: IndicatorReport, number: int, *, team: s
             title = _("未按时投保的志愿者")
             summary = [_("%(n)d 名志愿者未按时投保", n=ev.get("late_count", 0))]
         dd = Drilldown(title, [name, team_col, phone] + extra_cols, [], [], [], summary=summary)
+    elif 1 <= number <= 14:
+        dd, data = _ledger(session, report, number, start, end)
     else:
-        raise DomainError("no_table", _("该指标没有人员明细"))
-    dd.teams = sorted({r[1] for _v, r in data if r[1]})
-    if team:
-        data = [(v, r) for v, r in data if r[1] == team]
+        raise DomainError("no_table", _("该指标没有明细"))
+    dd.unit = dd.unit or _("人")
+    tc = dd.team_column
+    if tc is not None:
+        dd.teams = sorted({r[tc] for _v, r in data if r[tc]})
+        if team:
+            data = [(v, r) for v, r in data if r[tc] == team]
     if number == 6:
         short = round(sum(r[4] for _v, r in data), 1)
         dd.summary = [(f"{team}：" if team else "") + _("%(n)d 名志愿者未达到 %(t)s 小时，共差 %(h)s 小时", n=len(data),
                                                        t=f"{target:g}", h=f"{short:g}")]
     if sort is not None and 0 <= sort < len(dd.columns):
-        data.sort(key=lambda item: (item[1][sort] is None, item[1][sort] if item[1][sort] is not None else ""),
-                  reverse=descending)
+        data.sort(key=lambda item: _sort_key(item[1][sort]), reverse=descending)
     dd.rows = [r for _v, r in data]
     dd.volunteer_ids = [v for v, _r in data]
     if row.status == GREEN and number != 4:
@@ -193,7 +201,134 @@ def drilldown(session: Session, report: IndicatorReport, number: int, *, team: s
     return dd
 
 
-PEOPLE_DRILLDOWNS = (4, 6, 9, 10)
+def _sort_key(value: Any) -> tuple:
+    """Blanks last, numbers by value, everything else by its text, so a mixed column still sorts."""
+    if value is None or value == "":
+        return (2, 0, "")
+    if isinstance(value, (int, float, Decimal)):
+        return (0, float(value), "")
+    return (1, 0, str(value))
+
+
+def _local(at: datetime | None) -> str:
+    if at is None:
+        return ""
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+
+
+def _ledger(session: Session, report: IndicatorReport, number: int, start: date,
+            end: date) -> tuple[Drilldown, list[tuple[int | None, list[Any]]]]:
+    """The records behind the indicators that are not lists of people: ledgers, deliveries,
+    attendances to review, survey and month figures; each row with the figures that make the number."""
+    from models.attendance import REVIEW_APPROVED, REVIEW_NONE, Attendance
+    from models.point import PatrolPoint
+    from models.programme import (LINE_WORK_FUND, Complaint, EquipmentDelivery, Expenditure, JobRun,
+                                  ProgrammeDocument)
+
+    row = report.row(number)
+    ev = row.evidence or {}
+    data: list[tuple[int | None, list[Any]]] = []
+    summary: list[str] = []
+    if number == 1:
+        entries = session.scalars(select(Expenditure).where(Expenditure.year == report.year,
+                                                            Expenditure.line == LINE_WORK_FUND)
+                                  .order_by(Expenditure.spent_on, Expenditure.id)).all()
+        data = [(None, [e.spent_on.isoformat(), e.description, e.payee or "", e.voucher_no or "", float(e.amount)])
+                for e in entries]
+        total = sum(r[4] for _v, r in data)
+        limit = _target_from_text(row.target)
+        summary = [_("合计 %(t).2f 元，上限 %(l)s 元，%(d)s", t=total, l=f"{limit:g}",
+                     d=_("超出 %(x).2f 元", x=total - limit) if total > limit else _("余 %(x).2f 元", x=limit - total))]
+        dd = Drilldown(_("工作经费支出"), [_("日期"), _("事项"), _("收款方"), _("凭证号"), _("金额（元）")], [], [], [],
+                       unit=_("笔"))
+    elif number == 2:
+        data = [(None, [p["policy_no"], f"{p['cover_start']} – {p['cover_end']}", p["premium_per_person"], p["insured"],
+                        p["share"], p["charged"]]) for p in ev.get("policies", [])]
+        summary = [_("每张保单的保费按保障期落在本年度的天数分摊：保费 × 被保险人数 × 本年度天数 ÷ 保障天数。"),
+                   _("合计 %(t).2f 元 ÷ %(n)d 人", t=ev.get("premiums", 0), n=ev.get("insured", 0))]
+        dd = Drilldown(_("保费分摊"), [_("保单号"), _("保障期"), _("保费/人"), _("被保险人"), _("本年度天数/保障天数"),
+                                   _("计入本年度（元）")], [], [], [], unit=_("张"))
+    elif number in (3, 5, 8):
+        deliveries = session.scalars(select(EquipmentDelivery).where(EquipmentDelivery.delivered_on.between(start, end))
+                                     .order_by(EquipmentDelivery.delivered_on, EquipmentDelivery.id)).all()
+        data = [(None, [d.delivered_on.isoformat(), d.supplier, d.sets, float(d.unit_cost),
+                        round(d.sets * float(d.unit_cost), 2), d.passed_sets, d.sets - d.passed_sets,
+                        d.inspection_note or ""]) for d in deliveries]
+        sets = sum(r[2] for _v, r in data)
+        passed = sum(r[5] for _v, r in data)
+        if number == 3:
+            equipped = ev.get("equipped", 0)
+            total = ev.get("total_cost", 0.0)
+            summary = [_("装备总成本 %(t).2f 元 ÷ 已发放装备 %(n)d 人 = %(p).2f 元/人（上限 %(l)s 元/人）", t=total, n=equipped,
+                         p=total / equipped if equipped else 0.0, l=f"{_target_from_text(row.target):g}")
+                       if equipped else _("尚无发放记录，无法计算人均成本")]
+        elif number == 5:
+            target = int(_target_from_text(row.target))
+            summary = [_("已到货 %(s)d 套，目标 %(t)d 套，%(d)s", s=sets, t=target,
+                         d=_("还差 %(x)d 套", x=target - sets) if sets < target else _("已达到"))]
+        else:
+            summary = [_("验收合格 %(p)d 套 / 到货 %(s)d 套，不合格 %(x)d 套", p=passed, s=sets, x=sets - passed)
+                       if sets else _("尚无到货记录")]
+        dd = Drilldown(_("装备到货与验收"), [_("到货日期"), _("供应商"), _("套数"), _("单价（元）"), _("金额（元）"),
+                                      _("验收合格（套）"), _("不合格（套）"), _("验收说明")], [], [], [], unit=_("批"))
+    elif number == 7:
+        A = Attendance
+        rows = session.execute(select(A, Volunteer, PatrolPoint.name).join(Volunteer, Volunteer.id == A.volunteer_id)
+                               .outerjoin(PatrolPoint, PatrolPoint.id == A.point_id)
+                               .where(A.work_date.between(start, end), A.status != "open",
+                                      ~((A.review_status == REVIEW_APPROVED)
+                                        | ((A.status == "closed") & (A.review_status == REVIEW_NONE))))
+                               .order_by(A.work_date, A.id)).all()
+        review = {"none": _("未审核"), "flagged": _("待核对"), "approved": _("已通过"), "rejected": _("已驳回")}
+        status = {"closed": _("正常签退"), "auto_closed": _("自动结束")}
+        data = [(v.id, [v.name, v.team or "", v.phone, a.work_date.isoformat(), point or "", _local(a.check_in_at),
+                        _local(a.check_out_at), status.get(a.status, a.status), a.flags or "",
+                        review.get(a.review_status, a.review_status)]) for a, v, point in rows]
+        summary = [_("正常 %(n)d 条 / 共 %(t)d 条，%(x)d 条未正常结束，其中待核对 %(f)d 条", n=ev.get("normal", 0),
+                     t=ev.get("total", 0), x=len(data), f=ev.get("flagged", 0))]
+        dd = Drilldown(_("未正常结束的签到记录"), [_("姓名"), _("居委"), _("手机"), _("日期"), _("点位"), _("签到时间"),
+                                         _("签退时间"), _("结束方式"), _("标记"), _("审核状态")], [], [], [], unit=_("条"))
+    elif number == 11:
+        complaints = session.execute(select(Complaint, Volunteer.name).outerjoin(Volunteer, Volunteer.id == Complaint.volunteer_id)
+                                     .where(Complaint.received_on.between(start, end))
+                                     .order_by(Complaint.received_on, Complaint.id)).all()
+        data = [(None, [c.received_on.isoformat(), c.source, name or "", c.description, c.resolution or "",
+                        _("未办结") if c.status == "open" else _("已办结")]) for c, name in complaints]
+        summary = [_("共 %(n)d 件，未办结 %(o)d 件", n=ev.get("complaints", 0), o=ev.get("open", 0))]
+        dd = Drilldown(_("投诉登记"), [_("日期"), _("来源"), _("涉及志愿者"), _("内容"), _("处理结果"), _("状态")], [], [], [],
+                       unit=_("件"))
+    elif number == 12:
+        data = [(None, [_("%(m)s月", m=m), h]) for m, h in (ev.get("hours_by_month") or {}).items()]
+        summary = [_("重大节点：") + "、".join(ev["events"])] if ev.get("events") else []
+        summary.append(_("覆盖点位 %(n)d 个", n=ev.get("points_covered", 0)))
+        dd = Drilldown(_("每月巡逻时长"), [_("月份"), _("时长（小时）")], [], [], [], unit=_("个月"))
+    elif number == 13:
+        kinds = {"rule": _("制度"), "plan": _("方案"), "meeting": _("会议纪要"), "other": _("其他")}
+        docs = session.scalars(select(ProgrammeDocument).where(ProgrammeDocument.year == report.year)
+                               .order_by(ProgrammeDocument.created_at)).all()
+        data = [(None, [_("制度文件"), kinds.get(d.kind, d.kind), d.title, _local(d.created_at)]) for d in docs]
+        runs = session.scalars(select(JobRun).order_by(JobRun.started_at.desc()).limit(50)).all()
+        data += [(None, [_("自动任务"), r.job, r.outcome, _local(r.started_at)]) for r in runs]
+        data += [(None, [_("已送达消息"), k, n, ""]) for k, n in (ev.get("messages_sent") or {}).items()]
+        summary = [_("制度文件 %(d)d 份，最近 %(r)d 次自动任务", d=len(docs), r=len(runs))]
+        dd = Drilldown(_("制度文件、自动任务与提醒"), [_("类别"), _("项目"), _("内容或结果"), _("时间")], [], [], [],
+                       unit=_("项"))
+    else:  # 14
+        by_score = ev.get("by_score") or {}
+        responses = sum(by_score.values()) or 0
+        data = [(None, [str(k), n, round(n / responses * 100, 1) if responses else 0.0]) for k, n in by_score.items()]
+        summary = [_("调查轮次 %(r)s：回收 %(n)d 份 / 应答 %(e)d 人", r=ev["round"], n=ev.get("responses", 0),
+                     e=ev.get("eligible", 0))] if ev.get("round") else [_("尚未开展调查")]
+        dd = Drilldown(_("评分分布"), [_("评分"), _("人数"), _("占比（百分比）")], [], [], [], unit=_("档"))
+    dd.summary = summary
+    dd.team_column = 1 if number == 7 else None
+    return dd, data
+
+
+PEOPLE_DRILLDOWNS = (4, 6, 7, 9, 10)
+ALL_DRILLDOWNS = tuple(range(1, 15))
 
 
 def drilldown_workbook(dd: Drilldown, *, title: str):
@@ -204,7 +339,7 @@ def drilldown_workbook(dd: Drilldown, *, title: str):
     append_row(ws, dd.columns)
     for r in dd.rows:
         append_row(ws, r)
-    for col, width in zip("ABCDEF", (12, 14, 14, 16, 16, 28)):
+    for col, width in zip("ABCDEFGHIJ", (12, 14, 14, 16, 16, 28, 18, 18, 18, 12)):
         ws.column_dimensions[col].width = width
     return wb
 

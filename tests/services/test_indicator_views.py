@@ -15,6 +15,7 @@ from services.indicators import IndicatorReport, IndicatorRow, compute_indicator
 from services.programme import update_year
 from services.review import add_adjustment
 from tests.conftest import csrf_from
+from tests.services.test_indicators import programme  # noqa: F401  (fixture)
 
 Y = 2025
 
@@ -105,3 +106,45 @@ def test_a_card_says_what_is_missing():
         "312 人未达到目标时长"
     assert gap_text(IndicatorRow(14, "", "", "", "≥90%", "", "red", 0.876)) == "差 2.4 个百分点"
     assert gap_text(IndicatorRow(4, "", "", "", "=500 人", "501 人", "green", 501)) == ""
+
+
+def test_every_drilldown_is_a_sortable_table_with_an_xlsx_export(client, auth, programme):  # noqa: F811
+    """Item 5 of issue 12: all 14 drill-downs are tables (no JSON dump), each exports to .xlsx with
+    a header row, sorts server-side, and says when its rows are records without a team."""
+    auth.login()
+    for number in range(1, 15):
+        page = client.get(f"/coord/programme/indicator/{number}?year={Y}")
+        assert page.status_code == 200, number
+        html = page.get_data(as_text=True)
+        assert "<table" in html and '{"' not in html and "<pre" not in html, number
+        assert f"/coord/programme/indicator/{number}/export.xlsx" in html, number
+        assert client.get(f"/coord/programme/indicator/{number}?year={Y}&sort=1&desc=1").status_code == 200, number
+        xlsx = client.get(f"/coord/programme/indicator/{number}/export.xlsx?year={Y}&sort=0")
+        assert xlsx.status_code == 200, number
+        rows = list(load_workbook(BytesIO(xlsx.data)).active.iter_rows(values_only=True))
+        assert rows and all(isinstance(c, str) and c for c in rows[0]), number
+        if number in (4, 6, 7, 9, 10):
+            assert 'name="team"' in html, number
+        else:
+            assert 'name="team"' not in html and "不分居委" in html, number
+
+
+def test_equipment_drilldowns_show_the_deliveries_and_the_per_person_computation(session, programme):  # noqa: F811
+    report = compute_indicators(session, Y, today=date(Y, 12, 1))
+    for number in (3, 5, 8):
+        dd = drilldown(session, report, number)
+        assert dd.rows == [[f"{Y}-01-20", "某服装厂", 5, 55.0, 275.0, 4, 1, ""]]
+        assert dd.team_column is None
+    assert "275.00 元 ÷ 已发放装备 4 人 = 68.75 元/人" in drilldown(session, report, 3).summary[0]
+    assert "不合格 1 套" in drilldown(session, report, 8).summary[0]
+
+
+def test_indicator_7_lists_the_attendances_that_did_not_close_normally(session, programme):  # noqa: F811
+    report = compute_indicators(session, Y, today=date(Y, 12, 1))
+    dd = drilldown(session, report, 7)
+    assert dd.columns[:3] == ["姓名", "居委", "手机"] and "审核状态" in dd.columns
+    ev = report.row(7).evidence
+    assert len(dd.rows) == ev["total"] - ev["normal"]
+    assert ("志愿者A", "13911110001", f"{Y}-10-01", "no_location", "待核对") in [(r[0], r[2], r[3], r[8], r[9])
+                                                                            for r in dd.rows]
+    assert drilldown(session, report, 7, team="别的居委").rows == []

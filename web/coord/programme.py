@@ -14,7 +14,7 @@ from extensions import db
 from keys import data_cipher
 from models.messaging import SurveyRound
 from models.programme import (BUDGET_LINES, Complaint, EquipmentDelivery, EquipmentIssue, Expenditure,
-                              InsuranceCover, InsurancePolicy, JobRun, ProgrammeDocument)
+                              InsuranceCover, InsurancePolicy, ProgrammeDocument)
 from models.volunteer import Volunteer
 from services.digest import digest_text, send_digest
 from services.errors import DomainError
@@ -22,7 +22,7 @@ from services.exports import attendance_workbook, expenditure_workbook, hours_ro
 from services.audit_log import record_action
 from services.i18n import _
 from services.indicators import compute_indicators
-from services.indicator_views import (PEOPLE_DRILLDOWNS, drilldown, drilldown_workbook, evidence_lines, gap_text,
+from services.indicator_views import (ALL_DRILLDOWNS, drilldown, drilldown_workbook, evidence_lines, gap_text,
                                       histogram_chart,
                                       remind_below_target, satisfaction_chart, weekly_chart)
 from services.self_evaluation import (QUALITATIVE, default_weights, evaluate, qualitative_scores_for,
@@ -92,26 +92,17 @@ def indicator(number: int):
         abort(404)
     year = _year()
     report = cached_indicators(year, today=_today(), evidence_limit=2000)
-    extra = {}
-    if number == 1:
-        extra["entries"] = db.session.scalars(select(Expenditure).where(Expenditure.year == year)
-                                              .order_by(Expenditure.spent_on)).all()
-    elif number == 11:
-        extra["complaints"] = db.session.scalars(select(Complaint).where(
-            Complaint.received_on.between(*year_dates(db.session, year)))).all()
-    elif number == 13:
-        extra["runs"] = db.session.scalars(select(JobRun).order_by(JobRun.started_at.desc()).limit(50)).all()
     args = _drill_args()
-    table = drilldown(db.session, report, number, **args) if number in PEOPLE_DRILLDOWNS else None
+    table = drilldown(db.session, report, number, **args)
     return render_template("coord/programme/indicator.html", report=report, row=report.row(number), year=year,
                            table=table, args=args, figures=evidence_lines(report.row(number).evidence or {}),
-                           nonce=uuid.uuid4().hex, **extra)
+                           nonce=uuid.uuid4().hex)
 
 
 @bp.get("/indicator/<int:number>/export.xlsx")
 def indicator_export(number: int):
     """The drill-down as the page shows it (team filter, sort), for a coordinator's own follow-up."""
-    if number not in PEOPLE_DRILLDOWNS:
+    if number not in ALL_DRILLDOWNS:
         abort(404)
     year = _year()
     report = compute_indicators(db.session, year, today=_today(), evidence_limit=100_000)
