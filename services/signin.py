@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -510,8 +511,13 @@ def device_volunteer(session: Session, device_secret: str | None, *,
     if last is not None and last.tzinfo is None:
         last = last.replace(tzinfo=now.tzinfo)
     if last is None or now - last > LAST_SEEN_GRANULARITY:
-        session.execute(_TOUCH_DEVICE, {"did": row.device_id, "seen": now})
-        session.commit()
+        try:
+            session.execute(_TOUCH_DEVICE, {"did": row.device_id, "seen": now})
+            session.commit()
+        except OperationalError:
+            # "last seen" is a convenience for coordinators: a database that cannot take a write just
+            # now (read-only, full, locked) must not stop a page that only reads.
+            session.rollback()
     return SignedInVolunteer(row.id, row.name, row.team, row.vest_no, row.status, row.device_id, row.method)
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from extensions import db
 from models import OutboxItem
-from tests.e2e.test_bot_e2e import BotProcess, _linked_volunteers
+from tests.e2e.test_bot_e2e import BotProcess, SenderProcess, _linked_volunteers
 from tests.fake_telegram import FakeTelegram
 
 pytestmark = pytest.mark.faults
@@ -48,9 +48,8 @@ def test_the_bot_waits_for_the_bot_api_with_backoff_and_then_polls(app, fake):
 
 def test_a_bot_api_outage_mid_broadcast_loses_and_doubles_nothing(app, fake, runner):
     _linked_volunteers(app, 120, 60000, "断网")
-    bot = BotProcess(app, fake, OUTBOX_RATE_PER_SECOND=30).start()
+    bot = SenderProcess(app, fake, OUTBOX_RATE_PER_SECOND=30).start()  # the outbox sender's own process
     try:
-        fake.wait_for(lambda: [c for c in fake.calls if c.method == "getUpdates"])
         assert runner.invoke(args=["notices", "send", "--text", "今晚 20:00 到岗"]).exit_code == 0
         fake.wait_for(lambda: len(fake.sent()) >= 30, timeout=60)
         fake.outage = "500"
