@@ -2,7 +2,7 @@
 # The Debian packages 平安马甲 needs, in one place for `make run`, `make test`, `make deploy-check`,
 # `make faults` and `.ci/run`.
 #
-#   scripts/debian-packages.sh run|test|deploy|faults|ci
+#   scripts/debian-packages.sh run|test|deploy|faults|bench|ci
 #
 # As root, the missing packages of that purpose are installed (apt-get). Otherwise the one
 # `apt-get install` line is printed and the script exits 0: the tests that need a missing package
@@ -22,6 +22,9 @@ TEST_PACKAGES=(fonts-wqy-zenhei libzbar0 poppler-utils chromium redis-server lib
 DEPLOY_PACKAGES=(nginx openssl python3-venv postgresql-client redis-server)
 # faults: a throwaway PostgreSQL cluster (initdb, pg_ctl) the fault tests start and restart.
 FAULTS_PACKAGES=(postgresql)
+# bench: wrk drives the scan-throughput benchmark (bench/scan_throughput.py), nginx sits in front of
+# the district soak's two web instances (bench/district.py); not needed by the tests.
+BENCH_PACKAGES=(wrk nginx redis-server)
 
 purpose="${1:-test}"
 case "$purpose" in
@@ -29,9 +32,10 @@ case "$purpose" in
   test) wanted=("${TEST_PACKAGES[@]}") ;;
   deploy) wanted=("${DEPLOY_PACKAGES[@]}") ;;
   faults) wanted=("${FAULTS_PACKAGES[@]}") ;;
+  bench) wanted=("${BENCH_PACKAGES[@]}") ;;
   ci) wanted=("${TEST_PACKAGES[@]}" "${DEPLOY_PACKAGES[@]}" "${FAULTS_PACKAGES[@]}") ;;
   list) echo "${TEST_PACKAGES[*]} ${DEPLOY_PACKAGES[*]} ${FAULTS_PACKAGES[*]}" | tr ' ' '\n' | sort -u | tr '\n' ' '; echo; exit 0 ;;
-  *) echo "usage: $0 run|test|deploy|faults|ci|list" >&2; exit 2 ;;
+  *) echo "usage: $0 run|test|deploy|faults|bench|ci|list" >&2; exit 2 ;;
 esac
 
 # npm (axe-core for the accessibility tests) only when no Node.js is on the machine at all: a

@@ -17,7 +17,7 @@ from sqlalchemy import and_, bindparam, func, select
 from models.attendance import (REVIEW_REJECTED, SOURCE_IMPORT, SOURCE_PROXY, SOURCE_SCAN, Attendance,
                                AttendanceCredit, HourAdjustment)
 from services.clock import SHANGHAI
-from services.programme_year import current_year, year_dates
+from services.programme_year import YearStart, current_year, year_dates
 
 TARGET_HOURS = 6.0
 A = Attendance.__table__
@@ -100,9 +100,10 @@ class HoursSummary:
         return self.total_minutes >= self.target_hours * 60
 
 
-def year_total_minutes(conn: Any, volunteer_id: int, year: int) -> int:
-    """All credited minutes of a volunteer in a programme year, in one statement (the scan's answer)."""
-    start, end = year_dates(conn, year)
+def year_total_minutes(conn: Any, volunteer_id: int, year: int, *, start_day: YearStart | None = None) -> int:
+    """All credited minutes of a volunteer in a programme year, in one statement (the scan's answer).
+    A caller that already read the year's start passes it (`start_day`): one query fewer per scan."""
+    start, end = start_day.dates(year) if start_day is not None else year_dates(conn, year)
     return int(conn.execute(_YEAR_TOTAL, {"vid": volunteer_id, "start": start, "end": end}).scalar() or 0)
 
 

@@ -59,9 +59,12 @@ class YearStart:
         return self.first_day(label), self.first_day(label + 1) - timedelta(days=1)
 
 
+_STORED_START = select(AppSetting.value).where(AppSetting.key == SETTING_KEY)  # built once: every check-out asks
+
+
 def year_start(conn: Any) -> YearStart:
     """The stored start (a Session or a Connection); 1 January when never set."""
-    value = conn.execute(select(AppSetting.value).where(AppSetting.key == SETTING_KEY)).scalar()
+    value = conn.execute(_STORED_START).scalar()
     return YearStart.parse(value) if value else YearStart()
 
 

@@ -1,6 +1,9 @@
 """Short write transactions that must serialise per volunteer."""
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -9,6 +12,57 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from models.volunteer import Volunteer
+
+
+class _SqliteWriterQueue:
+    """One writer at a time across the processes and threads sharing a SQLite file, woken the
+    moment the previous writer commits.
+
+    Without it, two gunicorn workers scanning at once meet at `BEGIN IMMEDIATE`, and the loser
+    waits in SQLite's busy handler, which sleeps 1, 2, 5, 10… ms between tries: under a burst most
+    of a worker's time went to sleeping while the other core sat idle. A blocking `flock` on a file
+    beside the database queues the writers instead (the kernel wakes the next one at the unlock).
+    The lock is taken per process *and* per thread: `flock` belongs to an open file, which the
+    threads of one process share. A worker that hangs holding it is killed by gunicorn's timeout,
+    and closing its file releases the lock.
+    """
+
+    def __init__(self) -> None:
+        self._files: dict[str, tuple[int, int]] = {}   # path -> (pid, fd); a forked child reopens
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+
+    def _fd(self, path: str) -> int:
+        pid = os.getpid()
+        with self._guard:
+            held = self._files.get(path)
+            if held is None or held[0] != pid:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+                self._files[path] = (pid, fd)
+                return fd
+            return held[1]
+
+    def _thread_lock(self, path: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(path, threading.Lock())
+
+    @contextmanager
+    def hold(self, database: str | None) -> Iterator[None]:
+        if not database or database == ":memory:" or database.startswith("file:"):
+            yield
+            return
+        path = os.path.abspath(database) + ".writers"
+        lock = self._thread_lock(path)
+        with lock:
+            fd = self._fd(path)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+_WRITERS = _SqliteWriterQueue()
 
 
 @contextmanager
@@ -23,17 +77,25 @@ def write_transaction(session: Session) -> Iterator[Connection]:
     committed first, since the unit of work starts here.
     """
     conn = session.connection()
-    if conn.dialect.name == "sqlite":
-        if conn.connection.driver_connection.in_transaction:
-            session.commit()
-            conn = session.connection()
+    if conn.dialect.name != "sqlite":
+        try:
+            yield conn
+        except BaseException:
+            session.rollback()
+            raise
+        session.commit()
+        return
+    if conn.connection.driver_connection.in_transaction:
+        session.commit()
+        conn = session.connection()
+    with _WRITERS.hold(conn.engine.url.database):
         conn.exec_driver_sql("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        session.rollback()
-        raise
-    session.commit()
+        try:
+            yield conn
+        except BaseException:
+            session.rollback()
+            raise
+        session.commit()
 
 
 def lock_volunteer(conn: Connection, volunteer_id: int):

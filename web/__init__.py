@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from flask import Flask, current_app, g, jsonify, render_template, request, session
+from flask import Flask, current_app, g, jsonify, make_response, render_template, request, session
 from flask_babel import get_locale
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -95,11 +95,15 @@ def _retry_after(exc) -> float:
 
 
 def too_many(exc):
-    wait = wait_words(_retry_after(exc))
-    message = _("尝试太频繁了，请 %(w)s后再试。", w=wait)
+    seconds = _retry_after(exc)
+    message = _("尝试太频繁了，请 %(w)s后再试。", w=wait_words(seconds))
     if _wants_json():
-        return api_error("too_many_requests", message, 429)
-    return render_template("errors/http.html", error=exc, message=message), 429
+        body, status = api_error("too_many_requests", message, 429)
+        response = make_response(body, status)
+    else:
+        response = make_response(render_template("errors/http.html", error=exc, message=message), 429)
+    response.headers["Retry-After"] = str(int(-(-seconds // 1)))
+    return response
 
 
 def register_web(app: Flask) -> None:

@@ -7,23 +7,17 @@ address, so hammering a public poster URL costs the server almost nothing.
 """
 from __future__ import annotations
 
-from flask import current_app, request
+from flask import current_app
 from flask_limiter.util import get_remote_address
 
-from extensions import db, limiter
-from services.signin import device_volunteer
-from web.auth import DEVICE_COOKIE
-
-_CACHE = "pingan.scan_device_id"
+from extensions import limiter
+from web.auth import current_volunteer
 
 
 def scan_device_id() -> int | None:
-    """The signed-in device of this request, looked up once per request (not through `g`, which
-    the limiter reads before the identity cache is reset)."""
-    if _CACHE not in request.environ:
-        vol = device_volunteer(db.session, request.cookies.get(DEVICE_COOKIE))
-        request.environ[_CACHE] = vol.device_id if vol else None
-    return request.environ[_CACHE]
+    """The signed-in device of this request: the same once-per-request lookup the scan uses."""
+    vol = current_volunteer()
+    return vol.device_id if vol else None
 
 
 def _device_key() -> str:

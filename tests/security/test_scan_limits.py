@@ -98,8 +98,12 @@ def test_forty_phones_behind_one_address_all_check_in(app, session, clock, token
 
 def test_one_device_over_its_limit_is_refused_and_the_others_are_not(app, session, clock, token):
     greedy, other = _phones(app, 2)
-    statuses = [_scan(greedy, token, nonce=f"n{i}").status_code for i in range(31)]
+    answers = [_scan(greedy, token, nonce=f"n{i}") for i in range(31)]
+    statuses = [a.status_code for a in answers]
     assert statuses[:30] == [200] * 30 and statuses[30] == 429  # 30 a minute per device
+    # The 429 says when to come back (the X-RateLimit-* headers are off: a second Redis call per scan).
+    assert 1 <= int(answers[30].headers["Retry-After"]) <= 61
+    assert "X-RateLimit-Remaining" not in answers[0].headers
     # The refusal is per device: the other phone at the same address scans on, on the page too.
     assert _scan(other, token).status_code == 200
     page = greedy.get(f"/p/{token}").get_data(as_text=True)

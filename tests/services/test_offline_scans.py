@@ -145,3 +145,21 @@ def test_the_next_shift_says_when_scanning_opens(w, session):
     nxt = next_shift_at(session, w.p1.id, clock=fixed_clock(local(2027, 2, 5, 18, 1)))
     assert nxt.starts_at == local(2027, 2, 6, 18, 30)
     assert next_shift_at(session, w.p2.id, clock=fixed_clock(local(2027, 2, 5, 17, 0))) is None
+
+
+def test_a_late_check_out_answers_the_programme_years_total_not_the_calendar_years(w, session):
+    """A year from 1 March: December 2026 and February 2027 are one programme year (2026)."""
+    from services.programme_year import set_year_start
+
+    set_year_start(session, "03-01", by="test")
+    session.commit()
+    december = w.shift(w.p1, local(2026, 12, 10, 18), local(2026, 12, 10, 21))
+    w.assign(december, w.vols[0])
+    w.scan(w.vols[0], w.p1, local(2026, 12, 10, 18, 0))
+    assert w.scan(w.vols[0], w.p1, local(2026, 12, 10, 19, 0)).action == "check_out"
+    shift = w.shift(w.p1, local(2027, 2, 5, 18), local(2027, 2, 5, 21))
+    w.assign(shift, w.vols[0])
+    w.scan(w.vols[0], w.p1, local(2027, 2, 5, 18, 0))
+    assert close_forgotten(session, clock=fixed_clock(local(2027, 2, 5, 21, 31)))
+    r = w.scan(w.vols[0], w.p1, local(2027, 2, 5, 21, 45), client_time=local(2027, 2, 5, 20, 0))
+    assert r.action == "check_out" and r.year_minutes == 60 + 120
