@@ -319,10 +319,34 @@ def write_xlsx(out: IO[bytes], tables: Sequence[Table], *, progress: Callable[[i
     first row, the only time write-only mode allows it. `progress(rows)` is called every
     `progress_every` data rows (all sheets together)."""
     from openpyxl import Workbook
+
+    wb = Workbook(write_only=True)
+    try:
+        return _write_sheets(wb, out, tables, progress, progress_every)
+    except BaseException:
+        _abandon(wb)
+        raise
+
+
+def _abandon(wb) -> None:
+    """An export stopped half-way (an error, a worker shutting down): close each write-only sheet
+    and delete its temporary file now, rather than leave openpyxl to do it at garbage collection
+    (it would write into a file the caller has closed) or at exit."""
+    for ws in wb.worksheets:
+        try:
+            if not ws.closed:
+                ws.close()
+            if ws._writer is not None:
+                ws._writer.cleanup()
+        except Exception:  # best effort: the export is being abandoned anyway
+            pass
+
+
+def _write_sheets(wb, out: IO[bytes], tables: Sequence[Table], progress: Callable[[int], None] | None,
+                  progress_every: int) -> int:
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.utils import get_column_letter
 
-    wb = Workbook(write_only=True)
     done = 0
     for table in tables:
         ws = wb.create_sheet(_writable(table.title)[:31])
