@@ -196,9 +196,12 @@ def hours_table(session: Session, year: int, *, as_of: date) -> Table:
     yes, no = _("是"), _("否")
 
     def rows() -> Iterator[list]:
-        for name, team, vest_no, scan, imported, proxy, adjustment in session.execute(stmt):
-            s = HoursSummary(int(scan or 0), int(imported or 0), int(proxy or 0) + int(adjustment or 0), target, year)
-            yield [name, team or "", vest_no or "", s.verified, s.imported, s.adjusted, s.total, yes if s.met else no]
+        with session.execute(stmt) as result:  # closed (server-side cursor too) if the export stops early
+            for name, team, vest_no, scan, imported, proxy, adjustment in result:
+                s = HoursSummary(int(scan or 0), int(imported or 0), int(proxy or 0) + int(adjustment or 0), target,
+                                 year)
+                yield [name, team or "", vest_no or "", s.verified, s.imported, s.adjusted, s.total,
+                       yes if s.met else no]
 
     return Table(_("工时"), [_(h) for h in HOURS_HEADER], rows(), widths=(12, 14, 12, 16, 16, 16, 12, 10))
 
@@ -232,18 +235,21 @@ def attendance_tables(session: Session, year: int) -> list[Table]:
             .order_by(Attendance.check_in_at, Attendance.id).execution_options(yield_per=BATCH))
 
     def patrols() -> Iterator[list]:
-        for name, vest, event, point, check_in, check_out, status, source, minutes, review, flags in session.execute(stmt):
-            yield [name, vest or "", event or "", point or "", check_in.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M"),
-                   check_out.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if check_out else "",
-                   status, source, minutes, review, flags]
+        with session.execute(stmt) as result:
+            for name, vest, event, point, check_in, check_out, status, source, minutes, review, flags in result:
+                yield [name, vest or "", event or "", point or "",
+                       check_in.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M"),
+                       check_out.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if check_out else "",
+                       status, source, minutes, review, flags]
 
     def adjustments() -> Iterator[list]:
-        for work_date, minutes, reason, created_at, name in session.execute(
+        with session.execute(
                 select(HourAdjustment.work_date, HourAdjustment.minutes, HourAdjustment.reason, HourAdjustment.created_at,
                        Volunteer.name).join(Volunteer, Volunteer.id == HourAdjustment.volunteer_id)
                 .where(HourAdjustment.work_date.between(start, end))
-                .order_by(HourAdjustment.id).execution_options(yield_per=BATCH)):
-            yield [name, work_date, minutes, reason, created_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")]
+                .order_by(HourAdjustment.id).execution_options(yield_per=BATCH)) as result:
+            for work_date, minutes, reason, created_at, name in result:
+                yield [name, work_date, minutes, reason, created_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")]
 
     return [Table(_("签到记录"), [_(h) for h in ATTENDANCE_HEADER], patrols(),
                   widths=(12, 12, 16, 16, 17, 17, 12, 8, 12, 10, 16)),
@@ -266,8 +272,10 @@ def expenditure_table(session: Session, year: int) -> Table:
             .execution_options(yield_per=BATCH))
 
     def rows() -> Iterator[list]:
-        for spent_on, line, description, payee, voucher_no, amount in session.execute(stmt):
-            yield [spent_on, _(LINE_NAMES.get(line, line)), description, payee or "", voucher_no or "", float(amount)]
+        with session.execute(stmt) as result:
+            for spent_on, line, description, payee, voucher_no, amount in result:
+                yield [spent_on, _(LINE_NAMES.get(line, line)), description, payee or "", voucher_no or "",
+                       float(amount)]
 
     return Table(_("支出明细"), [_(h) for h in ("日期", "预算科目", "事项", "收款方", "凭证号", "金额（元）")], rows(),
                  widths=(12, 14, 30, 20, 14, 12))

@@ -44,10 +44,11 @@ def roster_table(session: Session, *, cipher: PersonalDataCipher, include_id_num
     active, withdrawn = _("在册"), _("已退出")
 
     def rows() -> Iterator[list]:
-        for name, phone, team_name, vest_no, id_enc, id_masked, joined_on, status, withdrawn_on in session.execute(stmt):
-            id_cell = cipher.decrypt(id_enc) if include_id_numbers and id_enc is not None else (id_masked or "")
-            yield [name, phone, team_name or "", vest_no or "", id_cell, joined_on,
-                   active if status == "active" else withdrawn, withdrawn_on or ""]
+        with session.execute(stmt) as result:  # closed (server-side cursor too) if the export stops early
+            for name, phone, team_name, vest_no, id_enc, id_masked, joined_on, status, withdrawn_on in result:
+                id_cell = cipher.decrypt(id_enc) if include_id_numbers and id_enc is not None else (id_masked or "")
+                yield [name, phone, team_name or "", vest_no or "", id_cell, joined_on,
+                       active if status == "active" else withdrawn, withdrawn_on or ""]
 
     return Table(_("志愿者"), [_("姓名"), _("手机号"), _("所属居委"), _("马甲编号"), _("身份证号"), _("入队日期"),
                              _("状态"), _("退出日期")], rows(), widths=(12, 14, 14, 12, 22, 12, 8, 12),

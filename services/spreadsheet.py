@@ -403,12 +403,19 @@ def write_csv(out: IO[bytes], table: Table, *, progress: Callable[[int], None] |
 
 def write_table(out: IO[bytes], fmt: str, tables: Sequence[Table], *,
                 progress: Callable[[int], None] | None = None, progress_every: int = PROGRESS_EVERY) -> int:
-    """`.xlsx` with every table, or `.csv` with the first one (the same export in the other format)."""
-    if fmt == "csv":
-        return write_csv(out, tables[0], progress=progress, progress_every=progress_every)
-    if fmt == "xlsx":
-        return write_xlsx(out, tables, progress=progress, progress_every=progress_every)
-    raise DomainError("bad_format", _("不支持的导出格式“%(f)s”", f=fmt))
+    """`.xlsx` with every table, or `.csv` with the first one (the same export in the other format).
+    The tables' row generators are closed when it returns or fails."""
+    try:
+        if fmt == "csv":
+            return write_csv(out, tables[0], progress=progress, progress_every=progress_every)
+        if fmt == "xlsx":
+            return write_xlsx(out, tables, progress=progress, progress_every=progress_every)
+        raise DomainError("bad_format", _("不支持的导出格式“%(f)s”", f=fmt))
+    finally:
+        for table in tables:  # an export stopped half-way closes its row generators (and cursors) now
+            close = getattr(table.rows, "close", None)
+            if close is not None:
+                close()
 
 
 def table_bytes(fmt: str, tables: Sequence[Table]) -> bytes:
