@@ -193,8 +193,10 @@ def jobs_of(session: Session, user: User, *, limit: int = 50) -> list[ExportJob]
 
 
 def export_dir(instance_path: str | Path) -> Path:
+    """INSTANCE_PATH/exports, readable by the service's user only (the files hold phone numbers,
+    and an admin's roster export full ID numbers)."""
     path = Path(instance_path) / "exports"
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
     return path
 
 
@@ -302,7 +304,7 @@ def run_claimed(session: Session, claimed: Claimed, *, directory: Path, today: d
             _write_own(session, claimed, rows_done=done, heartbeat_at=clock())
 
         tables = build_tables(session, claimed.kind, claimed.params, today=today, cipher=cipher)
-        with open(part, "wb") as fh:
+        with os.fdopen(os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as fh:
             rows = write_table(fh, claimed.format, tables, progress=progress, progress_every=progress_every)
         session.rollback()  # end the long read transaction before writing
         os.replace(part, final)

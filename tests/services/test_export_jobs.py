@@ -204,3 +204,58 @@ def test_users_are_not_confused(session, programme, user):  # noqa: F811
     theirs, created = _queue(session, other)
     assert created and theirs.id != mine.id
     assert session.get(User, other.id) is not None
+
+
+def test_concurrent_workers_never_claim_one_job_twice(app, session, user):
+    """Four workers (threads with their own connections) race for six jobs: each job is claimed
+    exactly once (BEGIN IMMEDIATE on SQLite, FOR UPDATE SKIP LOCKED on PostgreSQL)."""
+    import threading
+
+    for year in range(Y - 5, Y + 1):
+        db.session.add(ExportJob(user_id=user.id, kind="expenditures", params=f'{{"year":{year}}}', format="csv",
+                                 locale="zh", status="queued", rows_done=0, rows_total=0, attempts=0, created_at=NOW))
+    db.session.commit()
+    got: list[int] = []
+    errors: list[BaseException] = []
+
+    def worker(name: str) -> None:
+        try:
+            with app.app_context():
+                while (claimed := claim_next(db.session, worker=name)) is not None:
+                    got.append(claimed.id)
+                db.session.remove()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(f"w{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors and sorted(got) == sorted(set(got)) and len(got) == 6
+
+
+def test_the_scheduler_process_builds_queued_exports(app, session, programme, user):  # noqa: F811
+    """The export worker loop the active scheduler runs: it builds what is queued and stops when told."""
+    import threading
+
+    from scheduler import jobs
+
+    job, _c = _queue(session, user)
+    stop = threading.Event()
+    before = app.config["EXPORT_POLL_SECONDS"]
+    app.config["EXPORT_POLL_SECONDS"] = 0.05
+    loop = threading.Thread(target=jobs.export_worker, args=(app, stop))
+    loop.start()
+    try:
+        deadline = time.time() + 20
+        while time.time() < deadline and _job(session, job.id).status != "done":
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        loop.join(10)
+        app.config["EXPORT_POLL_SECONDS"] = before
+    done = _job(session, job.id)
+    assert done.status == "done" and not loop.is_alive()
+    path = export_jobs.export_dir(app.config["INSTANCE_PATH"]) / done.file_name
+    assert path.is_file() and (path.stat().st_mode & 0o077) == 0  # the service's user only
