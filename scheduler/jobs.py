@@ -96,14 +96,31 @@ def export_worker(app: Flask, stop: threading.Event) -> None:
     """Build queued exports one after another until `stop` is set; look again every
     EXPORT_POLL_SECONDS when the queue is empty. A failure is recorded on the job (and logged);
     the loop itself keeps going (a database restart must not end it)."""
+    from datetime import timedelta
+
     from keys import data_cipher
     from services.clock import local_zone
-    from services.export_jobs import export_dir, run_next, worker_name
+    from services.export_jobs import export_dir, requeue_stale, run_next, worker_name
 
     worker = worker_name()
     poll = float(app.config["EXPORT_POLL_SECONDS"])
     directory = export_dir(app.config["INSTANCE_PATH"])
     zone = local_zone(app.config["TIMEZONE"])
+    # This process has just become the one active scheduler: a job still "running" was left by the
+    # one before (killed, or the machine restarted), so it is queued again now rather than after
+    # STALE_AFTER. Should that process still be alive after all, its next write finds the job
+    # claimed by someone else and it stops (services/export_jobs.py).
+    try:
+        with app.app_context():
+            try:
+                taken_over = requeue_stale(db.session, clock=app.config.get("CLOCK") or system_clock,
+                                           stale_after=timedelta(0))
+            finally:
+                db.session.remove()
+        if taken_over:
+            log.info("export worker: %d export(s) left running by the previous scheduler queued again", taken_over)
+    except Exception:
+        log.exception("export worker: could not re-queue the previous scheduler's exports")
     while not stop.is_set():
         outcome = None
         try:

@@ -13,7 +13,7 @@ long export neither holds a web worker past its 30 s timeout nor grows a worker'
 Claiming is one conditional UPDATE … RETURNING (SQLite ≥ 3.35 and PostgreSQL, where the row is
 picked with FOR UPDATE SKIP LOCKED), so two workers never run the same job. A job whose worker
 stopped writing progress for `STALE_AFTER` (a killed process) is queued again, at most
-`MAX_ATTEMPTS` times; every write of a worker is conditional on its claim, so one presumed dead
+`MAX_ATTEMPTS` times (and at once when a scheduler takes over as the active one); every write of a worker is conditional on its claim, so one presumed dead
 cannot overwrite the job after that.
 """
 from __future__ import annotations

@@ -236,12 +236,16 @@ def test_concurrent_workers_never_claim_one_job_twice(app, session, user):
 
 
 def test_the_scheduler_process_builds_queued_exports(app, session, programme, user):  # noqa: F811
-    """The export worker loop the active scheduler runs: it builds what is queued and stops when told."""
+    """The export worker loop the active scheduler runs: a job the scheduler before left running
+    (fresh progress, but that process is gone) is queued again at once; it builds what is queued
+    and stops when told."""
     import threading
 
     from scheduler import jobs
 
     job, _c = _queue(session, user)
+    left, _c = _queue(session, user, fmt="csv")
+    assert claim_next(session, worker="the-scheduler-before", clock=fixed_clock(utc(*time.gmtime()[:6]))).id == job.id
     stop = threading.Event()
     before = app.config["EXPORT_POLL_SECONDS"]
     app.config["EXPORT_POLL_SECONDS"] = 0.05
@@ -249,13 +253,14 @@ def test_the_scheduler_process_builds_queued_exports(app, session, programme, us
     loop.start()
     try:
         deadline = time.time() + 20
-        while time.time() < deadline and _job(session, job.id).status != "done":
+        while time.time() < deadline and {_job(session, job.id).status, _job(session, left.id).status} != {"done"}:
             time.sleep(0.1)
     finally:
         stop.set()
         loop.join(10)
         app.config["EXPORT_POLL_SECONDS"] = before
     done = _job(session, job.id)
-    assert done.status == "done" and not loop.is_alive()
+    assert done.status == "done" and done.attempts == 2 and _job(session, left.id).status == "done"
+    assert not loop.is_alive()
     path = export_jobs.export_dir(app.config["INSTANCE_PATH"]) / done.file_name
     assert path.is_file() and (path.stat().st_mode & 0o077) == 0  # the service's user only
