@@ -166,6 +166,13 @@ def load_config(instance_path: Path | None = None) -> dict[str, Any]:
         # SESSION_COOKIE_SECURE follows PUBLIC_BASE_URL (https:// → Secure) in create_app, unless the
         # environment sets it explicitly.
         "MAX_CONTENT_LENGTH": 10 * 1024 * 1024,
+        # Exports (docs/performance.md): above this many rows an export is built in the background
+        # by the scheduler process (progress page, then a download link) instead of in the request;
+        # the files are deleted this many days after they were built; the scheduler's export
+        # worker looks for queued exports this often.
+        "EXPORT_SYNC_MAX_ROWS": _env_int("EXPORT_SYNC_MAX_ROWS", 20_000),
+        "EXPORT_RETENTION_DAYS": _env_int("EXPORT_RETENTION_DAYS", 7),
+        "EXPORT_POLL_SECONDS": float(os.environ.get("EXPORT_POLL_SECONDS") or 3),
         # PIPL: scan coordinates are cleared after this many days (0 = never); docs/privacy.md.
         "SCAN_LOCATION_RETENTION_DAYS": _env_int("SCAN_LOCATION_RETENTION_DAYS", 400),
     }

@@ -13,7 +13,8 @@ from extensions import db
 from services.clock import SHANGHAI
 from services.digest import digest_text, send_digest
 from services.self_evaluation import evaluate
-from services.exports import attendance_xlsx, expenditure_xlsx, hours_roster_xlsx, self_evaluation_xlsx
+from services.exports import attendance_tables, expenditure_table, hours_table, self_evaluation_xlsx
+from services.spreadsheet import write_xlsx
 from services.indicators import compute_indicators, report_as_dict
 from services.programme_year import programme_year_of, year_dates
 
@@ -43,6 +44,12 @@ def indicators(year: int | None, as_json: bool) -> None:
         click.echo(f"{r.number:>2}. [{STATUS[r.status]}] {r.name}：{r.actual}（目标 {r.target}）")
 
 
+def _write(output: str, tables) -> None:
+    """Streamed straight into the file (a district's year of patrols never sits in memory)."""
+    with open(output, "wb") as fh:
+        write_xlsx(fh, tables)
+
+
 @click.group("report", help="导出报表")
 def report() -> None:
     pass
@@ -66,7 +73,7 @@ def self_evaluation(year: int | None, output: str) -> None:
 def hours_report(year: int | None, output: str) -> None:
     """志愿者工时表（扫码、导入、人工分列）"""
     y = _year(year)
-    Path(output).write_bytes(hours_roster_xlsx(db.session, y, as_of=min(_today(), year_dates(db.session, y)[1])))
+    _write(output, [hours_table(db.session, y, as_of=min(_today(), year_dates(db.session, y)[1]))])
     click.echo(f"-> {output}")
 
 
@@ -76,7 +83,7 @@ def hours_report(year: int | None, output: str) -> None:
 @with_appcontext
 def attendance_report(year: int | None, output: str) -> None:
     """签到记录明细"""
-    Path(output).write_bytes(attendance_xlsx(db.session, _year(year)))
+    _write(output, attendance_tables(db.session, _year(year)))
     click.echo(f"-> {output}")
 
 
@@ -86,7 +93,7 @@ def attendance_report(year: int | None, output: str) -> None:
 @with_appcontext
 def expenditure_report(year: int | None, output: str) -> None:
     """支出明细"""
-    Path(output).write_bytes(expenditure_xlsx(db.session, _year(year)))
+    _write(output, [expenditure_table(db.session, _year(year))])
     click.echo(f"-> {output}")
 
 

@@ -34,9 +34,9 @@ def volunteers() -> None:
 def export(output: str, team: str | None, with_id_numbers: bool) -> None:
     """导出花名册（.xlsx，与导入格式相同；身份证号默认打码）"""
     actor = f"cli:{getpass.getuser()}"
-    result = export_roster(db.session, cipher=data_cipher(), actor=actor,
-                           include_id_numbers=with_id_numbers, team=team)
-    Path(output).write_bytes(result.content)
+    with open(output, "wb") as fh:  # streamed into the file
+        result = export_roster(db.session, cipher=data_cipher(), actor=actor,
+                               include_id_numbers=with_id_numbers, team=team, out=fh)
     record_action(db.session, actor, "export", "roster", f"rows={result.rows}; team={team or '*'}; "
                   f"id_numbers={'full' if with_id_numbers else 'masked'}; format=xlsx")
     db.session.commit()

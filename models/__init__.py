@@ -3,6 +3,7 @@ from models.attendance import Attendance, AttendanceCredit, HourAdjustment, Scan
 from models.audit import CoordinatorAction, PersonalDataExport
 from models.channels import ContactPreference, DeliveryAttempt, TeamRobot
 from models.event import Assignment, Event, Shift
+from models.exports import ExportJob
 from models.messaging import (ChatLink, ChatLinkToken, Message, MessageRecipient, NoticeDraft, OutboxItem,
                               SurveyAnswer, SurveyComment, SurveyRound)
 from models.point import PatrolPoint
@@ -13,7 +14,7 @@ from models.user import CoordSession, User
 from models.volunteer import Volunteer
 
 __all__ = [
-    "CoordinatorAction",
+    "CoordinatorAction", "ExportJob",
     "BudgetLine", "Complaint", "EquipmentDelivery", "EquipmentIssue", "Expenditure", "InsuranceCover",
     "InsurancePolicy", "JobRun", "ProgrammeDocument", "ProgrammeYear",
     "ChatLink", "ChatLinkToken", "Message", "MessageRecipient", "NoticeDraft", "OutboxItem", "SurveyAnswer", "SurveyComment",

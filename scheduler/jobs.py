@@ -2,6 +2,9 @@
 once per process, runs one service inside an app context and records the run."""
 from __future__ import annotations
 
+import logging
+import threading
+
 from flask import Flask
 
 from extensions import db
@@ -11,6 +14,7 @@ from services.digest import send_digest
 from services.jobs import dispatch_surveys, record_run, send_checkout_nudges, send_due_reminders
 from services.privacy import clear_old_scan_locations
 
+log = logging.getLogger(__name__)
 _APP: Flask | None = None
 
 
@@ -77,3 +81,58 @@ def nightly_backup() -> None:
         return f"{result.path.name} {result.size}"
 
     _run("nightly_backup", _backup)
+
+
+def export_cleanup() -> None:
+    """Delete background exports' files older than EXPORT_RETENTION_DAYS (and orphaned ones)."""
+    from services.export_jobs import expire_old_exports, export_dir
+
+    _run("export_cleanup", lambda app, clock: expire_old_exports(
+        db.session, directory=export_dir(app.config["INSTANCE_PATH"]), now=clock(),
+        retention_days=int(app.config["EXPORT_RETENTION_DAYS"])))
+
+
+def export_worker(app: Flask, stop: threading.Event) -> None:
+    """Build queued exports one after another until `stop` is set; look again every
+    EXPORT_POLL_SECONDS when the queue is empty. A failure is recorded on the job (and logged);
+    the loop itself keeps going (a database restart must not end it)."""
+    from datetime import timedelta
+
+    from keys import data_cipher
+    from services.clock import local_zone
+    from services.export_jobs import export_dir, requeue_stale, run_next, worker_name
+
+    worker = worker_name()
+    poll = float(app.config["EXPORT_POLL_SECONDS"])
+    directory = export_dir(app.config["INSTANCE_PATH"])
+    zone = local_zone(app.config["TIMEZONE"])
+    # This process has just become the one active scheduler: a job still "running" was left by the
+    # one before (killed, or the machine restarted), so it is queued again now rather than after
+    # STALE_AFTER. Should that process still be alive after all, its next write finds the job
+    # claimed by someone else and it stops (services/export_jobs.py).
+    try:
+        with app.app_context():
+            try:
+                taken_over = requeue_stale(db.session, clock=app.config.get("CLOCK") or system_clock,
+                                           stale_after=timedelta(0))
+            finally:
+                db.session.remove()
+        if taken_over:
+            log.info("export worker: %d export(s) left running by the previous scheduler queued again", taken_over)
+    except Exception:
+        log.exception("export worker: could not re-queue the previous scheduler's exports")
+    while not stop.is_set():
+        outcome = None
+        try:
+            with app.app_context():
+                clock = app.config.get("CLOCK") or system_clock
+                try:
+                    outcome = run_next(db.session, worker=worker, directory=directory,
+                                       today=clock().astimezone(zone).date(), cipher=data_cipher(), clock=clock,
+                                       should_stop=stop.is_set)
+                finally:
+                    db.session.remove()
+        except Exception:
+            log.exception("export worker: could not look for queued exports")
+        if outcome is None:
+            stop.wait(poll)

@@ -3,7 +3,8 @@
 One instance is active even if several are started: on PostgreSQL the active one holds an
 advisory lock for its lifetime (the others stand by and take over when its connection closes); on
 SQLite, which lives on one machine, an exclusive `flock` on `instance/scheduler.lock` does the
-same. Jobs live in the service database (`apscheduler_jobs`, created by a migration); misfired runs
+same. The active instance also runs the export worker (`jobs.export_worker`: large exports built in
+the background, services/export_jobs.py). Jobs live in the service database (`apscheduler_jobs`, created by a migration); misfired runs
 are coalesced into one run after a restart, within `misfire_grace_time`.
 """
 from __future__ import annotations
@@ -44,6 +45,8 @@ def job_specs(app: Flask) -> list[tuple[str, str, object]]:
         ("weekly_digest", "scheduler.jobs:weekly_digest", digest_trigger(zone)),
         # PIPL retention: once a day, at night.
         ("scan_retention", "scheduler.jobs:scan_retention", CronTrigger(hour=3, minute=30, timezone=ZoneInfo(zone))),
+        # Background exports' files are deleted after EXPORT_RETENTION_DAYS.
+        ("export_cleanup", "scheduler.jobs:export_cleanup", CronTrigger(hour=4, minute=15, timezone=ZoneInfo(zone))),
     ] + ([("nightly_backup", "scheduler.jobs:nightly_backup",
            CronTrigger(hour=int(app.config["BACKUP_HOUR"]), minute=0, timezone=ZoneInfo(zone)))]
          if app.config.get("BACKUP_DIR") else [])
@@ -134,9 +137,15 @@ def run(app: Flask, *, stop: threading.Event | None = None) -> None:
     scheduler.start(paused=True)
     sync_jobs(scheduler, app)
     scheduler.resume()
+    # Large exports are built here, one at a time, by a loop of their own: a build can take
+    # minutes and must not wait for (or hold up) the interval jobs. The stop event ends the loop,
+    # and a build in progress goes back to the queue at its next progress write.
+    exports = threading.Thread(target=jobs.export_worker, args=(app, stop), name="export-worker", daemon=True)
+    exports.start()
     log.info("scheduler %s active", os.getpid())
     try:
         stop.wait()
     finally:
         scheduler.shutdown(wait=True)
+        exports.join(timeout=30)
         lead.release()

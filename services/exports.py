@@ -1,27 +1,37 @@
 """Spreadsheets a finance office and a volunteer registry accept: the year-end self-evaluation
-table in the project description's layout, the hours roster, attendance and expenditure lists."""
+table in the project description's layout, the hours roster, attendance and expenditure lists.
+
+The lists are `Table`s whose rows are generators over statements read in batches (`yield_per`),
+written by the streamed writers of services/spreadsheet.py: a district's year (500,000 patrols)
+never sits in memory, neither as ORM objects nor as workbook cells. Each list has a cheap
+`*_count` (COUNT queries) so the web can decide whether to build it in the request or in the
+background (services/export_jobs.py). The self-evaluation table is 20 laid-out rows and stays an
+ordinary workbook."""
 from __future__ import annotations
 
 from datetime import date
 
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
-from sqlalchemy import select
+from typing import Iterator
+
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from models.attendance import Attendance, HourAdjustment
+from models.attendance import (REVIEW_REJECTED, SOURCE_IMPORT, SOURCE_PROXY, SOURCE_SCAN, Attendance,
+                               AttendanceCredit, HourAdjustment)
 from models.event import Event
 from models.point import PatrolPoint
 from models.programme import Expenditure
 from models.volunteer import Volunteer
 from services.clock import SHANGHAI
-from services.hours import HoursSummary, hours_by_volunteer
+from services.hours import HoursSummary
 from services.i18n import _
-from services.indicators import IndicatorReport, active_volunteer_ids
+from services.indicators import IndicatorReport
 from services.programme import LINE_NAMES, programme_year
 from services.programme_year import year_dates
 from services.self_evaluation import Evaluation, score_rows
-from services.spreadsheet import append_row, new_workbook, workbook_bytes
+from services.spreadsheet import Table, append_row, new_workbook, table_bytes, workbook_bytes
 
 BATCH = 2000  # rows fetched at a time by the streamed exports
 STATUS_WORDS = {"green": "已达成", "amber": "进行中（按进度达标）", "red": "未达成"}
@@ -141,74 +151,131 @@ def _print_layout(ws, ncols: int, header_row: int, first_body: int, last_body: i
 
 
 def hours_roster_xlsx(session: Session, year: int, *, as_of: date) -> bytes:
-    return workbook_bytes(hours_roster_workbook(session, year, as_of=as_of))
+    return table_bytes("xlsx", [hours_table(session, year, as_of=as_of)])
 
 
-def hours_roster_workbook(session: Session, year: int, *, as_of: date):
+HOURS_HEADER = ("姓名", "所属居委", "马甲编号", "扫码核验（小时）", "历史导入（小时）", "人工登记（小时）", "合计（小时）", "是否达标")
+
+
+def _active_on(as_of: date):
+    """On the roster at `as_of` (as `active_volunteer_ids` counts), as a WHERE clause."""
+    return and_(Volunteer.joined_on <= as_of, or_(Volunteer.withdrawn_on.is_(None), Volunteer.withdrawn_on > as_of))
+
+
+def hours_count(session: Session, year: int, *, as_of: date) -> int:
+    return session.scalar(select(func.count(Volunteer.id)).where(_active_on(as_of))) or 0
+
+
+def hours_table(session: Session, year: int, *, as_of: date) -> Table:
     """Per volunteer: scan-verified, imported and adjusted hours in separate columns; "是否达标"
-    against that year's own target (its settings row), as indicator 6 counts. Everyone's hours
-    come from two grouped queries (two per volunteer ran past the request timeout at district size)."""
-    wb = new_workbook(_("工时"))
-    ws = wb.active
-    append_row(ws, [_(h) for h in ("姓名", "所属居委", "马甲编号", "扫码核验（小时）", "历史导入（小时）", "人工登记（小时）",
-                              "合计（小时）", "是否达标")])
-    active = set(active_volunteer_ids(session, as_of))
+    against that year's own target (its settings row), as indicator 6 counts.
+
+    One statement for everyone, read in batches: the roster joined to the year's credits summed
+    per volunteer and source and to the adjustments summed per volunteer (two queries per
+    volunteer ran past the request timeout at district size; a dict of every volunteer's summary
+    held 50,000 objects). The sums are those of `hours_by_volunteer` (rejected records excluded)."""
+    start, end = year_dates(session, year)
     target = float(programme_year(session, year).target_hours)
-    summaries = hours_by_volunteer(session, year, target_hours=target)
-    zero = HoursSummary(0, 0, 0, target, year)
+    A, C, H = Attendance.__table__, AttendanceCredit.__table__, HourAdjustment.__table__
+
+    def by_source(source: str):
+        return func.coalesce(func.sum(case((A.c.source == source, C.c.minutes), else_=0)), 0)
+
+    credits = (select(C.c.volunteer_id.label("vid"), by_source(SOURCE_SCAN).label("scan"),
+                      by_source(SOURCE_IMPORT).label("imported"), by_source(SOURCE_PROXY).label("proxy"))
+               .select_from(C.join(A, A.c.id == C.c.attendance_id))
+               .where(C.c.work_date.between(start, end), A.c.review_status != REVIEW_REJECTED)
+               .group_by(C.c.volunteer_id).subquery())
+    adjusted = (select(H.c.volunteer_id.label("vid"), func.coalesce(func.sum(H.c.minutes), 0).label("minutes"))
+                .where(H.c.work_date.between(start, end)).group_by(H.c.volunteer_id).subquery())
+    stmt = (select(Volunteer.name, Volunteer.team, Volunteer.vest_no, credits.c.scan, credits.c.imported,
+                   credits.c.proxy, adjusted.c.minutes)
+            .outerjoin(credits, credits.c.vid == Volunteer.id).outerjoin(adjusted, adjusted.c.vid == Volunteer.id)
+            .where(_active_on(as_of)).order_by(Volunteer.team, Volunteer.vest_no, Volunteer.id)
+            .execution_options(yield_per=BATCH))
     yes, no = _("是"), _("否")
-    rows = session.execute(select(Volunteer.id, Volunteer.name, Volunteer.team, Volunteer.vest_no)
-                           .order_by(Volunteer.team, Volunteer.vest_no).execution_options(yield_per=BATCH))
-    for vid, name, team, vest_no in rows:
-        if vid not in active:
-            continue
-        s = summaries.get(vid, zero)
-        append_row(ws, [name, team or "", vest_no or "", s.verified, s.imported, s.adjusted, s.total,
-                        yes if s.met else no])
-    return wb
+
+    def rows() -> Iterator[list]:
+        with session.execute(stmt) as result:  # closed (server-side cursor too) if the export stops early
+            for name, team, vest_no, scan, imported, proxy, adjustment in result:
+                s = HoursSummary(int(scan or 0), int(imported or 0), int(proxy or 0) + int(adjustment or 0), target,
+                                 year)
+                yield [name, team or "", vest_no or "", s.verified, s.imported, s.adjusted, s.total,
+                       yes if s.met else no]
+
+    return Table(_("工时"), [_(h) for h in HOURS_HEADER], rows(), widths=(12, 14, 12, 16, 16, 16, 12, 10))
 
 
 def attendance_xlsx(session: Session, year: int) -> bytes:
-    return workbook_bytes(attendance_workbook(session, year))
+    return table_bytes("xlsx", attendance_tables(session, year))
 
 
-def attendance_workbook(session: Session, year: int):
-    """Every patrol of the programme year, from plain rows read in batches (no ORM objects)."""
-    wb = new_workbook(_("签到记录"))
-    ws = wb.active
-    append_row(ws, [_(h) for h in ("姓名", "马甲编号", "活动", "点位", "签到", "签退", "状态", "来源", "计入（分钟）", "核对", "标记")])
-    rows = session.execute(select(Volunteer.name, Volunteer.vest_no, Event.name, PatrolPoint.name, Attendance.check_in_at,
-                                  Attendance.check_out_at, Attendance.status, Attendance.source,
-                                  Attendance.credited_minutes, Attendance.review_status, Attendance.flags)
-                           .join(Volunteer, Volunteer.id == Attendance.volunteer_id)
-                           .outerjoin(Event, Event.id == Attendance.event_id)
-                           .outerjoin(PatrolPoint, PatrolPoint.id == Attendance.point_id)
-                           .where(Attendance.work_date.between(*year_dates(session, year)))
-                           .order_by(Attendance.check_in_at).execution_options(yield_per=BATCH))
-    for name, vest, event, point, check_in, check_out, status, source, minutes, review, flags in rows:
-        append_row(ws, [name, vest or "", event or "", point or "",
-                        check_in.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M"),
-                        check_out.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if check_out else "",
-                        status, source, minutes, review, flags])
-    adjustments = session.execute(select(HourAdjustment, Volunteer.name).join(Volunteer, Volunteer.id == HourAdjustment.volunteer_id)
-                                  .where(HourAdjustment.work_date.between(*year_dates(session, year))))
-    ws2 = wb.create_sheet(_("人工调整"))
-    append_row(ws2, [_(h) for h in ("姓名", "日期", "分钟", "原因", "登记时间")])
-    for adj, name in adjustments:
-        append_row(ws2, [name, adj.work_date, adj.minutes, adj.reason,
-                         adj.created_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")])
-    return wb
+ATTENDANCE_HEADER = ("姓名", "马甲编号", "活动", "点位", "签到", "签退", "状态", "来源", "计入（分钟）", "核对", "标记")
+
+
+def attendance_count(session: Session, year: int) -> int:
+    """Rows of both sheets (patrols and adjustments), by two COUNTs."""
+    start, end = year_dates(session, year)
+    return ((session.scalar(select(func.count(Attendance.id)).where(Attendance.work_date.between(start, end))) or 0)
+            + (session.scalar(select(func.count(HourAdjustment.id))
+                              .where(HourAdjustment.work_date.between(start, end))) or 0))
+
+
+def attendance_tables(session: Session, year: int) -> list[Table]:
+    """Every patrol of the programme year, from plain rows read in batches (no ORM objects), and
+    the hour adjustments on a second sheet (read only once the first one is written)."""
+    start, end = year_dates(session, year)
+    stmt = (select(Volunteer.name, Volunteer.vest_no, Event.name, PatrolPoint.name, Attendance.check_in_at,
+                   Attendance.check_out_at, Attendance.status, Attendance.source,
+                   Attendance.credited_minutes, Attendance.review_status, Attendance.flags)
+            .join(Volunteer, Volunteer.id == Attendance.volunteer_id)
+            .outerjoin(Event, Event.id == Attendance.event_id)
+            .outerjoin(PatrolPoint, PatrolPoint.id == Attendance.point_id)
+            .where(Attendance.work_date.between(start, end))
+            .order_by(Attendance.check_in_at, Attendance.id).execution_options(yield_per=BATCH))
+
+    def patrols() -> Iterator[list]:
+        with session.execute(stmt) as result:
+            for name, vest, event, point, check_in, check_out, status, source, minutes, review, flags in result:
+                yield [name, vest or "", event or "", point or "",
+                       check_in.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M"),
+                       check_out.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if check_out else "",
+                       status, source, minutes, review, flags]
+
+    def adjustments() -> Iterator[list]:
+        with session.execute(
+                select(HourAdjustment.work_date, HourAdjustment.minutes, HourAdjustment.reason, HourAdjustment.created_at,
+                       Volunteer.name).join(Volunteer, Volunteer.id == HourAdjustment.volunteer_id)
+                .where(HourAdjustment.work_date.between(start, end))
+                .order_by(HourAdjustment.id).execution_options(yield_per=BATCH)) as result:
+            for work_date, minutes, reason, created_at, name in result:
+                yield [name, work_date, minutes, reason, created_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")]
+
+    return [Table(_("签到记录"), [_(h) for h in ATTENDANCE_HEADER], patrols(),
+                  widths=(12, 12, 16, 16, 17, 17, 12, 8, 12, 10, 16)),
+            Table(_("人工调整"), [_(h) for h in ("姓名", "日期", "分钟", "原因", "登记时间")], adjustments(),
+                  widths=(12, 12, 8, 30, 17))]
 
 
 def expenditure_xlsx(session: Session, year: int) -> bytes:
-    return workbook_bytes(expenditure_workbook(session, year))
+    return table_bytes("xlsx", [expenditure_table(session, year)])
 
 
-def expenditure_workbook(session: Session, year: int):
-    wb = new_workbook(_("支出明细"))
-    ws = wb.active
-    append_row(ws, [_(h) for h in ("日期", "预算科目", "事项", "收款方", "凭证号", "金额（元）")])
-    for e in session.scalars(select(Expenditure).where(Expenditure.year == year).order_by(Expenditure.spent_on)):
-        append_row(ws, [e.spent_on, _(LINE_NAMES.get(e.line, e.line)), e.description, e.payee or "", e.voucher_no or "",
-                   float(e.amount)])
-    return wb
+def expenditure_count(session: Session, year: int) -> int:
+    return session.scalar(select(func.count(Expenditure.id)).where(Expenditure.year == year)) or 0
+
+
+def expenditure_table(session: Session, year: int) -> Table:
+    stmt = (select(Expenditure.spent_on, Expenditure.line, Expenditure.description, Expenditure.payee,
+                   Expenditure.voucher_no, Expenditure.amount)
+            .where(Expenditure.year == year).order_by(Expenditure.spent_on, Expenditure.id)
+            .execution_options(yield_per=BATCH))
+
+    def rows() -> Iterator[list]:
+        with session.execute(stmt) as result:
+            for spent_on, line, description, payee, voucher_no, amount in result:
+                yield [spent_on, _(LINE_NAMES.get(line, line)), description, payee or "", voucher_no or "",
+                       float(amount)]
+
+    return Table(_("支出明细"), [_(h) for h in ("日期", "预算科目", "事项", "收款方", "凭证号", "金额（元）")], rows(),
+                 widths=(12, 14, 30, 20, 14, 12))

@@ -331,17 +331,11 @@ PEOPLE_DRILLDOWNS = (4, 6, 7, 9, 10)
 ALL_DRILLDOWNS = tuple(range(1, 15))
 
 
-def drilldown_workbook(dd: Drilldown, *, title: str):
-    from services.spreadsheet import append_row, new_workbook
+def drilldown_table(dd: Drilldown, *, title: str):
+    """The drill-down as the page shows it, for the streamed writer (services/spreadsheet.py)."""
+    from services.spreadsheet import Table
 
-    wb = new_workbook(title[:31])
-    ws = wb.active
-    append_row(ws, dd.columns)
-    for r in dd.rows:
-        append_row(ws, r)
-    for col, width in zip("ABCDEFGHIJ", (12, 14, 14, 16, 16, 28, 18, 18, 18, 12)):
-        ws.column_dimensions[col].width = width
-    return wb
+    return Table(title[:31], dd.columns, dd.rows, widths=(12, 14, 14, 16, 16, 28, 18, 18, 18, 12)[:max(1, len(dd.columns))])
 
 
 def evidence_lines(ev: dict[str, Any]) -> list[tuple[str, str]]:

@@ -10,9 +10,10 @@ A1:XFD1048576 or a single cell on row 1,048,576. Rows are read one at a time fro
 declared dimension is ignored, at most `MAX_COLUMNS` columns of a row are looked at, and the file
 is refused as soon as it has more than `MAX_ROWS` non-blank data rows (see docs/imports.md).
 
-Writing goes through `new_workbook`/`append_row`/`csv_bytes` only: any text that starts like a
-formula is written as text (OWASP CSV injection), so a volunteer called `=HYPERLINK(...)` cannot
-make a coordinator's Excel send the sheet anywhere.
+Writing goes through `write_xlsx`/`write_csv` (streamed tables: the exports) or
+`new_workbook`/`append_row`/`csv_bytes` (small laid-out sheets: the self-evaluation table, the
+sign-in sheet) only: any text that starts like a formula is written as text (OWASP CSV injection),
+so a volunteer called `=HYPERLINK(...)` cannot make a coordinator's Excel send the sheet anywhere.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any, Generator, Iterable, Iterator, Mapping, Sequence
+from typing import IO, Any, Callable, Collection, Generator, Iterable, Iterator, Mapping, Sequence
 
 from services.errors import DomainError
 from services.i18n import _
@@ -280,6 +281,148 @@ def csv_bytes(rows: Iterable[Iterable[Any]]) -> bytes:
     for row in rows:
         writer.writerow([csv_cell(v) for v in row])
     return ("\ufeff" + buf.getvalue()).encode("utf-8")
+
+
+# --- streamed tables ------------------------------------------------------------------------------
+
+PROGRESS_EVERY = 5000  # rows between two progress calls of the streamed writers
+
+
+@dataclass
+class Table:
+    """One sheet of an export: a header and rows produced lazily (a generator reading the
+    database in batches), so no more than one batch is ever held in memory.
+
+    `widths` are column widths in Excel units (a CJK character is about two); `text_columns` are
+    0-based columns whose cells carry the text format `@` (phones, ID numbers: Excel would show
+    13800138000 as 1.38E+10 and drop an ID number's last digits)."""
+
+    title: str
+    header: Sequence[str]
+    rows: Iterable[Sequence[Any]]
+    widths: Sequence[float] = ()
+    text_columns: Collection[int] = ()
+
+
+def _report_progress(progress: Callable[[int], None] | None, done: int, every: int) -> None:
+    if progress is not None and done % every == 0:
+        progress(done)
+
+
+def write_xlsx(out: IO[bytes], tables: Sequence[Table], *, progress: Callable[[int], None] | None = None,
+               progress_every: int = PROGRESS_EVERY) -> int:
+    """Write `tables` (one sheet each) as a write-only .xlsx into `out`; returns the data rows written.
+
+    Write-only mode keeps no cell in memory (rows go to a temporary file as they come), so the
+    size of an export costs disk, not RAM. The rules of `append_row` hold: formula-looking text is
+    a text cell, characters openpyxl cannot write are dropped. Column widths are set before the
+    first row, the only time write-only mode allows it. `progress(rows)` is called every
+    `progress_every` data rows (all sheets together)."""
+    from openpyxl import Workbook
+
+    wb = Workbook(write_only=True)
+    try:
+        return _write_sheets(wb, out, tables, progress, progress_every)
+    except BaseException:
+        _abandon(wb)
+        raise
+
+
+def _abandon(wb) -> None:
+    """An export stopped half-way (an error, a worker shutting down): close each write-only sheet
+    and delete its temporary file now, rather than leave openpyxl to do it at garbage collection
+    (it would write into a file the caller has closed) or at exit."""
+    for ws in wb.worksheets:
+        try:
+            if not ws.closed:
+                ws.close()
+            if ws._writer is not None:
+                ws._writer.cleanup()
+        except Exception:  # best effort: the export is being abandoned anyway
+            pass
+
+
+def _write_sheets(wb, out: IO[bytes], tables: Sequence[Table], progress: Callable[[int], None] | None,
+                  progress_every: int) -> int:
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.utils import get_column_letter
+
+    done = 0
+    for table in tables:
+        ws = wb.create_sheet(_writable(table.title)[:31])
+        for index, width in enumerate(table.widths, start=1):
+            ws.column_dimensions[get_column_letter(index)].width = width
+        text_columns = frozenset(table.text_columns)
+
+        def cells(values: Iterable[Any]) -> list[Any]:
+            row: list[Any] = []
+            for column, value in enumerate(values):
+                value = _writable(value)
+                if column in text_columns or looks_like_formula(value):
+                    cell = WriteOnlyCell(ws, value=value)
+                    if isinstance(value, str):
+                        cell.data_type = "s"  # never a formula
+                    if column in text_columns:
+                        cell.number_format = "@"
+                    row.append(cell)
+                else:
+                    row.append(value)
+            return row
+
+        ws.append(cells(table.header))
+        for values in table.rows:
+            ws.append(cells(values))
+            done += 1
+            _report_progress(progress, done, progress_every)
+    wb.save(out)
+    return done
+
+
+def write_csv(out: IO[bytes], table: Table, *, progress: Callable[[int], None] | None = None,
+              progress_every: int = PROGRESS_EVERY) -> int:
+    """Write one table as CSV into `out` (UTF-8 with a BOM, every field through `csv_cell`), row by
+    row; returns the data rows written. A short row is padded to the header's width, as the CSV
+    read back from a workbook was."""
+    import codecs
+
+    width = len(table.header)
+    text = codecs.getwriter("utf-8")(out)
+    text.write("\ufeff")
+    writer = csv.writer(text)
+    writer.writerow([csv_cell(v) for v in table.header])
+    done = 0
+    for values in table.rows:
+        fields = [csv_cell(v) for v in values]
+        if len(fields) < width:
+            fields += [""] * (width - len(fields))
+        writer.writerow(fields)
+        done += 1
+        _report_progress(progress, done, progress_every)
+    return done
+
+
+def write_table(out: IO[bytes], fmt: str, tables: Sequence[Table], *,
+                progress: Callable[[int], None] | None = None, progress_every: int = PROGRESS_EVERY) -> int:
+    """`.xlsx` with every table, or `.csv` with the first one (the same export in the other format).
+    The tables' row generators are closed when it returns or fails."""
+    try:
+        if fmt == "csv":
+            return write_csv(out, tables[0], progress=progress, progress_every=progress_every)
+        if fmt == "xlsx":
+            return write_xlsx(out, tables, progress=progress, progress_every=progress_every)
+        raise DomainError("bad_format", _("不支持的导出格式“%(f)s”", f=fmt))
+    finally:
+        for table in tables:  # an export stopped half-way closes its row generators (and cursors) now
+            close = getattr(table.rows, "close", None)
+            if close is not None:
+                close()
+
+
+def table_bytes(fmt: str, tables: Sequence[Table]) -> bytes:
+    """The whole file in memory: for the CLI and tests; the web streams into a temporary file."""
+    buf = io.BytesIO()
+    write_table(buf, fmt, tables)
+    return buf.getvalue()
 
 
 def workbook_to_csv(wb) -> bytes:

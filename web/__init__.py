@@ -24,7 +24,8 @@ DOMAIN_STATUS = {"not_found": 404, "not_signed_in": 401, "bad_token": 404, "poin
                  "point_inactive": 410, "volunteer_withdrawn": 403, "outside_geofence": 403, "no_location": 403,
                  "shift_full": 409, "no_active_shift": 409, "wrong_event": 409, "link_used": 410,
                  "link_expired": 410, "card_revoked": 410, "uninsured": 403, "forbidden": 403,
-                 "bad_location": 422, "offline_too_old": 422, "offline_superseded": 422}
+                 "bad_location": 422, "offline_too_old": 422, "offline_superseded": 422,
+                 "export_not_ready": 409, "export_expired": 410, "too_many_exports": 429}
 
 
 # No inline script or style anywhere: behaviours live in static/js (app.js handles data-confirm,

@@ -186,6 +186,11 @@ ROUTE_ROLES: dict[str, tuple] = {
     "POST coord_volunteers.pin_unlock": STAFF,
     "POST coord_volunteers.card_one_with_pin": STAFF,
     "POST coord_volunteers.cards_with_pins": STAFF,
+    # Background exports: staff; a job of another user is a 404 (tests/web/test_export_jobs.py).
+    "GET coord_exports.index": STAFF,
+    "GET coord_exports.detail": STAFF,
+    "GET coord_exports.status": STAFF,
+    "GET coord_exports.download": STAFF,
     # Personal data and accounts: admins only.
     "GET coord_audit.index": ADMIN,
     "POST coord_admin.end_sessions": ADMIN,

@@ -76,10 +76,11 @@ def audit_import(report, filename: str) -> None:
 
 
 def register(app: Flask) -> None:
-    from web.coord import (accounts, attendance, audit, auth, board, events, inbox, notices, points, programme,
-                           volunteers)
+    from web.coord import (accounts, attendance, audit, auth, board, events, exports, inbox, notices, points,
+                           programme, volunteers)
 
-    for module in (auth, volunteers, points, events, attendance, board, notices, programme, accounts, audit, inbox):
+    for module in (auth, volunteers, points, events, attendance, board, notices, programme, accounts, audit, inbox,
+                   exports):
         app.register_blueprint(module.bp)
     app.jinja_env.globals["current_user"] = current_user
     app.jinja_env.globals["waiting_review_count"] = _waiting_review_count

@@ -18,11 +18,12 @@ from models.programme import (BUDGET_LINES, Complaint, EquipmentDelivery, Equipm
 from models.volunteer import Volunteer
 from services.digest import digest_text, send_digest
 from services.errors import DomainError
-from services.exports import attendance_workbook, expenditure_workbook, hours_roster_workbook, self_evaluation_workbook
+from services.export_jobs import PROGRAMME_KINDS
+from services.exports import self_evaluation_workbook
 from services.audit_log import record_action
 from services.i18n import _
 from services.indicators import compute_indicators
-from services.indicator_views import (ALL_DRILLDOWNS, drilldown, drilldown_workbook, evidence_lines, gap_text,
+from services.indicator_views import (ALL_DRILLDOWNS, drilldown, drilldown_table, evidence_lines, gap_text,
                                       histogram_chart,
                                       remind_below_target, satisfaction_chart, weekly_chart)
 from services.self_evaluation import (QUALITATIVE, default_weights, evaluate, qualitative_scores_for,
@@ -37,6 +38,7 @@ from web.auth import actor, current_user
 from web.indicator_cache import cached_indicators
 from web.params import id_value, year_arg
 from web.coord import audit_import, protect
+from web.coord.exports import send_or_queue, send_tables
 from web.runtime import clock, now
 
 bp = protect(Blueprint("coord_programme", __name__, url_prefix="/coord/programme"))
@@ -108,11 +110,9 @@ def indicator_export(number: int):
     report = compute_indicators(db.session, year, today=_today(), evidence_limit=100_000)
     args = _drill_args()
     table = drilldown(db.session, report, number, **args)
-    data = workbook_bytes(drilldown_workbook(table, title=table.title))
-    record_action(db.session, actor(), "export", f"programme:indicator-{number}",
-                  f"year={year}; team={args['team'] or ''}; rows={len(table.rows)}")
-    db.session.commit()
-    return send_file(io.BytesIO(data), mimetype=XLSX, download_name=f"indicator-{number}-{year}.xlsx")
+    return send_tables([drilldown_table(table, title=table.title)], "xlsx", f"indicator-{number}-{year}.xlsx",
+                       audit=lambda rows: (f"programme:indicator-{number}",
+                                           f"year={year}; team={args['team'] or ''}; rows={rows}"))
 
 
 @bp.post("/indicator/6/remind")
@@ -131,36 +131,35 @@ def indicator_remind():
     return redirect(url_for("coord_notices.detail", message_id=message_id))
 
 
-def _export_workbook(kind: str, year: int):
-    if kind == "self-evaluation":
-        report = compute_indicators(db.session, year, today=_today())
-        return self_evaluation_workbook(report, evaluate(db.session, report))
-    if kind == "hours":
-        return hours_roster_workbook(db.session, year, as_of=min(_today(), year_dates(db.session, year)[1]))
-    if kind == "attendance":
-        return attendance_workbook(db.session, year)
-    if kind == "expenditures":
-        return expenditure_workbook(db.session, year)
-    abort(404)
+def _self_evaluation(year: int):
+    report = compute_indicators(db.session, year, today=_today())
+    return self_evaluation_workbook(report, evaluate(db.session, report))
+
+
+def _export(kind: str, fmt: str):
+    """The self-evaluation table is 20 laid-out rows, built here; the lists go through
+    `send_or_queue`: streamed in this answer, or built in the background when large."""
+    year = _year()
+    if kind in PROGRAMME_KINDS:
+        return send_or_queue(kind, {"year": year}, fmt)
+    if kind != "self-evaluation":
+        abort(404)
+    wb = _self_evaluation(year)
+    data = workbook_to_csv(wb) if fmt == "csv" else workbook_bytes(wb)
+    record_action(db.session, actor(), "export", f"programme:{kind}", f"year={year}; format={fmt}")
+    db.session.commit()
+    return send_file(io.BytesIO(data), mimetype="text/csv" if fmt == "csv" else XLSX, download_name=f"{kind}-{year}.{fmt}")
 
 
 @bp.get("/export/<kind>.xlsx")
 def export(kind: str):
-    year = _year()
-    data = workbook_bytes(_export_workbook(kind, year))
-    record_action(db.session, actor(), "export", f"programme:{kind}", f"year={year}; format=xlsx")
-    db.session.commit()
-    return send_file(io.BytesIO(data), mimetype=XLSX, download_name=f"{kind}-{year}.xlsx")
+    return _export(kind, "xlsx")
 
 
 @bp.get("/export/<kind>.csv")
 def export_csv(kind: str):
     """The first sheet of the same export as CSV (UTF-8 with BOM), for tools that take no .xlsx."""
-    year = _year()
-    data = workbook_to_csv(_export_workbook(kind, year))
-    record_action(db.session, actor(), "export", f"programme:{kind}", f"year={year}; format=csv")
-    db.session.commit()
-    return send_file(io.BytesIO(data), mimetype="text/csv", download_name=f"{kind}-{year}.csv")
+    return _export(kind, "csv")
 
 
 @bp.route("/digest", methods=["GET", "POST"])

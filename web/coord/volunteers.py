@@ -18,7 +18,6 @@ from services.i18n import _
 from services.imports import confirm_held_id_number, import_volunteers
 from services.posters import CardItem, cards_pdf
 from services.privacy import erase_volunteer, subject_access_export
-from services.roster import export_roster
 from services.signin import (PHONE_FAILURE_LIMIT, card_url, issue_login_link, issue_pin, issue_pins,
                              lift_pin_lockout, list_devices, pin_status, revoke_all_devices_detail, revoke_card,
                              revoke_device)
@@ -32,6 +31,7 @@ from web.auth import actor, current_user
 from web.params import year_arg
 from web.runtime import clock, now, scan_rules
 from web.coord import import_page, protect, qr_data_uri
+from web.coord.exports import send_or_queue
 
 bp = protect(Blueprint("coord_volunteers", __name__, url_prefix="/coord/volunteers"))
 
@@ -266,15 +266,7 @@ def _export(fmt: str):
     with_ids = request.args.get("with_id_numbers") == "1"
     if with_ids and not current_user().is_admin:
         abort(403)
-    team = request.args.get("team") or None
-    result = export_roster(db.session, cipher=data_cipher(), actor=actor(), include_id_numbers=with_ids,
-                           team=team, fmt=fmt)
-    record_action(db.session, actor(), "export", "roster",
-                  f"rows={result.rows}; team={team or '*'}; id_numbers={'full' if with_ids else 'masked'}; format={fmt}")
-    db.session.commit()
-    if fmt == "csv":
-        return send_file(io.BytesIO(result.content), mimetype="text/csv", download_name="volunteers.csv")
-    return send_file(io.BytesIO(result.content), mimetype=XLSX, download_name="volunteers.xlsx")
+    return send_or_queue("roster", {"team": request.args.get("team") or None, "with_id_numbers": with_ids}, fmt)
 
 
 @bp.get("/export.xlsx")
