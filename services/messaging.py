@@ -17,11 +17,11 @@ from models.messaging import (CHANNEL_TELEGRAM, OUT_PENDING, OUT_SENDING, OUT_SE
                               MessageRecipient, OutboxItem)
 from models.point import PatrolPoint
 from models.user import User
-from models.volunteer import STATUS_ACTIVE, Volunteer
+from models.volunteer import Volunteer
 from services.clock import SHANGHAI, Clock, local_date, system_clock
 from services.errors import DomainError
 from services.i18n import _
-from services.volunteers import withdrawal_in_effect
+from services.volunteers import on_roster, withdrawal_in_effect
 from services.channels.wecom import team_robot_ready
 from services.lengths import check_length
 from services.outbox import Outgoing, Recipient, enqueue_many, enqueue_team_post
@@ -262,11 +262,13 @@ def shift_choices(session: Session, *, clock: Clock = system_clock, days_back: i
 
 
 def audience_volunteers(session: Session, audience: Audience, *, clock: Clock = system_clock) -> list[int]:
-    stmt = select(Volunteer.id).where(Volunteer.status == STATUS_ACTIVE)
+    """The volunteers a notice goes to: those on the roster today (a withdrawal dated ahead still
+    gets today's notices, as it still lets them sign in and patrol), narrowed by the audience."""
+    now = clock()
+    stmt = select(Volunteer.id).where(on_roster(local_date(now)))
     assigned = select(Assignment.volunteer_id).join(Shift, Shift.id == Assignment.shift_id).where(
         Assignment.status != ASSIGNMENT_DECLINED)
     on_patrol = select(Attendance.volunteer_id).where(Attendance.status == ATT_OPEN)
-    now = clock()
     if audience.kind == "team":
         stmt = stmt.where(Volunteer.team == audience.value)
     elif audience.kind == "event":
