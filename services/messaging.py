@@ -11,7 +11,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from models.attendance import ATT_OPEN, Attendance
-from models.channels import CHANNEL_WECOM, DeliveryAttempt
+from models.channels import CHANNEL_SMS, CHANNEL_WECOM, DeliveryAttempt
 from models.event import ASSIGNMENT_DECLINED, Assignment, Event, Shift
 from models.messaging import (CHANNEL_TELEGRAM, OUT_PENDING, OUT_SENDING, OUT_SENT, ChatLink, ChatLinkToken, Message,
                               MessageRecipient, OutboxItem)
@@ -369,17 +369,34 @@ def send_notice(session: Session, *, text: str, audience: Audience, nonce: str, 
 @dataclass(frozen=True)
 class Reach:
     recipients: int
-    pushed: int        # queued to a messenger chat
-    web_only: int      # no reachable chat: they will see it in the web inbox only
+    pushed: int        # queued to a channel that pushes (Telegram or SMS)
+    web_only: int      # no channel: they will see it in the web inbox only
+    telegram: int = 0  # of the pushed, first on Telegram
+    sms: int = 0       # of the pushed, first by SMS
 
 
 def message_reach(session: Session, message_id: int) -> Reach:
     """How many of a message's recipients get a push, and how many only the web inbox."""
     total = session.scalar(select(func.count(MessageRecipient.id)).where(MessageRecipient.message_id == message_id)) or 0
-    pushed = session.scalar(select(func.count(func.distinct(func.coalesce(OutboxItem.volunteer_id, -OutboxItem.user_id))))
-                            .where(OutboxItem.message_id == message_id,
-                                   OutboxItem.status.in_((OUT_PENDING, OUT_SENDING, OUT_SENT)))) or 0
-    return Reach(total, pushed, max(0, total - pushed))
+    person = func.coalesce(OutboxItem.volunteer_id, -OutboxItem.user_id)
+    live = (OutboxItem.message_id == message_id, OutboxItem.status.in_((OUT_PENDING, OUT_SENDING, OUT_SENT)))
+    pushed = session.scalar(select(func.count(func.distinct(person))).where(*live)) or 0
+    by_channel = dict(session.execute(select(OutboxItem.channel, func.count(func.distinct(person)))
+                                      .where(*live, OutboxItem.team.is_(None)).group_by(OutboxItem.channel)).all())
+    return Reach(total, pushed, max(0, total - pushed), by_channel.get(CHANNEL_TELEGRAM, 0),
+                 by_channel.get(CHANNEL_SMS, 0))
+
+
+def reach_text(reach: Reach) -> str:
+    """What a coordinator is told once a notice is sent, on the web and in the bot alike: how many
+    it went to, how many get a push and through which channel, how many only see the web inbox."""
+    if reach.web_only:
+        text = _("已发送 %(n)d 人，%(m)d 人未绑定任何渠道，只能在网页消息中看到。", n=reach.recipients, m=reach.web_only)
+    else:
+        text = _("已发送 %(n)d 人，全部会收到推送。", n=reach.recipients)
+    if reach.pushed:
+        text += _("推送：Telegram %(t)d 人，短信 %(s)d 人。", t=reach.telegram, s=reach.sms)
+    return text
 
 
 @dataclass(frozen=True)

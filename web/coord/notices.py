@@ -15,7 +15,7 @@ from services.errors import DomainError
 from services.i18n import _
 from services.messaging import (AUDIENCE_KINDS, DELIVERY_FILTERS, MISSING_GRACE_MINUTES, Audience, chat_link_of,
                                 check_notice_text, delivery_counts, delivery_status, delivery_summary,
-                                filter_delivery, issue_chat_link, message_reach, preview_notice, resend_unread,
+                                filter_delivery, issue_chat_link, message_reach, preview_notice, reach_text, resend_unread,
                                 send_notice, sender_line, shift_choices, team_posts, telegram_text, unlink_chat)
 from services.surveys import create_round, list_rounds, remind_round, results, send_round
 from services.volunteers import teams
@@ -87,12 +87,7 @@ def send():
         flash(exc.message, "error")
         return _compose(400)
     if result.created:
-        reach = message_reach(db.session, result.message_id)
-        if reach.web_only:
-            flash(_("已发送 %(n)d 人，%(m)d 人未绑定任何渠道，只能在网页消息中看到。", n=reach.recipients, m=reach.web_only),
-                  "success")
-        else:
-            flash(_("已发送 %(n)d 人，全部会收到推送。", n=reach.recipients), "success")
+        flash(reach_text(message_reach(db.session, result.message_id)), "success")
     else:
         flash(_("这条通知已经发送过了（重复提交不会重复发送）"), "success")
     return redirect(url_for(".detail", message_id=result.message_id))
