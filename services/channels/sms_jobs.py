@@ -92,6 +92,12 @@ def prepare_sms(session: Session, item: Claimed, *, base_url: str, secret: str,
         from services.signin import issue_login_link
 
         params["link"] = issue_login_link(session, vol.id, base_url=base_url, created_by="sms", clock=clock).url
+    elif template == "signin_code":
+        from services.signin import issue_sms_code
+
+        # Made now, not when asked for: the outbox never holds a code, and this text's code
+        # replaces any earlier one (a retry or a resend sends a new code).
+        params["code"] = issue_sms_code(session, vol.id, clock=clock)
     elif template == "survey_invite" and sms.get("round_id"):
         params["link"] = f"{base_url.rstrip('/')}/s/{survey_token(secret, int(sms['round_id']), vol.id)}"
     else:
