@@ -14,8 +14,9 @@ from services.channels.costs import message_sms_cost
 from services.errors import DomainError
 from services.i18n import _
 from services.messaging import (AUDIENCE_KINDS, DELIVERY_FILTERS, MISSING_GRACE_MINUTES, Audience, chat_link_of,
-                                check_notice_text, delivery_counts, delivery_page, delivery_summary, issue_chat_link, message_reach, preview_notice, reach_text, resend_unread,
-                                send_notice, sender_line, shift_choices, team_posts, telegram_text, unlink_chat)
+                                check_notice_text, delivery_counts, delivery_page, delivery_summary, issue_chat_link,
+                                message_reach, preview_notice, reach_text, resend_unread, send_notice, sender_line,
+                                shift_choices, team_posts, telegram_text, unlink_chat)
 from services.surveys import create_round, list_rounds, remind_round, results, send_round
 from services.volunteers import teams
 from web.auth import current_user
