@@ -7,7 +7,7 @@ plus a grace period has passed: a volunteer two minutes late is not missing yet.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -17,12 +17,13 @@ from models.attendance import ATT_OPEN, REVIEW_FLAGGED, Attendance
 from models.event import ASSIGNMENT_DECLINED, Assignment, Event, Shift
 from models.messaging import OUT_FAILED, Message, OutboxItem
 from models.point import PatrolPoint
-from models.volunteer import STATUS_ACTIVE, Volunteer
-from services.clock import SHANGHAI, Clock, system_clock
+from models.volunteer import Volunteer
+from services.clock import SHANGHAI, Clock, local_date, system_clock
 from services.errors import DomainError
 from services.i18n import _
 from services.messaging import QueuedMessage, post_message
 from services.outbox import Recipient
+from services.volunteers import on_roster
 
 DEFAULT_GRACE_MINUTES = 15
 NIGHT_ENDS = time(6, 0)  # a night shift's small hours still belong to "tonight"
@@ -159,20 +160,21 @@ def tonight(session: Session, *, clock: Clock = system_clock, grace_minutes: int
             group.slots.append(slot)
         slot.points.append(row)
     if rows:
-        _fill(session, rows)
+        _fill(session, rows, local_date(now, zone))
     totals = Totals(len(rows), sum(r.expected for r in rows.values()), sum(r.present_count for r in rows.values()),
                     sum(r.done_count for r in rows.values()), sum(len(r.missing) for r in rows.values()),
                     sum(len(r.walk_ins) for r in rows.values()))
     return Board(now, grace_minutes, list(campaigns.values()), totals)
 
 
-def _fill(session: Session, rows: dict[int, PointRow]) -> None:
+def _fill(session: Session, rows: dict[int, PointRow], today: date) -> None:
+    """Assigned people on the roster today (a withdrawal dated ahead still patrols tonight), then records."""
     ids = list(rows)
     assigned = session.execute(
         select(Assignment.shift_id, Volunteer.id, Volunteer.name, Volunteer.phone, Volunteer.team, Volunteer.vest_no)
         .join(Volunteer, Volunteer.id == Assignment.volunteer_id)
         .where(Assignment.shift_id.in_(ids), Assignment.status != ASSIGNMENT_DECLINED,
-               Volunteer.status == STATUS_ACTIVE)
+               on_roster(today))
         .order_by(Volunteer.team, Volunteer.name, Volunteer.id)).all()
     records = session.execute(
         select(Attendance.shift_id, Attendance.id, Attendance.status, Attendance.check_in_at, Attendance.check_out_at,
