@@ -142,6 +142,9 @@ def load_config(instance_path: Path | None = None) -> dict[str, Any]:
         "BACKUP_HOUR": _env_int("BACKUP_HOUR", 3),
         # The indicator pages reuse one computation until a commit here, or for at most this long.
         "INDICATOR_CACHE_SECONDS": float(os.environ.get("INDICATOR_CACHE_SECONDS") or 60),
+        # An older result is still shown (and recomputed in the background) for up to this long.
+        "INDICATOR_STALE_SECONDS": float(os.environ.get("INDICATOR_STALE_SECONDS") or 900),
+        "INDICATOR_BACKGROUND_REFRESH": (os.environ.get("INDICATOR_BACKGROUND_REFRESH") or "1") != "0",
         # Prometheus /metrics answers only "Authorization: Bearer <METRICS_TOKEN>" (404 without it).
         "METRICS_TOKEN": os.environ.get("METRICS_TOKEN") or "",
         # memory:// counts per worker process; redis://host:6379/0 shares the counts between the

@@ -28,3 +28,56 @@ def test_drill_downs_reuse_one_computation_until_a_commit(client, auth, programm
     session.commit()  # a change: the next page computes afresh
     body = client.get(f"/api/v1/indicators?year={Y}").get_json()
     assert calls == [2000, 100, 100] and body
+
+
+def _counting(monkeypatch):
+    calls = []
+    real = services.indicators.compute_indicators
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs.get("evidence_limit"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(web.indicator_cache, "compute_indicators", counting)
+    return calls
+
+
+def test_a_volunteers_scan_does_not_make_the_next_page_recompute_the_year(client, auth, programme, session,  # noqa: F811
+                                                                          monkeypatch):
+    """On a patrol night scans commit many times a second; the office's pages keep their result
+    (at most INDICATOR_CACHE_SECONDS old) instead of recomputing the year after every scan."""
+    calls = _counting(monkeypatch)
+    auth.login()
+    assert client.get(f"/api/v1/indicators?year={Y}").status_code == 200
+    from datetime import date
+
+    from models import Complaint
+    with client.application.test_request_context("/api/v1/scans", method="POST"):
+        from flask import request
+        assert request.blueprint == "api_v1"
+        session.add(Complaint(received_on=date(Y, 5, 2), source="热线", description="测试", status="open"))
+        session.commit()  # committed inside a volunteer's request: not a new generation
+    assert client.get(f"/api/v1/indicators?year={Y}").status_code == 200
+    assert calls == [100]
+
+
+def test_an_aged_result_is_served_while_a_new_one_is_computed_in_the_background(app, client, auth, programme,  # noqa: F811
+                                                                                 monkeypatch):
+    calls = _counting(monkeypatch)
+    monkeypatch.setattr(app, "testing", False)
+    monkeypatch.setitem(app.config, "INDICATOR_CACHE_SECONDS", 0.0)
+    monkeypatch.setitem(app.config, "INDICATOR_STALE_SECONDS", 600.0)
+    auth.login()
+    first = client.get(f"/api/v1/indicators?year={Y}").get_json()
+    assert calls == [100]
+    second = client.get(f"/api/v1/indicators?year={Y}").get_json()  # aged: served at once, refreshed behind
+    assert second == first
+    for _ in range(100):
+        if len(calls) == 2 and not web.indicator_cache._refreshing:
+            break
+        import time
+        time.sleep(0.05)
+    assert calls == [100, 100]
+    monkeypatch.setitem(app.config, "INDICATOR_STALE_SECONDS", 0.0)
+    client.get(f"/api/v1/indicators?year={Y}")  # too old to serve: computed in the request
+    assert len(calls) == 3
