@@ -19,9 +19,10 @@ class _SqliteWriterQueue:
     moment the previous writer commits.
 
     Without it, two gunicorn workers scanning at once meet at `BEGIN IMMEDIATE`, and the loser
-    waits in SQLite's busy handler, which sleeps 1, 2, 5, 10… ms between tries: under a burst most
-    of a worker's time went to sleeping while the other core sat idle. A blocking `flock` on a file
-    beside the database queues the writers instead (the kernel wakes the next one at the unlock).
+    waits in SQLite's busy handler, which sleeps 1, 2, 5, 10… ms between tries however soon the
+    lock is free. A blocking `flock` on a file beside the database queues the writers instead (the
+    kernel wakes the next one at the unlock). Measured with wrk (docs/performance.md) the gain is
+    within the noise of two shared cores; it is kept because a writer never sleeps past a free lock.
     The lock is taken per process *and* per thread: `flock` belongs to an open file, which the
     threads of one process share. A worker that hangs holding it is killed by gunicorn's timeout,
     and closing its file releases the lock.
@@ -30,7 +31,8 @@ class _SqliteWriterQueue:
     def __init__(self) -> None:
         self._files: dict[str, tuple[int, int]] = {}   # path -> (pid, fd); a forked child reopens
         self._guard = threading.Lock()
-        self._locks: dict[str, threading.Lock] = {}
+        self._locks: dict[str, threading.RLock] = {}
+        self._depth: dict[str, int] = {}   # guarded by the path's RLock: only its holder touches it
 
     def _fd(self, path: str) -> int:
         pid = os.getpid()
@@ -42,9 +44,9 @@ class _SqliteWriterQueue:
                 return fd
             return held[1]
 
-    def _thread_lock(self, path: str) -> threading.Lock:
+    def _thread_lock(self, path: str) -> threading.RLock:
         with self._guard:
-            return self._locks.setdefault(path, threading.Lock())
+            return self._locks.setdefault(path, threading.RLock())
 
     @contextmanager
     def hold(self, database: str | None) -> Iterator[None]:
@@ -54,12 +56,19 @@ class _SqliteWriterQueue:
         path = os.path.abspath(database) + ".writers"
         lock = self._thread_lock(path)
         with lock:
+            # Re-entered by the same thread (a write transaction inside another): the outer one
+            # holds the file lock already and releases it.
+            outer = self._depth.get(path, 0) == 0
+            self._depth[path] = self._depth.get(path, 0) + 1
             fd = self._fd(path)
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            if outer:
+                fcntl.flock(fd, fcntl.LOCK_EX)
             try:
                 yield
             finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
+                self._depth[path] -= 1
+                if outer:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 _WRITERS = _SqliteWriterQueue()
