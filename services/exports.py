@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from datetime import date
 
-from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
-from openpyxl.utils import get_column_letter
 from typing import Iterator
 
 from sqlalchemy import and_, case, func, or_, select
@@ -57,6 +55,7 @@ def self_evaluation_workbook(report: IndicatorReport, evaluation: Evaluation | N
     landscape A4, one page wide, borders, the header row repeated, the title merged across.
     Without an `evaluation` (no session at hand) the default weights are used and budget execution
     is left blank."""
+    from openpyxl.styles import Alignment, PatternFill  # imported here: openpyxl is 18 MB the bot and sender never need
     if evaluation is None:
         evaluation = Evaluation(None, score_rows(report))
     ncols = len(SELF_EVALUATION_HEADER)
@@ -116,6 +115,8 @@ def _lines(value, width: float) -> int:
 
 
 def _print_layout(ws, ncols: int, header_row: int, first_body: int, last_body: int) -> None:
+    from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+    from openpyxl.utils import get_column_letter  # imported here: openpyxl is 18 MB the bot and sender never need
     thin = Side(style="thin", color="000000")
     border = Border(left=thin, right=thin, top=thin, bottom=thin)
     for col in range(1, ncols + 1):

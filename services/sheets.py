@@ -7,7 +7,6 @@ import io
 from dataclasses import dataclass
 from datetime import datetime
 
-from openpyxl.styles import Alignment, Font
 from reportlab.lib.colors import HexColor, black
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
@@ -69,6 +68,7 @@ HEADERS = ("手机号", "姓名", "马甲编号", "点位编号", "活动", "签
 
 def sheet_xlsx(sheet: ShiftSheet) -> bytes:
     """Columns the attendance import reads; times are typed as `2027-02-05 18:05`."""
+    from openpyxl.styles import Alignment, Font  # imported here: openpyxl is 18 MB the bot and sender never need
     wb = new_workbook(_("签到表"))
     ws = wb.active
     append_row(ws, HEADERS)
