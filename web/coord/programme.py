@@ -23,7 +23,7 @@ from services.exports import self_evaluation_workbook
 from services.audit_log import record_action
 from services.i18n import _
 from services.indicators import compute_indicators
-from services.indicator_views import (ALL_DRILLDOWNS, drilldown, drilldown_table, evidence_lines, gap_text,
+from services.indicator_views import (ALL_DRILLDOWNS, drilldown, drilldown_page, drilldown_table, evidence_lines, gap_text,
                                       histogram_chart,
                                       remind_below_target, satisfaction_chart, weekly_chart)
 from services.self_evaluation import (QUALITATIVE, default_weights, evaluate, qualitative_scores_for,
@@ -97,7 +97,7 @@ def indicator(number: int):
     args = _drill_args()
     table = drilldown(db.session, report, number, **args)
     return render_template("coord/programme/indicator.html", report=report, row=report.row(number), year=year,
-                           table=table, args=args, figures=evidence_lines(report.row(number).evidence or {}),
+                           table=table, pg=drilldown_page(table, request.args.get("page", 1, type=int)), args=args, figures=evidence_lines(report.row(number).evidence or {}),
                            nonce=uuid.uuid4().hex)
 
 
