@@ -72,10 +72,15 @@ def _back(endpoint: str, **kw):
     return redirect(url_for(endpoint, year=_year(), **kw))
 
 
+# The dashboard, the drill-downs and the digest preview share one cached report (one computation per
+# worker per change, not one per page): the drill-downs need up to this much evidence.
+DRILL_EVIDENCE = 2000
+
+
 @bp.get("/")
 def dashboard():
     year = _year()
-    report = cached_indicators(year, today=_today())
+    report = cached_indicators(year, today=_today(), evidence_limit=DRILL_EVIDENCE)
     charts = {"weekly": weekly_chart(report), "histogram": histogram_chart(report),
               "satisfaction": satisfaction_chart(report)}
     return render_template("coord/programme/dashboard.html", report=report, year=year, charts=charts,
@@ -93,7 +98,7 @@ def indicator(number: int):
     if not 1 <= number <= 14:
         abort(404)
     year = _year()
-    report = cached_indicators(year, today=_today(), evidence_limit=2000)
+    report = cached_indicators(year, today=_today(), evidence_limit=DRILL_EVIDENCE)
     args = _drill_args()
     table = drilldown(db.session, report, number, **args)
     return render_template("coord/programme/indicator.html", report=report, row=report.row(number), year=year,
@@ -168,7 +173,8 @@ def digest():
         result = send_digest(db.session, clock=clock())
         flash(_("周报已排队发送") if result and result.created else _("本周周报已经发送过"), "success")
         return redirect(url_for(".digest"))
-    title, body = digest_text(db.session, now=now())
+    title, body = digest_text(db.session, now=now(), indicators=lambda year, today: cached_indicators(
+        year, today=today, evidence_limit=DRILL_EVIDENCE))
     return render_template("coord/programme/digest.html", title=title, body=body)
 
 
