@@ -23,9 +23,9 @@ from services.exports import self_evaluation_workbook
 from services.audit_log import record_action
 from services.i18n import _
 from services.indicators import compute_indicators
-from services.indicator_views import (ALL_DRILLDOWNS, drilldown, drilldown_page, drilldown_table, evidence_lines, gap_text,
-                                      histogram_chart,
-                                      remind_below_target, satisfaction_chart, weekly_chart)
+from services.indicator_views import (ALL_DRILLDOWNS, drilldown, drilldown_page, drilldown_table, evidence_lines,
+                                      gap_text, histogram_chart, remind_below_target, roster_drilldown_page,
+                                      satisfaction_chart, weekly_chart)
 from services.self_evaluation import (QUALITATIVE, default_weights, evaluate, qualitative_scores_for,
                                       set_qualitative_scores, set_weights, weights_for)
 from services.programme_year import holds_data, programme_year_of, set_year_start, year_dates, year_start
@@ -100,9 +100,14 @@ def indicator(number: int):
     year = _year()
     report = cached_indicators(year, today=_today(), evidence_limit=DRILL_EVIDENCE)
     args = _drill_args()
-    table = drilldown(db.session, report, number, **args)
+    page = request.args.get("page", 1, type=int)
+    if number == 4:  # the whole roster: filtered, sorted and paged in the database
+        table, pg = roster_drilldown_page(db.session, report, page=page, **args)
+    else:
+        table = drilldown(db.session, report, number, **args)
+        pg = drilldown_page(table, page)
     return render_template("coord/programme/indicator.html", report=report, row=report.row(number), year=year,
-                           table=table, pg=drilldown_page(table, request.args.get("page", 1, type=int)), args=args, figures=evidence_lines(report.row(number).evidence or {}),
+                           table=table, pg=pg, args=args, figures=evidence_lines(report.row(number).evidence or {}),
                            nonce=uuid.uuid4().hex)
 
 
