@@ -24,9 +24,10 @@ from bot import texts
 from bot.bridge import Bridge
 from services.assignments import IN_PROGRESS, MyShift, confirm_shift, my_shifts, office_phone, request_leave, undo_leave
 from services.errors import DomainError
-from services.hours import current_hours, hours, recent_attendances
+from services.hours import current_hours, hours, hours_text, recent_attendances
 from services.i18n import _
-from services.messaging import ChatPerson, chat_person, link_chat, on_patrol_lines, sender_line, shift_buttons
+from services.messaging import (ChatPerson, chat_person, link_chat, on_patrol_lines, reach_text, sender_line,
+                                shift_buttons)
 from services.notice_drafts import DraftView, cancel_draft, create_draft, get_draft, send_draft
 from services.signin import issue_login_link
 from services.surveys import (COMMENT_WINDOW, add_comment, awaiting_comment, comment_buttons, get_round,
@@ -159,7 +160,7 @@ async def hours_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     summary = await bridge.run(current_hours, person.id, datetime.now(timezone.utc), _zone(bridge))
     year = summary.year
     recent = await bridge.run(recent_attendances, person.id, 3)
-    lines = [_("%(y)d 年已累计 %(h).1f 小时（目标 %(t).0f 小时）", y=year, h=summary.total, t=summary.target_hours),
+    lines = [_("%(y)d 年已累计 %(h).1f 小时（目标 %(t)s 小时）", y=year, h=summary.total, t=hours_text(summary.target_hours)),
              _("扫码核验 %(a).1f 小时 · 历史导入 %(b).1f 小时 · 人工登记 %(c).1f 小时",
                a=summary.verified, b=summary.imported, c=summary.adjusted)]
     if summary.met:
@@ -320,13 +321,12 @@ async def skip_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 def _draft_text(draft: DraftView, signature: str) -> str:
     body = draft.text + "\n\n—— " + signature
     if draft.status == "sent" and draft.reach is not None:
-        r = draft.reach
-        return (_("已排队发送给 %(n)d 人：%(p)d 人会收到 Telegram 推送，%(w)d 人未绑定或无法推送，只能在网页“消息”里看到。",
-                  n=r.recipients, p=r.pushed, w=r.web_only) + "\n\n" + body)
+        return reach_text(draft.reach) + "\n\n" + body
     if draft.status == "cancelled":
         return _("已取消，这条通知没有发送。") + "\n\n" + body
-    return (_("将发送给 %(n)d 名在册志愿者（其中 %(l)d 人会收到 Telegram 推送，其余只能在网页“消息”里看到）：",
-              n=draft.recipients, l=draft.linked) + "\n\n" + body)
+    # The same words as the web's preview: how many, and through which channel.
+    return (_("将发送给 %(n)d 名在册志愿者：其中 %(l)d 人已绑定 Telegram；先发短信 %(s)d 人；%(w)d 人未绑定任何渠道，只能在网页消息中看到。",
+              n=draft.recipients, l=draft.linked, s=draft.by_sms, w=draft.web_only) + "\n\n" + body)
 
 
 def _draft_rows(draft: DraftView):

@@ -12,7 +12,6 @@ import logging
 import os
 import socket
 import time
-from collections import deque
 from datetime import datetime, timedelta, timezone
 
 from bot.bridge import Bridge
@@ -20,7 +19,10 @@ from extensions import db
 from services.outbox import Claimed, claim_due
 
 log = logging.getLogger(__name__)
-LOCK_KEYS = {"telegram": 72_031_001, "sms": 72_031_002, "wecom": 72_031_003}
+# PostgreSQL advisory lock keys, one per channel. They share one key space with the scheduler's
+# (scheduler/runner.py, 72_031_002): the SMS sender's key was that same number, so on PostgreSQL the
+# SMS sender and the scheduler stood by for each other's lock.
+LOCK_KEYS = {"telegram": 72_031_001, "sms": 72_031_004, "wecom": 72_031_003}
 
 
 def utcnow() -> datetime:
@@ -28,25 +30,47 @@ def utcnow() -> datetime:
 
 
 class RateWindow:
-    """At most `count` starts in any `seconds` (sliding window)."""
+    """At most `count` sends in any `seconds` (sliding window), shared by every channel's sender.
 
-    def __init__(self, count: int, seconds: float, clock=time.monotonic) -> None:
-        self.count, self.seconds, self.clock = max(1, count), seconds, clock
-        self.starts: deque[float] = deque()
+    A send takes its place when it starts (`acquire`). With `hold_after`, `done(place)` keeps the
+    place until that long after the request completed: a server counts requests when they *arrive*,
+    and on a loaded machine one that started on time can arrive late, next to the ones after it
+    (the Telegram sender holds each place a second after completion, so no `count` + 1 requests can
+    arrive within one second whatever the latency).
+    """
+
+    def __init__(self, count: int, seconds: float, clock=time.monotonic, hold_after: float = 0.0) -> None:
+        self.count, self.seconds, self.clock, self.hold_after = max(1, int(count)), seconds, clock, hold_after
+        self.held: list[list[float]] = []  # [until] per send still counted in the window
 
     def wait_time(self) -> float:
         now = self.clock()
-        while self.starts and self.starts[0] <= now - self.seconds:
-            self.starts.popleft()
-        return 0.0 if len(self.starts) < self.count else self.starts[0] + self.seconds - now
+        self.held = [h for h in self.held if h[0] > now]
+        return 0.0 if len(self.held) < self.count else min(h[0] for h in self.held) - now
 
-    async def acquire(self) -> None:
+    def take(self) -> list[float]:
+        """Count a send starting now (the caller has checked `wait_time`)."""
+        place = [self.clock() + self.seconds]
+        self.held.append(place)
+        return place
+
+    async def acquire(self) -> list[float]:
         while (wait := self.wait_time()) > 0:
             await asyncio.sleep(min(wait, 1.0))
-        self.starts.append(self.clock())
+        return self.take()
+
+    def done(self, place: list[float]) -> None:
+        """The request finished: it keeps its place until `hold_after` after now."""
+        place[0] = max(place[0], self.clock() + self.hold_after)
+        if not any(h is place for h in self.held):
+            self.held.append(place)
 
 
 class LeaderLock:
+    """One active sender per channel: on PostgreSQL the holder of the channel's advisory lock (held
+    as long as its connection stays open, so a dead sender's lock goes with its connection); on
+    SQLite there are no advisory locks and exactly one sender process must run."""
+
     def __init__(self, bridge: Bridge, key: int) -> None:
         self.bridge, self.key, self.conn = bridge, key, None
 

@@ -7,7 +7,7 @@ plus a grace period has passed: a volunteer two minutes late is not missing yet.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -17,13 +17,14 @@ from models.attendance import ATT_OPEN, REVIEW_FLAGGED, Attendance
 from models.event import ASSIGNMENT_DECLINED, Assignment, Event, Shift
 from models.messaging import OUT_FAILED, Message, OutboxItem
 from models.point import PatrolPoint
-from models.volunteer import STATUS_ACTIVE, Volunteer
-from services.clock import SHANGHAI, Clock, system_clock
+from models.volunteer import Volunteer
+from services.clock import SHANGHAI, Clock, local_date, system_clock
 from services.errors import DomainError
 from services.i18n import _
 from services.messaging import QueuedMessage, post_message
 from services.outbox import Recipient
 from services.review import AttendanceRow, on_patrol
+from services.volunteers import on_roster
 
 DEFAULT_GRACE_MINUTES = 15
 NIGHT_ENDS = time(6, 0)  # a night shift's small hours still belong to "tonight"
@@ -214,9 +215,10 @@ def tonight(session: Session, *, clock: Clock = system_clock, grace_minutes: int
         slot.points.append(row)
     missing_people: list[tuple[PointRow, Person]] = []
     if rows:
-        _count(session, rows)
+        today = local_date(now, zone)
+        _count(session, rows, today)
         _choose_rows(campaigns.values(), point_limit, everything=bool(point_id), fill=fill)
-        missing_people = _missing_people(session, rows, missing_limit)
+        missing_people = _missing_people(session, rows, missing_limit, today)
         _walk_ins(session, rows)
     totals = Totals(len(rows), sum(r.expected for r in rows.values()), sum(r.present_count for r in rows.values()),
                     sum(r.done_count for r in rows.values()), sum(r.missing_count for r in rows.values()),
@@ -224,10 +226,10 @@ def tonight(session: Session, *, clock: Clock = system_clock, grace_minutes: int
     return Board(now, grace_minutes, list(campaigns.values()), totals, missing_people, point, refs)
 
 
-def _assigned(shift_ids: list[int]) -> tuple:
-    """Assignments that count: not declined, the volunteer still active."""
-    return (Assignment.shift_id.in_(shift_ids), Assignment.status != ASSIGNMENT_DECLINED,
-            Volunteer.status == STATUS_ACTIVE)
+def _assigned(shift_ids: list[int], today: date) -> tuple:
+    """Assignments that count: not declined, the volunteer on the roster today (a withdrawal dated
+    ahead still patrols tonight)."""
+    return (Assignment.shift_id.in_(shift_ids), Assignment.status != ASSIGNMENT_DECLINED, on_roster(today))
 
 
 def _no_record():
@@ -235,11 +237,11 @@ def _no_record():
                                         Attendance.volunteer_id == Assignment.volunteer_id).exists()
 
 
-def _count(session: Session, rows: dict[int, PointRow]) -> None:
+def _count(session: Session, rows: dict[int, PointRow], today: date) -> None:
     """Every row's counts in three grouped queries, whatever the number of people."""
     ids = list(rows)
     per_shift = (select(Assignment.shift_id, func.count()).join(Volunteer, Volunteer.id == Assignment.volunteer_id)
-                 .where(*_assigned(ids)).group_by(Assignment.shift_id))
+                 .where(*_assigned(ids, today)).group_by(Assignment.shift_id))
     for sid, n in session.execute(per_shift).all():
         rows[sid].expected = n
     for sid, n in session.execute(per_shift.where(_no_record())).all():
@@ -304,7 +306,8 @@ def on_patrol_list(session: Session, *, point_id: int | None = None, limit: int 
     return OnPatrol(rows, total)
 
 
-def _missing_people(session: Session, rows: dict[int, PointRow], limit: int | None) -> list[tuple[PointRow, Person]]:
+def _missing_people(session: Session, rows: dict[int, PointRow], limit: int | None,
+                    today: date) -> list[tuple[PointRow, Person]]:
     """The missing, shift by shift (the order of the board), the first `limit` of them."""
     started = [sid for sid, r in rows.items() if r.started and r.missing_count]
     if not started or limit == 0:
@@ -313,7 +316,7 @@ def _missing_people(session: Session, rows: dict[int, PointRow], limit: int | No
                    Volunteer.vest_no)
             .join(Volunteer, Volunteer.id == Assignment.volunteer_id).join(Shift, Shift.id == Assignment.shift_id)
             .join(Event, Event.id == Shift.event_id).join(PatrolPoint, PatrolPoint.id == Shift.point_id)
-            .where(*_assigned(started), _no_record())
+            .where(*_assigned(started, today), _no_record())
             .order_by(Shift.starts_at, Event.name, PatrolPoint.code, Shift.id, Volunteer.team, Volunteer.name,
                       Volunteer.id))
     if limit is not None:

@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from datetime import timezone as _timezone
+from datetime import date, datetime, timedelta, timezone
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
@@ -12,19 +11,20 @@ from sqlalchemy.orm import Session
 from models.attendance import Attendance
 from models.event import Assignment, Event, Shift
 from models.point import PatrolPoint
-from models.volunteer import STATUS_ACTIVE, Volunteer
+from models.volunteer import Volunteer
 from services.audit_log import record_action
 from services.checkin import ScanRules
-from services.clock import Clock, system_clock
+from services.clock import Clock, local_date, system_clock
 from services.credits import credit_days, recompute_days
 from services.errors import DomainError
 from services.vests import volunteer_by_vest
+from services.volunteers import on_roster
 from services.i18n import _
 from services.lengths import check_length
 from services.phones import normalise_phone
 from services.transactions import lock_volunteer, write_transaction
 
-_UTC = _timezone.utc
+_UTC = timezone.utc
 
 
 def _check_event(name: str, starts_on: date, ends_on: date) -> str:
@@ -176,9 +176,15 @@ def list_assignments(session: Session, shift_id: int) -> list[AssignmentRow]:
 
 
 def assign_volunteers(session: Session, shift_id: int, identifiers: list[str]) -> AssignResult:
-    """Assign volunteers named by phone number or vest number (one per line in the form)."""
-    if session.get(Shift, shift_id) is None:
+    """Assign volunteers named by phone number or vest number (one per line in the form).
+
+    Only volunteers on the roster on the shift's day (Shanghai): a withdrawal dated after the shift
+    still lets them patrol it, one in effect by then does not."""
+    shift = session.get(Shift, shift_id)
+    if shift is None:
         raise DomainError("not_found", _("班次不存在"))
+    on_the_day = on_roster(local_date(shift.starts_at if shift.starts_at.tzinfo
+                                      else shift.starts_at.replace(tzinfo=timezone.utc)))
     wanted = [i.strip() for i in identifiers if i and i.strip()]
     existing = set(session.scalars(select(Assignment.volunteer_id).where(Assignment.shift_id == shift_id)))
     added = already = 0
@@ -188,11 +194,11 @@ def assign_volunteers(session: Session, shift_id: int, identifiers: list[str]) -
             phone = normalise_phone(ident)
         except DomainError:
             phone = None
-        vol = (session.scalar(select(Volunteer).where(Volunteer.phone == phone, Volunteer.status == STATUS_ACTIVE))
+        vol = (session.scalar(select(Volunteer).where(Volunteer.phone == phone, on_the_day))
                if phone else None)
         if vol is None:
             try:
-                vol = volunteer_by_vest(session, ident, Volunteer.status == STATUS_ACTIVE)
+                vol = volunteer_by_vest(session, ident, on_the_day)
             except DomainError:
                 vol = None  # several volunteers fit: reported as not found rather than guessed
         if vol is None:

@@ -7,6 +7,7 @@ volunteer's behalf, each with who, when and why).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -195,3 +196,11 @@ def recent_attendances(conn: Any, volunteer_id: int, limit: int = 10) -> list[At
 def floor_hours(minutes: int) -> float:
     """Hours shown to people round down to one decimal, so a shown 6.0 always means the target is met."""
     return (minutes // 6) / 10
+
+
+def hours_text(value: float | None) -> str:
+    """A number of hours (a target, a total) as people read it: at most one decimal, rounded down,
+    no trailing ".0" — a target of 6.5 h reads "6.5", never "6" or "7" (`%.0f` rounds half to even),
+    and nothing reads as more than it is."""
+    tenths = math.floor(round(float(value or 0) * 10, 6))
+    return f"{tenths / 10:g}"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Iterator
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.attendance import ATT_OPEN, Attendance
@@ -21,12 +21,13 @@ from models.event import ASSIGNMENT_DECLINED, Assignment, Event, Shift
 from models.messaging import Message, SurveyRound
 from models.point import PatrolPoint
 from models.programme import JobRun
-from models.volunteer import STATUS_WITHDRAWN, Volunteer
+from models.volunteer import Volunteer
 from services.clock import SHANGHAI, Clock, system_clock
 from services.i18n import _
 from services.messaging import post_message, shift_buttons
 from services.outbox import Recipient
 from services.surveys import remind_round, send_round
+from services.volunteers import on_roster
 
 
 @contextmanager
@@ -75,12 +76,12 @@ def send_due_reminders(session: Session, now: datetime, *, leads_hours: tuple[fl
                 continue
             start = shift.starts_at.astimezone(SHANGHAI)
             end = shift.ends_at.astimezone(SHANGHAI)
-            # declined assignments and volunteers withdrawn by the shift's day are not reminded
+            # declined assignments and volunteers withdrawn by the shift's day are not reminded; a
+            # withdrawal dated after the shift is (they may still patrol it)
             vids = list(session.scalars(
                 select(Assignment.volunteer_id).join(Volunteer, Volunteer.id == Assignment.volunteer_id)
                 .where(Assignment.shift_id == shift.id, Assignment.status != ASSIGNMENT_DECLINED,
-                       Volunteer.status != STATUS_WITHDRAWN,
-                       or_(Volunteer.withdrawn_on.is_(None), Volunteer.withdrawn_on > start.date()))))
+                       on_roster(start.date()))))
             if not vids:
                 continue
             day = _day_words(start.date(), now.astimezone(SHANGHAI).date())

@@ -7,21 +7,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from models.attendance import ATT_OPEN, Attendance
-from models.channels import CHANNEL_WECOM, DeliveryAttempt
+from models.channels import CHANNEL_SMS, CHANNEL_WEB, CHANNEL_WECOM, DeliveryAttempt
 from models.event import ASSIGNMENT_DECLINED, Assignment, Event, Shift
-from models.messaging import (CHANNEL_TELEGRAM, OUT_PENDING, OUT_SENDING, OUT_SENT, ChatLink, ChatLinkToken, Message,
+from models.messaging import (CHANNEL_TELEGRAM, OUT_NOT_LINKED, OUT_PENDING, OUT_SENDING, OUT_SENT, ChatLink,
+                              ChatLinkToken, Message,
                               MessageRecipient, OutboxItem)
 from models.point import PatrolPoint
 from models.user import User
-from models.volunteer import STATUS_ACTIVE, Volunteer
+from models.volunteer import Volunteer
 from services.clock import SHANGHAI, Clock, local_date, system_clock
 from services.errors import DomainError
 from services.i18n import _
-from services.volunteers import withdrawal_in_effect
+from services.volunteers import on_roster, withdrawal_in_effect
 from services.channels.wecom import team_robot_ready
 from services.lengths import check_length
 from services.outbox import Outgoing, Recipient, enqueue_many, enqueue_team_post
@@ -262,11 +263,13 @@ def shift_choices(session: Session, *, clock: Clock = system_clock, days_back: i
 
 
 def audience_volunteers(session: Session, audience: Audience, *, clock: Clock = system_clock) -> list[int]:
-    stmt = select(Volunteer.id).where(Volunteer.status == STATUS_ACTIVE)
+    """The volunteers a notice goes to: those on the roster today (a withdrawal dated ahead still
+    gets today's notices, as it still lets them sign in and patrol), narrowed by the audience."""
+    now = clock()
+    stmt = select(Volunteer.id).where(on_roster(local_date(now)))
     assigned = select(Assignment.volunteer_id).join(Shift, Shift.id == Assignment.shift_id).where(
         Assignment.status != ASSIGNMENT_DECLINED)
     on_patrol = select(Attendance.volunteer_id).where(Attendance.status == ATT_OPEN)
-    now = clock()
     if audience.kind == "team":
         stmt = stmt.where(Volunteer.team == audience.value)
     elif audience.kind == "event":
@@ -367,17 +370,34 @@ def send_notice(session: Session, *, text: str, audience: Audience, nonce: str, 
 @dataclass(frozen=True)
 class Reach:
     recipients: int
-    pushed: int        # queued to a messenger chat
-    web_only: int      # no reachable chat: they will see it in the web inbox only
+    pushed: int        # queued to a channel that pushes (Telegram or SMS)
+    web_only: int      # no channel: they will see it in the web inbox only
+    telegram: int = 0  # of the pushed, first on Telegram
+    sms: int = 0       # of the pushed, first by SMS
 
 
 def message_reach(session: Session, message_id: int) -> Reach:
     """How many of a message's recipients get a push, and how many only the web inbox."""
     total = session.scalar(select(func.count(MessageRecipient.id)).where(MessageRecipient.message_id == message_id)) or 0
-    pushed = session.scalar(select(func.count(func.distinct(func.coalesce(OutboxItem.volunteer_id, -OutboxItem.user_id))))
-                            .where(OutboxItem.message_id == message_id,
-                                   OutboxItem.status.in_((OUT_PENDING, OUT_SENDING, OUT_SENT)))) or 0
-    return Reach(total, pushed, max(0, total - pushed))
+    person = func.coalesce(OutboxItem.volunteer_id, -OutboxItem.user_id)
+    live = (OutboxItem.message_id == message_id, OutboxItem.status.in_((OUT_PENDING, OUT_SENDING, OUT_SENT)))
+    pushed = session.scalar(select(func.count(func.distinct(person))).where(*live)) or 0
+    by_channel = dict(session.execute(select(OutboxItem.channel, func.count(func.distinct(person)))
+                                      .where(*live, OutboxItem.team.is_(None)).group_by(OutboxItem.channel)).all())
+    return Reach(total, pushed, max(0, total - pushed), by_channel.get(CHANNEL_TELEGRAM, 0),
+                 by_channel.get(CHANNEL_SMS, 0))
+
+
+def reach_text(reach: Reach) -> str:
+    """What a coordinator is told once a notice is sent, on the web and in the bot alike: how many
+    it went to, how many get a push and through which channel, how many only see the web inbox."""
+    if reach.web_only:
+        text = _("已发送 %(n)d 人，%(m)d 人未绑定任何渠道，只能在网页消息中看到。", n=reach.recipients, m=reach.web_only)
+    else:
+        text = _("已发送 %(n)d 人，全部会收到推送。", n=reach.recipients)
+    if reach.pushed:
+        text += _("推送：Telegram %(t)d 人，短信 %(s)d 人。", t=reach.telegram, s=reach.sms)
+    return text
 
 
 @dataclass(frozen=True)
@@ -405,88 +425,111 @@ class DeliveryPage:
     pages: int
 
 
+# Which of a person's outbox rows for one message decides their delivery status (a resend adds a
+# row on another channel): a delivery is never undone by a later try that did not deliver, a try
+# still under way comes next, and otherwise the latest row says where things stand.
+_STATUS_RANK = {OUT_SENT: 0, OUT_PENDING: 1, OUT_SENDING: 1}
+
+
+def _deciding_rows(message_id: int):
+    """One outbox row per person of the message (the one that decides), as a subquery."""
+    rank = case(*[(OutboxItem.status == s, r) for s, r in _STATUS_RANK.items()], else_=2)
+    numbered = (select(OutboxItem.id, OutboxItem.volunteer_id, OutboxItem.user_id, OutboxItem.status,
+                       OutboxItem.sent_at, OutboxItem.last_error, OutboxItem.channel,
+                       func.row_number().over(partition_by=(OutboxItem.volunteer_id, OutboxItem.user_id),
+                                              order_by=(rank, OutboxItem.id.desc())).label("n"))
+                .where(OutboxItem.message_id == message_id, OutboxItem.team.is_(None)).subquery())
+    return select(numbered).where(numbered.c.n == 1).subquery()
+
+
 def _delivery_query(message_id: int):
-    """Recipients with their outbox row. Joined on the one key a row can have (volunteer, or
-    account) with two plain equality joins: an OR of both in one join condition compared every
-    recipient with every outbox row of the notice (2,500² for 2,500 recipients, never finishing at
-    50,000)."""
-    by_volunteer = aliased(OutboxItem)
-    by_user = aliased(OutboxItem)
-    status = func.coalesce(by_volunteer.status, by_user.status, "not_linked")
+    """Recipients with the one outbox row that decides their status (`_deciding_rows`), so a person
+    resent through another channel is one row, not two. Joined on the one key a row can have
+    (volunteer, or account) with two plain equality joins: an OR of both in one join condition
+    compared every recipient with every outbox row of the notice (2,500² for 2,500 recipients,
+    never finishing at 50,000)."""
+    by_volunteer = aliased(_deciding_rows(message_id))
+    by_user = aliased(_deciding_rows(message_id))
+    status = func.coalesce(by_volunteer.c.status, by_user.c.status, OUT_NOT_LINKED)
     query = (select(MessageRecipient.volunteer_id, MessageRecipient.user_id,
                     func.coalesce(Volunteer.name, User.username), Volunteer.team, status,
-                    func.coalesce(by_volunteer.sent_at, by_user.sent_at),
-                    func.coalesce(by_volunteer.last_error, by_user.last_error), MessageRecipient.read_at,
-                    func.coalesce(by_volunteer.channel, by_user.channel), func.coalesce(by_volunteer.id, by_user.id))
+                    func.coalesce(by_volunteer.c.sent_at, by_user.c.sent_at),
+                    func.coalesce(by_volunteer.c.last_error, by_user.c.last_error), MessageRecipient.read_at,
+                    func.coalesce(by_volunteer.c.channel, by_user.c.channel),
+                    func.coalesce(by_volunteer.c.id, by_user.c.id))
              .select_from(MessageRecipient)
              .outerjoin(Volunteer, Volunteer.id == MessageRecipient.volunteer_id)
              .outerjoin(User, User.id == MessageRecipient.user_id)
-             .outerjoin(by_volunteer, (by_volunteer.message_id == message_id)
-                        & (by_volunteer.volunteer_id == MessageRecipient.volunteer_id))
-             .outerjoin(by_user, (by_user.message_id == message_id) & (by_user.user_id == MessageRecipient.user_id))
+             .outerjoin(by_volunteer, by_volunteer.c.volunteer_id == MessageRecipient.volunteer_id)
+             .outerjoin(by_user, by_user.c.user_id == MessageRecipient.user_id)
              .where(MessageRecipient.message_id == message_id))
     return query, status
 
 
-def delivery_page(session: Session, message_id: int, *, status: str | None = None, page: int = 1,
-                  per_page: int = 100) -> DeliveryPage:
-    """One page of a notice's recipients (optionally only one delivery status), each with the
-    channel that reached them and the channels tried before."""
+def _show_condition(show: str | None, status, read_at):
+    """The notice page's filters, in SQL (`DELIVERY_FILTERS`)."""
+    if show == "unread":
+        return read_at.is_(None)
+    if show == "delivered":
+        return status == OUT_SENT
+    if show == "in_progress":
+        return status.in_((OUT_PENDING, OUT_SENDING))
+    if show == "unreachable":
+        return status.not_in((OUT_SENT, OUT_PENDING, OUT_SENDING))
+    return None
+
+
+def _tried_channels(session: Session, message_id: int, rows) -> dict[tuple, list[str]]:
+    """(volunteer_id, user_id) → every channel tried or queued for that person for this message,
+    in order (all their outbox rows, each row's attempts first, then its own channel)."""
+    vids = [r[0] for r in rows if r[0]]
+    uids = [r[1] for r in rows if r[1]]
+    items: list[tuple] = []
+    for column, ids in ((OutboxItem.volunteer_id, vids), (OutboxItem.user_id, uids)):
+        for start in range(0, len(ids), 900):
+            items += session.execute(select(OutboxItem.id, OutboxItem.volunteer_id, OutboxItem.user_id,
+                                            OutboxItem.channel)
+                                     .where(OutboxItem.message_id == message_id, OutboxItem.team.is_(None),
+                                            column.in_(ids[start:start + 900]))).all()
+    attempts: dict[int, list[str]] = {}
+    ids = [i[0] for i in items]
+    for start in range(0, len(ids), 900):
+        for oid, channel in session.execute(select(DeliveryAttempt.outbox_id, DeliveryAttempt.channel)
+                                            .where(DeliveryAttempt.outbox_id.in_(ids[start:start + 900]))
+                                            .order_by(DeliveryAttempt.id)):
+            attempts.setdefault(oid, []).append(channel)
+    out: dict[tuple, list[str]] = {}
+    for oid, vid, uid, channel in sorted(items):
+        seen = out.setdefault((vid, uid), [])
+        for c in attempts.get(oid, []) + [channel]:
+            if c not in seen and c != CHANNEL_WEB:  # "web" is the inbox every message has, not a try
+                seen.append(c)
+    return out
+
+
+def _delivery_rows(session: Session, message_id: int, rows) -> list[DeliveryRow]:
+    tried = _tried_channels(session, message_id, rows)
+    return [DeliveryRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8],
+                        tuple(c for c in tried.get((r[0], r[1]), []) if c != r[8])) for r in rows]
+
+
+def delivery_page(session: Session, message_id: int, *, status: str | None = None, show: str | None = None,
+                  page: int = 1, per_page: int = 100) -> DeliveryPage:
+    """One page of a notice's recipients, one row per person (optionally only one delivery status,
+    or one of the page's filters), each with the channel that decides their status and the other
+    channels tried for them."""
     query, status_col = _delivery_query(message_id)
     if status:
         query = query.where(status_col == status)
+    condition = _show_condition(show, status_col, MessageRecipient.read_at)
+    if condition is not None:
+        query = query.where(condition)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     pages = max(1, -(-total // per_page))
     page = min(max(1, page), pages)
     rows = session.execute(query.order_by(Volunteer.team, Volunteer.name, MessageRecipient.id)
                            .limit(per_page).offset((page - 1) * per_page)).all()
-    tried: dict[int, list[str]] = {}
-    outbox_ids = [r[9] for r in rows if r[9]]
-    if outbox_ids:
-        for oid, channel in session.execute(select(DeliveryAttempt.outbox_id, DeliveryAttempt.channel)
-                                            .where(DeliveryAttempt.outbox_id.in_(outbox_ids))
-                                            .order_by(DeliveryAttempt.id)):
-            seen = tried.setdefault(oid, [])
-            if not seen or seen[-1] != channel:
-                seen.append(channel)
-    return DeliveryPage([DeliveryRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8],
-                                     tuple(c for c in tried.get(r[9], []) if c != r[8])) for r in rows],
-                        total, page, pages)
-
-
-def delivery_status(session: Session, message_id: int) -> list[DeliveryRow]:
-    """Every recipient of a message with the latest attempt to reach them (the fixed-key joins of
-    `_delivery_query`). A person resent through another channel has two outbox rows: the latest is
-    shown, with the channels of the earlier one among those tried."""
-    query, _status = _delivery_query(message_id)
-    rows = session.execute(query.order_by(Volunteer.team, Volunteer.name, MessageRecipient.id)).all()
-    tried: dict[int, list[str]] = {}
-    outbox_ids = [r[9] for r in rows if r[9]]
-    for start in range(0, len(outbox_ids), 900):
-        for oid, channel in session.execute(select(DeliveryAttempt.outbox_id, DeliveryAttempt.channel)
-                                            .where(DeliveryAttempt.outbox_id.in_(outbox_ids[start:start + 900]))
-                                            .order_by(DeliveryAttempt.id)):
-            seen = tried.setdefault(oid, [])
-            if not seen or seen[-1] != channel:
-                seen.append(channel)
-    # A person resent through another channel has two outbox rows: show the latest, with the
-    # channels of the earlier one among those tried.
-    latest: dict[tuple, tuple] = {}
-    earlier: dict[tuple, list[str]] = {}
-    for r in rows:
-        key = (r[0], r[1])
-        if key in latest and (latest[key][9] or 0) > (r[9] or 0):
-            older = r
-        else:
-            older, latest[key] = latest.get(key), r
-        if older is not None and older[9]:
-            earlier.setdefault(key, []).extend(tried.get(older[9], []) + ([older[8]] if older[8] else []))
-    out = []
-    for r in latest.values():
-        seen = earlier.get((r[0], r[1]), []) + tried.get(r[9], [])
-        out.append(DeliveryRow(r[0], r[1], r[2], r[3], r[4] or "not_linked", r[5], r[6], r[7], r[8],
-                               tuple(dict.fromkeys(c for c in seen if c != r[8]))))
-    return out
+    return DeliveryPage(_delivery_rows(session, message_id, rows), total, page, pages)
 
 
 @dataclass(frozen=True)
@@ -505,7 +548,8 @@ def team_posts(session: Session, message_id: int) -> list[TeamPost]:
 
 
 def delivery_counts(session: Session, message_id: int) -> dict[str, int]:
-    """Recipients by delivery status, plus `read` (web inbox) and `total`: one aggregate query."""
+    """People by delivery status (each counted once, by the row that decides: `_deciding_rows`),
+    plus `read` (web inbox) and `total`: one aggregate query."""
     query, status_col = _delivery_query(message_id)
     sub = query.add_columns(status_col.label("delivery")).subquery()
     counts: dict[str, int] = {"total": 0, "read": 0}
@@ -530,24 +574,19 @@ class DeliverySummary:
 DELIVERY_FILTERS = ("all", "unread", "delivered", "unreachable", "in_progress")
 
 
-def delivery_summary(rows: list[DeliveryRow]) -> DeliverySummary:
-    delivered = sum(1 for r in rows if r.status == OUT_SENT)
-    in_progress = sum(1 for r in rows if r.status in (OUT_PENDING, OUT_SENDING))
-    read = sum(1 for r in rows if r.read_at)
-    return DeliverySummary(len(rows), delivered, read, len(rows) - read, len(rows) - delivered - in_progress,
-                           in_progress)
+def delivery_summary(counts: dict[str, int]) -> DeliverySummary:
+    """The notice page's summary from `delivery_counts` (people, not outbox rows)."""
+    total = counts.get("total", 0)
+    delivered = counts.get(OUT_SENT, 0)
+    in_progress = counts.get(OUT_PENDING, 0) + counts.get(OUT_SENDING, 0)
+    read = counts.get("read", 0)
+    return DeliverySummary(total, delivered, read, total - read, total - delivered - in_progress, in_progress)
 
 
-def filter_delivery(rows: list[DeliveryRow], show: str) -> list[DeliveryRow]:
-    if show == "unread":
-        return [r for r in rows if not r.read_at]
-    if show == "delivered":
-        return [r for r in rows if r.status == OUT_SENT]
-    if show == "in_progress":
-        return [r for r in rows if r.status in (OUT_PENDING, OUT_SENDING)]
-    if show == "unreachable":
-        return [r for r in rows if r.status not in (OUT_SENT, OUT_PENDING, OUT_SENDING)]
-    return rows
+def _in_flight(session: Session, message_id: int) -> set[tuple]:
+    return set(session.execute(select(OutboxItem.volunteer_id, OutboxItem.user_id).where(
+        OutboxItem.message_id == message_id, OutboxItem.team.is_(None),
+        OutboxItem.status.in_((OUT_PENDING, OUT_SENDING)))).all())
 
 
 @dataclass(frozen=True)
@@ -569,9 +608,13 @@ def resend_unread(session: Session, message_id: int, *, nonce: str, clock: Clock
     message = session.get(Message, message_id)
     if message is None:
         raise DomainError("not_found", _("消息不存在"))
-    rows = [r for r in delivery_status(session, message_id) if not r.read_at and (r.volunteer_id or r.user_id)]
-    busy = [r for r in rows if r.status in (OUT_PENDING, OUT_SENDING)]
-    rows = [r for r in rows if r.status not in (OUT_PENDING, OUT_SENDING)]
+    query, _status = _delivery_query(message_id)
+    unread = session.execute(query.where(MessageRecipient.read_at.is_(None))).all()
+    rows = [r for r in _delivery_rows(session, message_id, unread) if r.volunteer_id or r.user_id]
+    # Still being delivered to (a try under way, even behind an earlier delivery): left alone.
+    in_flight = _in_flight(session, message_id)
+    busy = [r for r in rows if (r.volunteer_id, r.user_id) in in_flight]
+    rows = [r for r in rows if (r.volunteer_id, r.user_id) not in in_flight]
     text = telegram_text(message.title, message.body)
     template = KIND_TEMPLATES.get(message.kind)
     sms = {"template": template, "params": clip_params(template, {"title": message.title}),

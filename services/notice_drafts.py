@@ -28,6 +28,8 @@ class DraftView:
     linked: int            # preview: of whom reachable on Telegram
     reach: Reach | None    # once sent: who got a push, who only the web inbox
     changed: bool = True   # False when the press found the draft already so
+    by_sms: int = 0        # preview: first channel SMS
+    web_only: int = 0      # preview: no channel, the web inbox only
 
 
 def _staff(session: Session, user_id: int) -> User:
@@ -45,7 +47,8 @@ def create_draft(session: Session, *, user_id: int, chat_id: int, text: str | No
     draft = NoticeDraft(user_id=user_id, chat_id=chat_id, text=text, status=DRAFT_OPEN, created_at=clock())
     session.add(draft)
     session.commit()
-    return DraftView(draft.id, text, DRAFT_OPEN, preview.recipients, preview.linked, None)
+    return DraftView(draft.id, text, DRAFT_OPEN, preview.recipients, preview.linked, None, True, preview.by_sms,
+                     preview.web_only)
 
 
 def _load(session: Session, draft_id: int, user_id: int) -> NoticeDraft:
@@ -61,7 +64,8 @@ def _view(session: Session, draft: NoticeDraft, changed: bool) -> DraftView:
     if reach is not None:
         return DraftView(draft.id, draft.text, draft.status, reach.recipients, reach.pushed, reach, changed)
     preview = preview_notice(session, Audience("all"))
-    return DraftView(draft.id, draft.text, draft.status, preview.recipients, preview.linked, None, changed)
+    return DraftView(draft.id, draft.text, draft.status, preview.recipients, preview.linked, None, changed,
+                     preview.by_sms, preview.web_only)
 
 
 def send_draft(session: Session, draft_id: int, *, user_id: int, clock: Clock = system_clock) -> DraftView:

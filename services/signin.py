@@ -12,15 +12,18 @@ stored, and the way it was signed in), valid until a coordinator revokes it:
   vest and sequential: anyone could sign in as anyone. Failed attempts are counted in the database,
   per phone number (a lock-out only a coordinator lifts) and per address (a sliding window).
 
-A one-time code sent by SMS can replace the PIN: `self_service_sign_in` takes a `Credential` (`PIN`
-or `SMS_CODE`); `send_sign_in_code` texts a code through any `CodeSender` (`send_code(phone, code)`).
-No SMS channel exists yet: when one does, the sign-in page asks for the code instead of the PIN; the
-attempt limits, lock-out and refusals are the same. A phone signed in this way may not link a Telegram
+A one-time code sent by SMS can replace the PIN (/signin → 用短信验证码登录): `send_sign_in_code`
+queues an SMS through the outbox for a number on the roster, and the sender makes the code when the
+text goes out (`issue_sms_code`): the outbox never holds it, only its hash is stored, and each text
+sent replaces the code before it. `self_service_sign_in(..., credential=SMS_CODE)` accepts it under
+the PIN's attempt limits, lock-out and refusals. A phone signed in this way may not link a Telegram
 chat: that needs a personal link.
 """
 from __future__ import annotations
 
+import json
 import secrets
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -32,6 +35,8 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from models.signin import (METHOD_CARD, METHOD_LINK, METHOD_PIN, METHOD_SMS_CODE, SHARED_SECRET_METHODS, Device,
                            LoginLink, SigninCode, SigninFailure)
+from models.channels import CHANNEL_SMS
+from models.messaging import OUT_PENDING, OUT_UNREACHABLE, OutboxItem
 from models.volunteer import Volunteer
 from services.clock import Clock, local_date, system_clock
 from services.errors import DomainError
@@ -56,8 +61,11 @@ ADDRESS_FAILURE_WINDOW = timedelta(hours=1)
 # PINs in one request. A 6-digit PIN cannot withstand an offline search whatever the hash; what
 # protects it is the attempt limit online.
 PIN_HASH_METHOD = "pbkdf2:sha256:100000"
-SMS_CODE_VALID = timedelta(minutes=10)
+SMS_CODE_VALID = timedelta(minutes=5)
+# Texts a number may be sent per hour (each costs money and reaches a real phone): more requests
+# are answered the same way and send nothing.
 SMS_CODES_PER_HOUR = 3
+SIGNIN_CODE_TEMPLATE = "signin_code"
 
 
 @dataclass(frozen=True)
@@ -343,13 +351,6 @@ class SecretCheck(Protocol):
     def __call__(self, session: Session, vol: Volunteer | None, secret: str, now: datetime) -> bool: ...
 
 
-class CodeSender(Protocol):
-    """A channel that delivers a one-time code to a phone number (SMS). None is configured yet: the
-    SMS channel, when it comes, implements this and the sign-in page offers "send me a code"."""
-
-    def send_code(self, phone: str, code: str) -> None: ...
-
-
 def pin_check(session: Session, vol: Volunteer | None, secret: str, now: datetime) -> bool:
     stored = vol.signin_pin_hash if vol is not None else None
     well_formed = len(secret) == PIN_LENGTH and secret.isascii() and secret.isdigit()
@@ -414,26 +415,58 @@ def _require_enabled(session: Session) -> None:
         raise DomainError("self_service_disabled", _("自助登录已关闭，请向平安办索取登录链接"))
 
 
-def send_sign_in_code(session: Session, phone: str, *, sender: CodeSender, address: str | None = None,
+def sms_sign_in_ready(session: Session) -> bool:
+    """Whether the office can text sign-in codes: SMS on, with the 登录验证码 template filled in (the
+    environment's provider is the web's to check). Without it the page does not offer SMS at all."""
+    from services.sms.templates import sms_ready
+
+    return sms_ready(session, SIGNIN_CODE_TEMPLATE)
+
+
+def _code_texts(volunteer_id: int):
+    return OutboxItem.dedupe_key.like(f"signin-code:{volunteer_id}:%")
+
+
+def send_sign_in_code(session: Session, phone: str, *, address: str | None = None,
                       clock: Clock = system_clock) -> None:
-    """Step one when an SMS channel is configured: text a one-time code to a number on the roster.
-    The answer is the same for any number (no roster oracle); a number gets a few codes an hour."""
+    """Step one of SMS sign-in: queue a text with a one-time code to a number on the roster.
+
+    The answer is the same for any number (no roster oracle): nothing is said about whether a text
+    went out. A number gets at most `SMS_CODES_PER_HOUR` texts an hour; a locked number, or an
+    address with too many failures, is refused as for the PIN. The code itself is made by the SMS
+    sender when the text goes out (`issue_sms_code`), so a resend (a new outbox row; the outbox
+    dedupes by key, so each request has its own) makes a new code and the old one stops working."""
     _require_enabled(session)
+    if not sms_sign_in_ready(session):
+        raise DomainError("sms_signin_off", _("短信验证码登录暂未开通，请用其他方式登录"))
     now = clock()
     number = _number_or_none(phone)
     _refuse_over_limits(session, number, (address or "")[:64] or None, now)
     vol = session.scalar(select(Volunteer).where(Volunteer.phone == number)) if number else None
     if vol is None or withdrawal_in_effect(vol.status, vol.withdrawn_on, local_date(now)):
         return
-    sent = session.scalar(select(func.count(SigninCode.id)).where(SigninCode.volunteer_id == vol.id,
-                                                                  SigninCode.created_at > now - timedelta(hours=1)))
+    sent = session.scalar(select(func.count(OutboxItem.id)).where(_code_texts(vol.id),
+                                                                  OutboxItem.created_at > now - timedelta(hours=1)))
     if (sent or 0) >= SMS_CODES_PER_HOUR:
         return
+    session.add(OutboxItem(dedupe_key=f"signin-code:{vol.id}:{uuid.uuid4().hex}", channel=CHANNEL_SMS,
+                           volunteer_id=vol.id, status=OUT_PENDING, exhausted_status=OUT_UNREACHABLE, bulk=False,
+                           payload=json.dumps({"text": "", "sms": {"template": SIGNIN_CODE_TEMPLATE, "params": {}}}),
+                           next_attempt_at=now, created_at=now))
+    session.commit()
+
+
+def issue_sms_code(session: Session, volunteer_id: int, *, clock: Clock = system_clock) -> str:
+    """A new one-time code for the text going out now (called by the SMS sender). Only its hash is
+    kept; the volunteer's earlier unused codes stop working, so only the latest text's code signs in."""
+    now = clock()
+    session.execute(update(SigninCode).where(SigninCode.volunteer_id == volunteer_id, SigninCode.used_at.is_(None),
+                                             SigninCode.expires_at > now).values(expires_at=now))
     code = new_pin()
-    session.add(SigninCode(volunteer_id=vol.id, code_hash=_hash_pin(code), created_at=now,
+    session.add(SigninCode(volunteer_id=volunteer_id, code_hash=_hash_pin(code), created_at=now,
                            expires_at=now + SMS_CODE_VALID))
     session.commit()
-    sender.send_code(vol.phone, code)
+    return code
 
 
 def self_service_sign_in(session: Session, phone: str, secret: str, *, address: str | None = None,
@@ -456,6 +489,8 @@ def self_service_sign_in(session: Session, phone: str, secret: str, *, address: 
     secret = "".join((secret or "").split())[:64]
     if not credential.check(session, vol, secret, now) or vol is None:
         session.rollback()
+        if credential.method == METHOD_SMS_CODE:
+            raise DomainError("signin_failed", _("手机号或验证码不正确（验证码 5 分钟内有效，只能用一次）"))
         raise DomainError("signin_failed", _("手机号或 PIN 不正确"))
     try:
         _active_volunteer(session, vol.id, now)

@@ -8,13 +8,14 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from models.messaging import SurveyAnswer, SurveyComment, SurveyRound
-from models.volunteer import STATUS_ACTIVE, Volunteer
-from services.clock import SHANGHAI, Clock, system_clock
+from models.volunteer import Volunteer
+from services.clock import SHANGHAI, Clock, local_date, system_clock
 from services.errors import DomainError
 from services.i18n import _
 from services.lengths import check_length
 from services.messaging import QueuedMessage, post_message
 from services.outbox import Recipient
+from services.volunteers import on_roster
 
 def N_(message: str) -> str:
     """Marks a string for extraction (`make translations`); it is translated where it is shown."""
@@ -125,11 +126,12 @@ def survey_for(session: Session, volunteer_id: int, *, clock: Clock = system_clo
 
 
 def send_round(session: Session, round_id: int, *, clock: Clock = system_clock) -> QueuedMessage:
-    """Ask every eligible active volunteer (Telegram buttons, and the web inbox). Idempotent per round."""
+    """Ask every eligible volunteer still on the roster today (Telegram buttons, and the web inbox):
+    a withdrawal dated ahead is still asked, one already in effect is not. Idempotent per round."""
     r = session.get(SurveyRound, round_id)
     if r is None:
         raise DomainError("no_survey", _("调查轮次不存在"))
-    vids = list(session.scalars(select(Volunteer.id).where(Volunteer.status == STATUS_ACTIVE, eligible_condition(r))
+    vids = list(session.scalars(select(Volunteer.id).where(on_roster(local_date(clock())), eligible_condition(r))
                                 .order_by(Volunteer.id)))
     result = post_message(session, kind="survey", title=_("满意度调查：%(n)s", n=r.name),
                           body=r.question + "\n" + _("请点下面的按钮作答（5 非常满意 … 1 非常不满意），也可以在平安马甲网页上作答。"),
@@ -148,7 +150,7 @@ def remind_round(session: Session, round_id: int, *, clock: Clock = system_clock
     if r is None:
         raise DomainError("no_survey", _("调查轮次不存在"))
     answered = select(SurveyAnswer.volunteer_id).where(SurveyAnswer.round_id == r.id)
-    vids = list(session.scalars(select(Volunteer.id).where(Volunteer.status == STATUS_ACTIVE, eligible_condition(r),
+    vids = list(session.scalars(select(Volunteer.id).where(on_roster(local_date(clock())), eligible_condition(r),
                                                            Volunteer.id.not_in(answered)).order_by(Volunteer.id)))
     result = post_message(session, kind="survey", title=_("满意度调查提醒：%(n)s", n=r.name),
                           body=r.question + "\n" + _("您还没有作答，请点下面的按钮（约 5 秒）。"),

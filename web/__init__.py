@@ -166,6 +166,9 @@ def register_web(app: Flask) -> None:
         if endpoint == "static" and "filename" in values and "v" not in values:
             values["v"] = static_version(app.static_folder, values["filename"])
 
+    from services.hours import hours_text
+    app.add_template_filter(hours_text, "hours")
+
     @app.template_filter("local")
     def local_filter(value, fmt: str = "%Y-%m-%d %H:%M"):
         """Times are stored in UTC and shown in the programme's zone (Asia/Shanghai)."""

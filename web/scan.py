@@ -76,9 +76,11 @@ def in_wechat() -> bool:
 def signin_page(point, status: int = 200):
     """Not signed in in this browser: the ways that work on the spot first (the card's QR, phone +
     PIN), each coming straight back to this poster."""
+    from web.signin import sms_offered
+
     session["after_signin"] = request.path  # any sign-in route brings the volunteer back here
     return render_template("volunteer/scan_signin.html", point=point, wechat=in_wechat(),
-                           pin_enabled=get_bool(db.session, SELF_SERVICE_SIGNIN)), status
+                           pin_enabled=get_bool(db.session, SELF_SERVICE_SIGNIN), sms=sms_offered()), status
 
 
 @bp.get("/p/<token>")

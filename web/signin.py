@@ -1,15 +1,18 @@
-"""Volunteer sign-in on a phone: one-time links, the card's QR, phone + PIN; "my page"."""
+"""Volunteer sign-in on a phone: one-time links, the card's QR, phone + PIN, phone + SMS code; "my page"."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, make_response, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, flash, make_response, redirect, render_template, request, session, url_for
 
 from extensions import db, limiter
 from keys import code_signer
 from services.errors import DomainError
 from services.i18n import _
 from services.settings import SELF_SERVICE_SIGNIN, get_bool
-from services.signin import (confirm_login_link, may_link_chat, peek_login_link, resolve_card, revoke_device,
-                             self_service_sign_in, sign_in_with_card)
+from services.phones import normalise_phone
+from services.signin import (SMS_CODE, confirm_login_link, may_link_chat, peek_login_link, resolve_card,
+                             revoke_device, self_service_sign_in, send_sign_in_code, sign_in_with_card,
+                             sms_sign_in_ready)
+from services.sms.providers import sms_configured
 from services.checkin import open_attendance, upcoming_shifts
 from services.messaging import chat_link_of, inbox, issue_chat_link, mark_read, unlink_chat, unread_count
 from services.surveys import SCALE, add_comment, answer, comments, list_rounds, my_answer, survey_for
@@ -87,12 +90,23 @@ def card_confirm(code: str):
     return _signed_in(result, safe_next(request.form.get("next"), url_for("signin.me")))
 
 
+def sms_offered() -> bool:
+    """SMS sign-in is offered only where it can work: self-service sign-in on, a provider in the
+    environment and the 登录验证码 template filled in. Otherwise the option is not shown at all."""
+    return (get_bool(db.session, SELF_SERVICE_SIGNIN) and sms_configured(current_app.config)
+            and sms_sign_in_ready(db.session))
+
+
+def _signin_page(next_url: str, phone: str = ""):
+    return render_template("volunteer/signin.html", enabled=get_bool(db.session, SELF_SERVICE_SIGNIN),
+                           sms=sms_offered(), next=next_url, phone=phone)
+
+
 @bp.route("/signin", methods=["GET", "POST"])
 @limiter.limit("5 per minute;30 per hour", methods=["POST"], deduct_when=_failed)
 def self_service():
     """Phone + PIN. The limiter is a first brake per worker; the limits that hold are counted in the
     database by the service (per phone number and per address)."""
-    enabled = get_bool(db.session, SELF_SERVICE_SIGNIN)
     next_url = safe_next(request.values.get("next"), url_for("signin.me"))
     if request.method == "POST":
         try:
@@ -100,19 +114,81 @@ def self_service():
                                           address=request.remote_addr, user_agent=request.headers.get("User-Agent"))
         except DomainError as exc:
             flash(exc.message, "error")
-            return render_template("volunteer/signin.html", enabled=enabled, next=next_url,
-                                   phone=request.form.get("phone", "")[:32]), \
+            return _signin_page(next_url, request.form.get("phone", "")[:32]), \
                 429 if exc.code in ("signin_locked", "signin_throttled") else 400
         return _signed_in(result, next_url)
-    return render_template("volunteer/signin.html", enabled=enabled, next=next_url, phone="")
+    return _signin_page(next_url)
+
+
+# --- phone number + a one-time code by SMS -----------------------------------------------------------
+# Step 1 (/signin/sms): the number. Step 2 (/signin/sms/code): "验证码已发送", the code. The number
+# travels between the two in the (signed) session cookie, never in a URL.
+SMS_PHONE = "sms_signin_phone"
+
+
+def _next_arg(next_url: str) -> str | None:
+    return None if next_url == url_for("signin.me") else next_url
+
+
+def _sms_page(step: str, next_url: str, status: int = 200, **extra):
+    return render_template("volunteer/signin_sms.html", step=step, next=next_url, **extra), status
+
+
+@bp.route("/signin/sms", methods=["GET", "POST"])
+@limiter.limit("5 per minute;30 per hour", methods=["POST"])
+def sms_start():
+    """Send a code. Every request counts against the address (each may cost an SMS), and the answer
+    is the same for any number: the service says nothing about whether a text went out."""
+    enabled = get_bool(db.session, SELF_SERVICE_SIGNIN)
+    next_url = safe_next(request.values.get("next"), url_for("signin.me"))
+    if not sms_offered():
+        flash(_("短信验证码登录暂未开通，请用其他方式登录") if enabled else _("自助登录已关闭，请向平安办索取登录链接"),
+              "error")
+        return redirect(url_for("signin.self_service", next=_next_arg(next_url)))
+    if request.method == "GET":
+        return _sms_page("phone", next_url, phone="")
+    raw = request.form.get("phone", "")[:32]
+    try:
+        phone = normalise_phone(raw)  # a typo is said as such: the format reveals nothing about the roster
+        send_sign_in_code(db.session, phone, address=request.remote_addr, clock=clock())
+    except DomainError as exc:
+        flash(exc.message, "error")
+        return _sms_page("phone", next_url, 429 if exc.code in ("signin_locked", "signin_throttled") else 400,
+                         phone=raw)
+    session[SMS_PHONE] = phone
+    if request.form.get("resend"):
+        flash(_("已重新发送验证码，请用最新收到的那条短信里的验证码"), "success")
+    return redirect(url_for("signin.sms_code", next=_next_arg(next_url)))
+
+
+@bp.route("/signin/sms/code", methods=["GET", "POST"])
+@limiter.limit("5 per minute;30 per hour", methods=["POST"], deduct_when=_failed)
+def sms_code():
+    """The code from the text: the PIN's limits and lock-out (counted in the database), then the same
+    device cookie as every other sign-in."""
+    next_url = safe_next(request.values.get("next"), url_for("signin.me"))
+    phone = session.get(SMS_PHONE)
+    if not phone or not sms_offered():
+        return redirect(url_for("signin.sms_start", next=_next_arg(next_url)))
+    if request.method == "POST":
+        try:
+            result = self_service_sign_in(db.session, phone, request.form.get("code", ""), credential=SMS_CODE,
+                                          address=request.remote_addr,
+                                          user_agent=request.headers.get("User-Agent"), clock=clock())
+        except DomainError as exc:
+            flash(exc.message, "error")
+            return _sms_page("code", next_url, 429 if exc.code in ("signin_locked", "signin_throttled") else 400,
+                             phone=phone)
+        session.pop(SMS_PHONE, None)
+        return _signed_in(result, next_url)
+    return _sms_page("code", next_url, phone=phone)
 
 
 @bp.get("/me")
 def me():
     vol = current_volunteer()
     if vol is None:
-        return render_template("volunteer/signin.html", enabled=get_bool(db.session, SELF_SERVICE_SIGNIN),
-                               next=url_for("signin.me"), phone="")
+        return _signin_page(url_for("signin.me"))
     rules = scan_rules()
     summary = current_hours(db.session, vol.id, now(), rules.zone)
     return render_template("volunteer/me.html", vol=vol, year=summary.year, summary=summary,

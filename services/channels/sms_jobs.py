@@ -13,13 +13,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models.channels import ATTEMPT_SENT, ATTEMPT_SKIPPED, CHANNEL_SMS, ContactPreference, DeliveryAttempt
-from models.volunteer import STATUS_ACTIVE, Volunteer
+from models.volunteer import Volunteer
 from services.channels import settings as cs
 from services.channels.costs import SHANGHAI, over_cap
 from services.channels.survey_links import survey_token
-from services.clock import Clock, system_clock
+from services.clock import Clock, local_date, system_clock
 from services.outbox import Claimed, advance, release
 from services.sms.templates import TEMPLATES, render, segments, sms_ready, template_config
+from services.volunteers import withdrawal_in_effect
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,8 @@ def prepare_sms(session: Session, item: Claimed, *, base_url: str, secret: str,
     sms = item.payload.get("sms") or {}
     template = sms.get("template")
     vol = session.get(Volunteer, item.volunteer_id) if item.volunteer_id else None
-    if vol is None or vol.status != STATUS_ACTIVE or not vol.phone:
+    # Withdrawn by now (not merely dated ahead): the SMS is not sent, the web inbox keeps the message.
+    if vol is None or withdrawal_in_effect(vol.status, vol.withdrawn_on, local_date(now)) or not vol.phone:
         return move("no mobile number")
     pref = session.get(ContactPreference, vol.id)
     if pref is not None and pref.sms_opt_out:
@@ -90,6 +92,12 @@ def prepare_sms(session: Session, item: Claimed, *, base_url: str, secret: str,
         from services.signin import issue_login_link
 
         params["link"] = issue_login_link(session, vol.id, base_url=base_url, created_by="sms", clock=clock).url
+    elif template == "signin_code":
+        from services.signin import issue_sms_code
+
+        # Made now, not when asked for: the outbox never holds a code, and this text's code
+        # replaces any earlier one (a retry or a resend sends a new code).
+        params["code"] = issue_sms_code(session, vol.id, clock=clock)
     elif template == "survey_invite" and sms.get("round_id"):
         params["link"] = f"{base_url.rstrip('/')}/s/{survey_token(secret, int(sms['round_id']), vol.id)}"
     else:

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from models.messaging import SurveyRound
-from models.volunteer import STATUS_ACTIVE, Volunteer
-from services.clock import Clock, system_clock
+from models.volunteer import Volunteer
+from services.clock import Clock, local_date, system_clock
 from services.errors import DomainError
 from services.i18n import _
+from services.volunteers import withdrawal_in_effect
 
 
 def _b36(n: int) -> str:
@@ -57,9 +58,10 @@ def resolve_survey_token(session: Session, secret: str, token: str, *, clock: Cl
         raise DomainError("link_invalid", _("链接无效"))
     r = session.get(SurveyRound, round_id)
     vol = session.get(Volunteer, volunteer_id)
-    if r is None or vol is None or vol.status != STATUS_ACTIVE:
-        raise DomainError("link_invalid", _("链接无效"))
     now = clock()
+    # A withdrawal dated ahead keeps the link working until its date, as it keeps sign-in.
+    if r is None or vol is None or withdrawal_in_effect(vol.status, vol.withdrawn_on, local_date(now)):
+        raise DomainError("link_invalid", _("链接无效"))
     if r.closes_at is not None and r.closes_at <= now:
         raise DomainError("survey_closed", _("本轮调查已结束"))
     return SurveyLink(r.id, vol.id, r.name, r.question)

@@ -193,6 +193,14 @@ class TencentSms:
         await self.client.aclose()
 
 
+def sms_configured(config: Mapping[str, Any]) -> bool:
+    """Whether the environment names a provider with its credentials (what `provider_from_config`
+    needs), without building a client: the sign-in page asks on every request."""
+    name = str(config.get("SMS_PROVIDER") or "").lower()
+    return (name == "aliyun" and bool(config.get("ALIBABA_CLOUD_ACCESS_KEY_ID"))) or \
+        (name == "tencent" and bool(config.get("TENCENTCLOUD_SECRET_ID")))
+
+
 def provider_from_config(config: Mapping[str, Any]) -> SmsProvider | None:
     """The provider the environment names (`SMS_PROVIDER`), or None when SMS is not set up."""
     name = str(config.get("SMS_PROVIDER") or "").lower()

@@ -35,12 +35,14 @@ TEMPLATES: dict[str, SmsTemplate] = {t.name: t for t in (
                 "平安志愿者满意度调查（${name}）：点${link}一键作答，约5秒。"),
     SmsTemplate("signin_link", (("link", 40),),
                 "您的平安马甲登录链接：${link}，请勿转发。"),
+    SmsTemplate("signin_code", (("code", 6),),
+                "您的平安马甲登录验证码：${code}，5分钟内有效。请勿告诉他人。"),
 )}
 
 
 def template_label(name: str) -> str:
     return {"shift_reminder": _("班次提醒"), "patrol_notice": _("巡逻通知"), "survey_invite": _("满意度调查邀请"),
-            "signin_link": _("网页登录链接")}.get(name, name)
+            "signin_link": _("网页登录链接"), "signin_code": _("登录验证码")}.get(name, name)
 
 
 # Which template carries which kind of message; other kinds go by Telegram and the web inbox only.

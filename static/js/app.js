@@ -6,7 +6,9 @@
      stays for browsers without JavaScript).
    - <input data-select>: select the whole value on click, for copying a link.
    - <form data-mark-read-on-view>: once the inbox has been visible for two seconds, post the
-     form (CSRF token and the ids shown) in the background; a GET never marks anything read. */
+     form (CSRF token and the ids shown) in the background; a GET never marks anything read.
+   - <button data-wait-seconds="60" data-wait-label="%(s)s …">: disabled for that long, counting
+     down in its label ("重新发送" a sign-in code: the server would hold a second text anyway). */
 (function () {
   function markReadOnView(form) {
     var timer = null, sent = false;
@@ -26,9 +28,24 @@
     watch();
   }
 
+  function waitThenEnable(button) {
+    var left = parseInt(button.getAttribute("data-wait-seconds"), 10) || 0;
+    var label = button.textContent, waiting = button.getAttribute("data-wait-label") || "%(s)s";
+    function tick() {
+      if (left <= 0) { button.disabled = false; button.textContent = label; return; }
+      button.disabled = true;
+      button.textContent = waiting.replace("%(s)s", String(left));
+      left -= 1;
+      setTimeout(tick, 1000);
+    }
+    tick();
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     var forms = document.querySelectorAll("form[data-mark-read-on-view]");
     for (var i = 0; i < forms.length; i++) markReadOnView(forms[i]);
+    var waits = document.querySelectorAll("button[data-wait-seconds]");
+    for (var j = 0; j < waits.length; j++) waitThenEnable(waits[j]);
   });
 
   document.addEventListener("submit", function (ev) {

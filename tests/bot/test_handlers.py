@@ -197,13 +197,15 @@ def test_coordinator_notice_needs_confirmation_and_sends_once(app, harness, volu
         uid = create_user(db.session, "coord", "password-123", "coordinator").id
     token = _link_token(app, user_id=uid)
     req = harness.feed(_message(f"/start {token}"), _message("/notice 今晚 19:00 浦锦路加强巡逻", message_id=7))
-    assert "将发送给 1 名" in req.texts()[-1]
+    assert "将发送给 1 名" in req.texts()[-1] and "先发短信 0 人；1 人未绑定任何渠道" in req.texts()[-1]
     harness.request.calls.clear()
     with app.app_context():
         draft_id = db.session.scalar(select(NoticeDraft.id))
     # A new application (a restarted bot): the draft lives in the database, not in memory.
     req = BotHarness(app).feed(_callback(f"nd:s:{draft_id}", message_id=60), _callback(f"nd:s:{draft_id}", message_id=60))
-    assert "已排队发送给 1 人" in req.texts("editMessageText")[0]
+    # The web's honest words: how many, and that this one only sees the web inbox.
+    sent = req.texts("editMessageText")[0]
+    assert "已发送 1 人，1 人未绑定任何渠道，只能在网页消息中看到" in sent and "排队" not in sent
     with app.app_context():
         from models import Message, OutboxItem
         assert db.session.query(Message).count() == 1
@@ -278,3 +280,20 @@ def test_a_notice_button_from_before_drafts_were_stored_sends_nothing(app, harne
         from models import Message
         assert db.session.query(Message).count() == 0
         assert db.session.scalar(select(NoticeDraft.status)) == "open"
+
+
+def test_hours_show_a_half_hour_target_and_round_down(app, harness, volunteer):
+    """A 6.5 h target read "目标 6 小时" (`%.0f`), and 6 h 29 min must not read 6.5."""
+    from zoneinfo import ZoneInfo
+
+    from services.programme import update_year
+    from services.programme_year import current_year
+    from services.review import add_adjustment
+
+    now = datetime.now(ZoneInfo(app.config["TIMEZONE"]))
+    with app.app_context():
+        update_year(db.session, current_year(db.session, now), target_hours=6.5)
+        add_adjustment(db.session, volunteer, minutes=389, work_date=now.date(), reason="补录纸质记录", by_user_id=None)
+    token = _link_token(app, volunteer_id=volunteer)
+    text = harness.feed(_message(f"/start {token}"), _message("/hours", message_id=2)).texts()[-1]
+    assert "已累计 6.4 小时（目标 6.5 小时）" in text and "还差 0.1 小时" in text and "已达到" not in text

@@ -174,7 +174,7 @@ def test_the_front_desk(app, fake, world, client):
         fake.push_callback(COORD_CHAT, preview_msg, send)
         _wait_answers(fake, before + 2)
         result = fake.message_text(COORD_CHAT, preview_msg)
-        assert "已排队发送给 2 人：1 人会收到 Telegram 推送，1 人未绑定或无法推送" in result
+        assert "已发送 2 人，1 人未绑定任何渠道，只能在网页消息中看到。推送：Telegram 1 人，短信 0 人。" in result
         assert _buttons(fake, COORD_CHAT, preview_msg) == []
         notice = fake.wait_for(lambda: [t for t in _texts(fake, VOL_CHAT) if "浦锦路加强巡逻" in t])
         assert "平安办 张主任" in notice[0]

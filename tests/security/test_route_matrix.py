@@ -69,6 +69,11 @@ ROUTE_ROLES: dict[str, tuple] = {
     "POST signin.card_confirm": PUBLIC,
     "GET signin.self_service": PUBLIC,
     "POST signin.self_service": PUBLIC,
+    # SMS sign-in: a code to any number, then the code (the same answer for every number).
+    "GET signin.sms_start": PUBLIC,
+    "POST signin.sms_start": PUBLIC,
+    "GET signin.sms_code": PUBLIC,
+    "POST signin.sms_code": PUBLIC,
     "GET signin.me": PUBLIC,
     "POST signin.signout": (ME,) * 5,  # always back to /me; ends only the caller's own device
     "GET signin.my_inbox": PHONE,

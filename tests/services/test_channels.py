@@ -19,7 +19,7 @@ from services.channels.wecom import clip_bytes, mask_webhook, set_team_robot, va
 from services.clock import fixed_clock
 from services.errors import DomainError
 from services.indicators import compute_indicators
-from services.messaging import Audience, delivery_status, post_message, send_notice
+from services.messaging import Audience, delivery_page, post_message, send_notice
 from services.outbox import Recipient, claim_due, mark_sent
 from services.programme import add_expenditure
 from services.sms.templates import segments
@@ -90,7 +90,7 @@ def test_a_team_notice_with_a_group_robot_goes_to_the_group_not_by_sms(session, 
     people = {r.volunteer_id: r for r in rows if r.volunteer_id}
     assert people[crowd[0].id].channel == "telegram" and people[crowd[0].id].route is None   # no SMS fallback
     assert people[crowd[2].id].status == "team_group"
-    shown = {r.name: r.status for r in delivery_status(session, result.message_id)}
+    shown = {r.name: r.status for r in delivery_page(session, result.message_id).rows}
     assert shown["乙2"] == "team_group" and shown["乙0"] == "pending"
     # Personal messages still go to each person, by SMS too.
     post_message(session, kind="reminder", title="提醒", body="明晚巡逻", recipients=[Recipient(volunteer_id=crowd[2].id)],

@@ -232,7 +232,7 @@ def test_no_reminders_to_withdrawn_volunteers(w):
     for v in w.vols[:3]:
         w.assign(shift, v)
     w.vols[1].status, w.vols[1].withdrawn_on = "withdrawn", date(2027, 2, 1)
-    w.vols[2].withdrawn_on = date(2027, 2, 5)   # leaves on the day of the shift
+    w.vols[2].status, w.vols[2].withdrawn_on = "withdrawn", date(2027, 2, 5)   # leaves on the day of the shift
     w.session.commit()
     assert send_due_reminders(w.session, local(2027, 2, 4, 18, 5)).queued == 1
     assert set(w.session.scalars(select(OutboxItem.volunteer_id))) == {w.vols[0].id}

@@ -10,8 +10,8 @@ from sqlalchemy import select
 from models import Attendance, ChatLink, Event, OutboxItem, PatrolPoint, Shift, Volunteer
 from models.event import Assignment
 from services.clock import fixed_clock, from_local
-from services.messaging import (Audience, delivery_status, delivery_summary, filter_delivery, mark_read,
-                                preview_notice, resend_unread, send_notice, shift_choices, shift_label)
+from services.messaging import (Audience, delivery_counts, delivery_page, delivery_summary, mark_read, preview_notice,
+                                resend_unread, send_notice, shift_choices, shift_label)
 from services.outbox import claim_due, mark_sent
 from tests.services.test_channels import enable
 
@@ -84,14 +84,19 @@ def test_summary_filters_and_resend_to_the_unread_on_another_channel(session, ni
         mark_sent(session, item.id, external_id="x", clock=CLOCK)
     session.commit()
     mark_read(session, v[0].id, [sent.message_id], clock=CLOCK)
-    rows = delivery_status(session, sent.message_id)
-    summary = delivery_summary(rows)
+    summary = delivery_summary(delivery_counts(session, sent.message_id))
     assert (summary.recipients, summary.delivered, summary.read, summary.unread) == (2, 2, 1, 1)
-    assert [r.name for r in filter_delivery(rows, "unread")] == ["丙1"]
+    assert [r.name for r in delivery_page(session, sent.message_id, show="unread").rows] == ["丙1"]
     result = resend_unread(session, sent.message_id, nonce="r1", clock=CLOCK)
     again = resend_unread(session, sent.message_id, nonce="r1", clock=CLOCK)
     assert (result.queued, result.no_other_channel, again.queued) == (1, 0, 0)
     resent = session.scalars(select(OutboxItem).where(OutboxItem.dedupe_key.like("%:resend:%"))).all()
     assert [(o.volunteer_id, o.channel) for o in resent] == [(v[1].id, "sms")]
-    row = next(r for r in delivery_status(session, sent.message_id) if r.volunteer_id == v[1].id)
-    assert row.channel == "sms" and "telegram" in row.tried and len(delivery_status(session, sent.message_id)) == 2
+    # Delivered on Telegram, resent by SMS: still one person, still delivered (a resend under way
+    # does not undo a delivery), the SMS among the channels tried; nothing counted twice.
+    rows = delivery_page(session, sent.message_id).rows
+    row = next(r for r in rows if r.volunteer_id == v[1].id)
+    assert len(rows) == 2 and row.status == "sent" and row.channel == "telegram" and row.tried == ("sms",)
+    counts = delivery_counts(session, sent.message_id)
+    assert (counts["total"], counts["sent"], counts["read"]) == (2, 2, 1)
+    assert resend_unread(session, sent.message_id, nonce="r2", clock=CLOCK).in_progress == 1  # the SMS under way

@@ -2,6 +2,7 @@
 from datetime import date, timedelta
 
 import pytest
+from sqlalchemy import func, select
 
 from models import Device, PatrolPoint, SigninFailure, Volunteer
 from services.clock import fixed_clock
@@ -316,39 +317,114 @@ def test_every_token_parser_refuses_odd_tokens_before_using_them(session, vol, t
     assert device_volunteer(session, token) is None
 
 
-class FakeSms:
-    """Stands in for the SMS channel another issue adds: anything with `send_code(phone, code)`."""
+def enable_sms_signin(session, **extra) -> None:
+    """SMS on, with the 登录验证码 template an office registers (as on /coord/messaging)."""
+    from services.channels import settings as cs
 
-    def __init__(self):
-        self.sent: list[tuple[str, str]] = []
+    for key, value in {"sms_enabled": "1", "sms_signature": "浦锦平安办", "sms_tpl_signin_code_code": "SMS_900",
+                       "sms_tpl_signin_code_text": "您的平安马甲登录验证码：${code}，5分钟内有效。", **extra}.items():
+        cs.put(session, key, value, by="test")
+    session.commit()
 
-    def send_code(self, phone: str, code: str) -> None:
-        self.sent.append((phone, code))
+
+def texted_code(session, at) -> str:
+    """What the SMS sender does with the queued text: claim it and make the code (`prepare_sms`)."""
+    from services.channels.sms_jobs import SmsJob, prepare_sms
+    from services.outbox import claim_due
+
+    items = claim_due(session, worker="t", channel="sms", clock=fixed_clock(at))
+    assert len(items) == 1, items
+    job = prepare_sms(session, items[0], base_url="http://x", secret="s", clock=fixed_clock(at))
+    assert isinstance(job, SmsJob) and job.template == "signin_code", job
+    from services.outbox import mark_sent
+    mark_sent(session, items[0].id, external_id="b", provider="aliyun", segments=job.segments, cost=job.cost,
+              clock=fixed_clock(at))
+    return job.params["code"]
 
 
-def test_an_sms_code_can_replace_the_pin_with_the_same_limits(session, vol):
+def test_an_sms_code_signs_in_once_and_is_never_stored_in_clear(session, vol):
+    from models import OutboxItem, SigninCode
+
     _on(session)
-    sms = FakeSms()
-    send_sign_in_code(session, "139 0000 0001", sender=sms, clock=fixed_clock(NOW))
-    send_sign_in_code(session, "13900000077", sender=sms, clock=fixed_clock(NOW))  # not on the roster: silence
-    assert [phone for phone, _c in sms.sent] == ["13900000001"]
-    code = sms.sent[0][1]
+    enable_sms_signin(session)
+    send_sign_in_code(session, "139 0000 0001", clock=fixed_clock(NOW))
+    send_sign_in_code(session, "13900000077", clock=fixed_clock(NOW))  # not on the roster: the same silence
+    rows = session.scalars(select(OutboxItem)).all()
+    assert [(r.volunteer_id, r.channel, r.bulk) for r in rows] == [(vol.id, "sms", False)]
+    code = texted_code(session, NOW)
+    assert len(code) == 6 and code.isdigit()
+    assert code not in session.scalar(select(OutboxItem.payload))  # the outbox never held it
+    stored = session.scalar(select(SigninCode.code_hash))
+    assert code not in stored and stored.startswith("pbkdf2:")
     with pytest.raises(DomainError):  # the code is not a PIN
         self_service_sign_in(session, "13900000001", code, clock=fixed_clock(NOW))
     signed = self_service_sign_in(session, "13900000001", code, credential=SMS_CODE, clock=fixed_clock(NOW))
     assert session.get(Device, signed.device_id).method == "sms_code"
-    with pytest.raises(DomainError):  # used up
+    with pytest.raises(DomainError) as exc:  # used up
         self_service_sign_in(session, "13900000001", code, credential=SMS_CODE, clock=fixed_clock(NOW))
-    send_sign_in_code(session, "13900000001", sender=sms, clock=fixed_clock(NOW))
-    with pytest.raises(DomainError):  # expired
-        self_service_sign_in(session, "13900000001", sms.sent[-1][1], credential=SMS_CODE,
-                             clock=fixed_clock(NOW + timedelta(minutes=11)))
-    for _n in range(5):
-        send_sign_in_code(session, "13900000001", sender=sms, clock=fixed_clock(NOW))
-    assert len(sms.sent) == 3  # a few codes an hour per number
+    assert exc.value.code == "signin_failed" and "验证码" in exc.value.message
     with pytest.raises(DomainError) as exc:
         may_link_chat("sms_code")
     assert exc.value.code == "personal_link_needed"
+
+
+def test_a_resent_code_replaces_the_old_one_and_codes_expire_after_five_minutes(session, vol):
+    _on(session)
+    enable_sms_signin(session, sms_per_number_interval="0")
+    send_sign_in_code(session, "13900000001", clock=fixed_clock(NOW))
+    old = texted_code(session, NOW)
+    send_sign_in_code(session, "13900000001", clock=fixed_clock(NOW + timedelta(minutes=1)))  # 重新发送
+    new = texted_code(session, NOW + timedelta(minutes=1))
+    with pytest.raises(DomainError):
+        self_service_sign_in(session, "13900000001", old, credential=SMS_CODE,
+                             clock=fixed_clock(NOW + timedelta(minutes=2)))
+    with pytest.raises(DomainError):  # five minutes after it was texted
+        self_service_sign_in(session, "13900000001", new, credential=SMS_CODE,
+                             clock=fixed_clock(NOW + timedelta(minutes=6, seconds=1)))
+    send_sign_in_code(session, "13900000001", clock=fixed_clock(NOW + timedelta(minutes=7)))
+    fresh = texted_code(session, NOW + timedelta(minutes=7))
+    assert self_service_sign_in(session, "13900000001", fresh, credential=SMS_CODE,
+                                clock=fixed_clock(NOW + timedelta(minutes=8))).volunteer_id == vol.id
+
+
+def test_sms_codes_are_limited_per_number_and_share_the_pins_lock_out(session, vol):
+    from models import OutboxItem
+
+    _on(session)
+    enable_sms_signin(session)
+    for _n in range(5):
+        send_sign_in_code(session, "13900000001", clock=fixed_clock(NOW))
+    assert session.scalar(select(func.count(OutboxItem.id))) == 3  # a few texts an hour per number
+    send_sign_in_code(session, "13900000001", clock=fixed_clock(NOW + timedelta(minutes=61)))
+    assert session.scalar(select(func.count(OutboxItem.id))) == 4
+    for _n in range(PHONE_FAILURE_LIMIT):
+        with pytest.raises(DomainError):
+            self_service_sign_in(session, "13900000001", "000000", credential=SMS_CODE, address="10.0.0.9",
+                                 clock=fixed_clock(NOW))
+    for attempt in (lambda: send_sign_in_code(session, "13900000001", clock=fixed_clock(NOW)),
+                    lambda: self_service_sign_in(session, "13900000001", "123456", credential=SMS_CODE,
+                                                 clock=fixed_clock(NOW))):
+        with pytest.raises(DomainError) as exc:
+            attempt()
+        assert exc.value.code == "signin_locked"
+    # An address that failed too often may not ask for texts either.
+    session.add_all([SigninFailure(phone=None, address="10.0.0.8", created_at=NOW)
+                     for _n in range(ADDRESS_FAILURE_LIMIT)])
+    session.commit()
+    with pytest.raises(DomainError) as exc:
+        send_sign_in_code(session, "13900000002", address="10.0.0.8", clock=fixed_clock(NOW))
+    assert exc.value.code == "signin_throttled"
+
+
+def test_no_code_is_sent_while_sms_sign_in_is_not_set_up(session, vol):
+    _on(session)
+    with pytest.raises(DomainError) as exc:
+        send_sign_in_code(session, "13900000001", clock=fixed_clock(NOW))
+    assert exc.value.code == "sms_signin_off"
+    enable_sms_signin(session, sms_tpl_signin_code_code="")
+    with pytest.raises(DomainError) as exc:
+        send_sign_in_code(session, "13900000001", clock=fixed_clock(NOW))
+    assert exc.value.code == "sms_signin_off"
 
 
 def test_an_attempt_is_counted_before_its_pin_is_checked(session, vol):

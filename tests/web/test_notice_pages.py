@@ -125,3 +125,26 @@ def test_coordinator_survey_page(app, client, auth):
     client.post(f"/coord/notices/surveys/{rid}/send", data={"csrf_token": token})
     with app.app_context():
         assert db.session.scalar(select(func.count(OutboxItem.id))) == 2
+
+
+def test_the_notice_page_shows_recipients_a_page_at_a_time(app, client, auth):
+    """50,000 recipients must not render at once: the page lists 100 with a pager, counts everyone."""
+    from services.messaging import post_message
+    from services.outbox import Recipient
+
+    auth.login()
+    with app.app_context():
+        vols = [Volunteer(name=f"戊{i:03d}", phone=f"1371111{i:04d}", team="塘口居委", joined_on=date(2026, 1, 1))
+                for i in range(130)]
+        db.session.add_all(vols)
+        db.session.flush()
+        mid = post_message(db.session, kind="notice", title="通知", body="今晚巡逻", dedupe_key="big",
+                           recipients=[Recipient(volunteer_id=v.id) for v in vols]).message_id
+    first = client.get(f"/coord/notices/{mid}").get_data(as_text=True)
+    assert "收件人 130" in first and first.count("戊") == 100 and 'id="delivery-pager"' in first
+    assert "戊000" in first and "戊129" not in first
+    second = client.get(f"/coord/notices/{mid}?page=2").get_data(as_text=True)
+    assert second.count("戊") == 30 and "戊129" in second and "戊000" not in second
+    unread = client.get(f"/coord/notices/{mid}?show=unread&page=2").get_data(as_text=True)
+    assert unread.count("戊") == 30
+    assert client.get(f"/coord/notices/{mid}?page=x").status_code == 200

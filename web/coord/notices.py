@@ -14,9 +14,9 @@ from services.channels.costs import message_sms_cost
 from services.errors import DomainError
 from services.i18n import _
 from services.messaging import (AUDIENCE_KINDS, DELIVERY_FILTERS, MISSING_GRACE_MINUTES, Audience, chat_link_of,
-                                check_notice_text, delivery_counts, delivery_status, delivery_summary,
-                                filter_delivery, issue_chat_link, message_reach, preview_notice, resend_unread,
-                                send_notice, sender_line, shift_choices, team_posts, telegram_text, unlink_chat)
+                                check_notice_text, delivery_counts, delivery_page, delivery_summary, issue_chat_link,
+                                message_reach, preview_notice, reach_text, resend_unread, send_notice, sender_line,
+                                shift_choices, team_posts, telegram_text, unlink_chat)
 from services.surveys import create_round, list_rounds, remind_round, results, send_round
 from services.volunteers import teams
 from web.auth import current_user
@@ -87,12 +87,7 @@ def send():
         flash(exc.message, "error")
         return _compose(400)
     if result.created:
-        reach = message_reach(db.session, result.message_id)
-        if reach.web_only:
-            flash(_("已发送 %(n)d 人，%(m)d 人未绑定任何渠道，只能在网页消息中看到。", n=reach.recipients, m=reach.web_only),
-                  "success")
-        else:
-            flash(_("已发送 %(n)d 人，全部会收到推送。", n=reach.recipients), "success")
+        flash(reach_text(message_reach(db.session, result.message_id)), "success")
     else:
         flash(_("这条通知已经发送过了（重复提交不会重复发送）"), "success")
     return redirect(url_for(".detail", message_id=result.message_id))
@@ -103,11 +98,13 @@ def detail(message_id: int):
     message = db.session.get(Message, message_id)
     if message is None:
         raise DomainError("not_found", _("消息不存在"))
-    rows = delivery_status(db.session, message_id)
     show = request.args.get("show", "all")
     show = show if show in DELIVERY_FILTERS else "all"
-    return render_template("coord/notices/detail.html", message=message, rows=filter_delivery(rows, show), show=show,
-                           summary=delivery_summary(rows), counts=delivery_counts(db.session, message_id),
+    # A page at a time: a notice to 50,000 people must not render 50,000 rows.
+    page = delivery_page(db.session, message_id, show=show, page=request.args.get("page", 1, type=int))
+    counts = delivery_counts(db.session, message_id)
+    return render_template("coord/notices/detail.html", message=message, rows=page.rows, page=page, show=show,
+                           summary=delivery_summary(counts), counts=counts,
                            posts=team_posts(db.session, message_id), sms=message_sms_cost(db.session, message_id),
                            nonce=uuid.uuid4().hex)
 
