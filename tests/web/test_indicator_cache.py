@@ -20,11 +20,22 @@ def test_drill_downs_reuse_one_computation_until_a_commit(client, auth, programm
         assert client.get(f"/coord/programme/indicator/{number}?year={Y}").status_code == 200
     assert client.get(f"/api/v1/indicators?year={Y}").status_code == 200
     assert client.get(f"/api/v1/indicators?year={Y}").status_code == 200
-    assert calls == [2000, 100]  # once for the drill-downs, once for the summary
+    assert calls == [2000]  # once for the drill-downs and the summary (its evidence cut to 100)
 
     from models import Complaint
     from datetime import date
     session.add(Complaint(received_on=date(Y, 5, 1), source="热线", description="噪音", status="open"))
     session.commit()  # a change: the next page computes afresh
     body = client.get(f"/api/v1/indicators?year={Y}").get_json()
-    assert calls == [2000, 100, 100] and body
+    assert calls == [2000, 2000] and body
+
+
+def test_one_computation_cut_to_a_smaller_evidence_limit_is_that_computation(programme, session):  # noqa: F811
+    from datetime import date
+
+    from services.indicators import compute_indicators, report_as_dict, with_evidence_limit
+    big = compute_indicators(session, Y, today=date(Y, 12, 1), evidence_limit=2000)
+    for limit in (0, 1, 100):
+        assert report_as_dict(with_evidence_limit(big, limit)) == \
+            report_as_dict(compute_indicators(session, Y, today=date(Y, 12, 1), evidence_limit=limit))
+    assert any(len(r.evidence.get("below", [])) > 1 for r in big.rows)   # something was cut at 1
