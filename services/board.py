@@ -312,6 +312,14 @@ def _missing_people(session: Session, rows: dict[int, PointRow], limit: int | No
     started = [sid for sid, r in rows.items() if r.started and r.missing_count]
     if not started or limit == 0:
         return []
+    if limit is not None:  # only the first shifts (in board order) that hold the first `limit` people
+        upto, seen = [], 0
+        for sid in started:
+            upto.append(sid)
+            seen += rows[sid].missing_count
+            if seen >= limit:
+                break
+        started = upto
     stmt = (select(Assignment.shift_id, Volunteer.id, Volunteer.name, Volunteer.phone, Volunteer.team,
                    Volunteer.vest_no)
             .join(Volunteer, Volunteer.id == Assignment.volunteer_id).join(Shift, Shift.id == Assignment.shift_id)
