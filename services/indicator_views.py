@@ -132,6 +132,16 @@ def _volunteers(session: Session, ids: list[int]) -> dict[int, Any]:
     return found
 
 
+def _active_by_team(session: Session, as_of: date) -> dict[str, int]:
+    """Active volunteers per team (no team: ""), counted in the database."""
+    from sqlalchemy import func, or_
+
+    team = func.coalesce(Volunteer.team, "")
+    return dict(session.execute(select(team, func.count(Volunteer.id)).where(
+        Volunteer.joined_on <= as_of, or_(Volunteer.withdrawn_on.is_(None), Volunteer.withdrawn_on > as_of))
+        .group_by(team)).all())
+
+
 DRILL_PAGE_SIZE = 100
 
 
@@ -178,19 +188,17 @@ def drilldown(session: Session, report: IndicatorReport, number: int, *, team: s
         target = float(programme_year(session, report.year).target_hours)
         minutes = hours_by_volunteer(session, start, end)
         active = active_volunteer_ids(session, report.as_of)
-        people = _volunteers(session, active)
         below = [(vid, minutes.get(vid, 0) / 60.0) for vid in active if minutes.get(vid, 0) / 60.0 < target]
+        people = _volunteers(session, [vid for vid, _h in below])   # only those listed, not the roster
         data = [(vid, [people[vid].name, people[vid].team or "", people[vid].phone, floor_hours(minutes.get(vid, 0)),
                        round(target - floor_hours(minutes.get(vid, 0)), 1)]) for vid, _h in below]
         dd = Drilldown(_("未达到 %(t)s 小时的志愿者", t=f"{target:g}"),
                        [name, team_col, phone, _("已计时长（小时）"), _("还差（小时）")], [], [], [], remindable=True)
-        teams_all: dict[str, list[int]] = {}
-        for vid in active:
-            teams_all.setdefault(people[vid].team or "", [0, 0])
-            teams_all[people[vid].team or ""][1] += 1
+        short_by_team: dict[str, int] = {}
         for vid, _h in below:
-            teams_all[people[vid].team or ""][0] += 1
-        dd.by_team = sorted(((t, s, a) for t, (s, a) in teams_all.items() if s), key=lambda x: -x[1])
+            short_by_team[people[vid].team or ""] = short_by_team.get(people[vid].team or "", 0) + 1
+        on_roll = _active_by_team(session, report.as_of) if short_by_team else {}
+        dd.by_team = sorted(((t, n, on_roll.get(t, 0)) for t, n in short_by_team.items()), key=lambda x: (-x[1], x[0]))
     elif number in (4, 9, 10):
         if number == 4:
             ids = active_volunteer_ids(session, report.as_of)
