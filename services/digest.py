@@ -1,7 +1,8 @@
 """The weekly indicator digest for coordinators (Monday 09:00, Shanghai time)."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
@@ -12,7 +13,7 @@ from models.user import STAFF_ROLES, User
 from services.clock import SHANGHAI, Clock, system_clock
 from services.hours import floor_hours
 from services.i18n import _
-from services.indicators import compute_indicators
+from services.indicators import IndicatorReport, compute_indicators
 from services.messaging import QueuedMessage, post_message
 from services.outbox import Recipient
 from services.programme_year import programme_year_of, year_dates
@@ -20,12 +21,15 @@ from services.programme_year import programme_year_of, year_dates
 MARK = {"green": "✅", "amber": "🟡", "red": "❌"}
 
 
-def digest_text(session: Session, *, now: datetime) -> tuple[str, str]:
+def digest_text(session: Session, *, now: datetime,
+                indicators: Callable[[int, date], IndicatorReport] | None = None) -> tuple[str, str]:
     """Counts what the indicators count: the programme year's figures, rejected records left out,
-    hours rounded down like the dashboard."""
+    hours rounded down like the dashboard. `indicators(year, today)` may hand over a report already
+    computed (the coordinator's preview reuses the dashboard's: a district's year takes seconds);
+    the digest that is sent computes afresh."""
     today = now.astimezone(SHANGHAI).date()
     year = programme_year_of(session, today)
-    report = compute_indicators(session, year, today=today, evidence_limit=5)
+    report = indicators(year, today) if indicators else compute_indicators(session, year, today=today, evidence_limit=5)
     week_ago = today - timedelta(days=7)
     lines = [_("截至 %(d)s（%(y)d 年度）", d=today.isoformat(), y=year), ""]
     for row in report.rows:

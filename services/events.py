@@ -24,6 +24,8 @@ from services.lengths import check_length
 from services.phones import normalise_phone
 from services.transactions import lock_volunteer, write_transaction
 
+_UTC = timezone.utc
+
 
 def _check_event(name: str, starts_on: date, ends_on: date) -> str:
     name = (name or "").strip()
@@ -221,3 +223,95 @@ def assignment_counts(session: Session, shift_ids: list[int]) -> dict[int, int]:
         return {}
     return dict(session.execute(select(Assignment.shift_id, func.count(Assignment.id))
                                 .where(Assignment.shift_id.in_(shift_ids)).group_by(Assignment.shift_id)).all())
+
+
+# --- one campaign's shifts, a page at a time --------------------------------------------------------
+
+SHIFT_PAGE_SIZE = 100
+
+
+@dataclass(frozen=True)
+class ShiftLine:
+    id: int
+    starts_at: datetime
+    ends_at: datetime
+    capacity: int
+    note: str | None
+    point_code: str
+    point_name: str
+    assigned: int
+
+
+@dataclass(frozen=True)
+class ShiftDay:
+    """One day of a campaign: how many shifts, places and people assigned (the summary on top)."""
+
+    day: date
+    shifts: int
+    capacity: int
+    assigned: int
+
+
+@dataclass(frozen=True)
+class ShiftPage:
+    rows: list[ShiftLine]
+    total: int
+    days: list[ShiftDay]
+    later: str | None = None
+    earlier: str | None = None
+
+
+def _shift_cursor(kind: str, line: ShiftLine) -> str:
+    at = line.starts_at if line.starts_at.tzinfo else line.starts_at.replace(tzinfo=_UTC)
+    return f"{kind}{at.astimezone(_UTC).strftime('%Y%m%dT%H%M%S.%f')}_{line.id}"
+
+
+def _parse_shift_cursor(cursor: str) -> tuple[str, datetime, int]:
+    try:
+        stamp, _sep, ident = cursor[1:].partition("_")
+        if cursor[0] not in "on":
+            raise ValueError(cursor)
+        return cursor[0], datetime.strptime(stamp, "%Y%m%dT%H%M%S.%f").replace(tzinfo=_UTC), int(ident)
+    except (ValueError, IndexError):
+        raise DomainError("bad_cursor", _("页码无效，请从第一页开始")) from None
+
+
+def event_shifts_page(session: Session, event_id: int, *, zone, cursor: str | None = None,
+                      per_page: int = SHIFT_PAGE_SIZE) -> ShiftPage:
+    """A campaign's shifts in time order, `per_page` at a time (keyset on start time and id), with
+    a summary per local day: a district campaign has 500 points × 5 days, and the page listed
+    every shift with a lazy load of its point each."""
+    from sqlalchemy import and_, or_
+
+    assigned = (select(Assignment.shift_id, func.count(Assignment.id).label("n")).group_by(Assignment.shift_id)
+                .subquery())
+    base = (select(Shift.id, Shift.starts_at, Shift.ends_at, Shift.capacity, Shift.note, PatrolPoint.code,
+                   PatrolPoint.name, func.coalesce(assigned.c.n, 0))
+            .join(PatrolPoint, PatrolPoint.id == Shift.point_id).outerjoin(assigned, assigned.c.shift_id == Shift.id)
+            .where(Shift.event_id == event_id))
+    days: dict[date, list[int]] = {}
+    for starts_at, cap, n in session.execute(
+            select(Shift.starts_at, Shift.capacity, func.coalesce(assigned.c.n, 0))
+            .outerjoin(assigned, assigned.c.shift_id == Shift.id).where(Shift.event_id == event_id)).all():
+        at = starts_at if starts_at.tzinfo else starts_at.replace(tzinfo=_UTC)
+        day = days.setdefault(at.astimezone(zone).date(), [0, 0, 0])
+        day[0], day[1], day[2] = day[0] + 1, day[1] + cap, day[2] + n
+    summary = [ShiftDay(d, *v) for d, v in sorted(days.items())]
+    total = sum(d.shifts for d in summary)
+    kind, at, last_id = _parse_shift_cursor(cursor) if cursor else ("", None, 0)
+    if kind == "o":
+        rows = [ShiftLine(*r) for r in session.execute(
+            base.where(or_(Shift.starts_at < at, and_(Shift.starts_at == at, Shift.id < last_id)))
+            .order_by(Shift.starts_at.desc(), Shift.id.desc()).limit(per_page + 1)).all()]
+        more = len(rows) > per_page
+        rows = rows[:per_page][::-1]
+        if rows:
+            return ShiftPage(rows, total, summary, _shift_cursor("n", rows[-1]),
+                             _shift_cursor("o", rows[0]) if more else None)
+        kind = ""
+    stmt = base.where(or_(Shift.starts_at > at, and_(Shift.starts_at == at, Shift.id > last_id))) if kind == "n" else base
+    rows = [ShiftLine(*r) for r in session.execute(stmt.order_by(Shift.starts_at, Shift.id).limit(per_page + 1)).all()]
+    more = len(rows) > per_page
+    rows = rows[:per_page]
+    return ShiftPage(rows, total, summary, _shift_cursor("n", rows[-1]) if more else None,
+                     _shift_cursor("o", rows[0]) if kind == "n" and rows else None)

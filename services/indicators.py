@@ -407,6 +407,20 @@ def _fill_names(session: Session, rows: list[IndicatorRow]) -> None:
         item["name"] = names.get(item["volunteer_id"], "")
 
 
+LIMITED_EVIDENCE = ("below", "late", "refusals")  # the lists compute_indicators cuts at evidence_limit
+
+
+def with_evidence_limit(report: IndicatorReport, limit: int) -> IndicatorReport:
+    """The same report as if computed with `evidence_limit=limit` (≤ the one it was computed with):
+    the evidence lists cut shorter. Lets one computation serve the drill-downs (2,000 names) and
+    the JSON API (100) alike."""
+    from dataclasses import replace
+
+    rows = [replace(r, evidence={k: (v[:limit] if k in LIMITED_EVIDENCE and isinstance(v, list) else v)
+                                 for k, v in (r.evidence or {}).items()}) for r in report.rows]
+    return replace(report, rows=rows)
+
+
 def report_as_dict(report: IndicatorReport) -> dict[str, Any]:
     return {"year": report.year, "as_of": report.as_of.isoformat(), "year_to_date": report.year_to_date,
             "indicators": [{"number": r.number, "level1": r.level1, "level2": r.level2, "name": r.name,

@@ -250,9 +250,7 @@ def review_many(session: Session, attendance_ids: list[int], decision: str, *, b
     return BulkResult(len(waiting), len(ids) - len(waiting))
 
 
-def review_queue(session: Session, *, shift_id: int | None = None, flag: str | None = None,
-                 event_id: int | None = None, limit: int = 200) -> list[AttendanceRow]:
-    """Records waiting for a decision, oldest first, optionally one shift's or one flag's."""
+def _queue_query(*, shift_id: int | None, flag: str | None, event_id: int | None):
     stmt = _base_query().where(A.c.review_status == REVIEW_FLAGGED)
     if shift_id:
         stmt = stmt.where(A.c.shift_id == shift_id)
@@ -260,8 +258,61 @@ def review_queue(session: Session, *, shift_id: int | None = None, flag: str | N
         stmt = stmt.where(A.c.event_id == event_id)
     if flag:
         stmt = stmt.where(A.c.flags.like(f"%{flag}%"))
+    return stmt
+
+
+def review_queue(session: Session, *, shift_id: int | None = None, flag: str | None = None,
+                 event_id: int | None = None, limit: int = 200) -> list[AttendanceRow]:
+    """Records waiting for a decision, oldest first, optionally one shift's or one flag's."""
+    stmt = _queue_query(shift_id=shift_id, flag=flag, event_id=event_id)
     rows = session.execute(stmt.order_by(A.c.check_in_at, A.c.id).limit(limit)).all()
     return [_to_row(r) for r in rows]
+
+
+QUEUE_PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    """One page of the review queue (oldest first) with the total waiting under the same filters
+    and keyset cursors to the pages on either side (None at either end)."""
+
+    rows: list[AttendanceRow]
+    total: int
+    later: str | None = None     # the next page: records after this page's last
+    earlier: str | None = None   # the page before: records before this page's first
+    per_page: int = QUEUE_PAGE_SIZE
+
+
+def review_queue_page(session: Session, *, shift_id: int | None = None, flag: str | None = None,
+                      event_id: int | None = None, cursor: str | None = None,
+                      per_page: int = QUEUE_PAGE_SIZE) -> QueuePage:
+    """The review queue a page at a time: a district flags 1 % of half a million records, and
+    drawing 5,000 cards each with its evidence took seconds. Keyset on the queue's own order
+    (check-in time, id), so a deep page costs what the first does and a record decided meanwhile
+    never shifts the rest by one; `n…` is "after", `o…` is "before" (the attendance list's cursors)."""
+    stmt = _queue_query(shift_id=shift_id, flag=flag, event_id=event_id)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    ascending, descending = (A.c.check_in_at.asc(), A.c.id.asc()), (A.c.check_in_at.desc(), A.c.id.desc())
+    kind, at, last_id = _parse_cursor(cursor) if cursor else ("", None, 0)
+    if kind == "o":
+        rows = session.execute(stmt.where(or_(A.c.check_in_at < at, and_(A.c.check_in_at == at, A.c.id < last_id)))
+                               .order_by(*descending).limit(per_page + 1)).all()
+        more = len(rows) > per_page
+        rows = rows[:per_page][::-1]
+        if rows:
+            return QueuePage([_to_row(r) for r in rows], total, _cursor("n", rows[-1]),
+                             _cursor("o", rows[0]) if more else None, per_page)
+        kind = ""  # everything before was decided meanwhile: the first page
+    if kind == "n":
+        stmt_page = stmt.where(or_(A.c.check_in_at > at, and_(A.c.check_in_at == at, A.c.id > last_id)))
+    else:
+        stmt_page = stmt
+    rows = session.execute(stmt_page.order_by(*ascending).limit(per_page + 1)).all()
+    more = len(rows) > per_page
+    rows = rows[:per_page]
+    earlier = _cursor("o", rows[0]) if kind == "n" and rows else None
+    return QueuePage([_to_row(r) for r in rows], total, _cursor("n", rows[-1]) if more else None, earlier, per_page)
 
 
 @dataclass(frozen=True)
@@ -273,15 +324,23 @@ class QueueShift:
     waiting: int
 
 
-def queue_shifts(session: Session) -> list[QueueShift]:
-    """The shifts that have records waiting, for the review page's shift picker."""
-    rows = session.execute(select(SH.c.id, E.c.name, P.c.name, SH.c.starts_at, func.count(A.c.id))
-                           .select_from(A.join(SH, SH.c.id == A.c.shift_id).join(E, E.c.id == SH.c.event_id)
-                                        .join(P, P.c.id == SH.c.point_id))
-                           .where(A.c.review_status == REVIEW_FLAGGED)
-                           .group_by(SH.c.id, E.c.name, P.c.name, SH.c.starts_at)
-                           .order_by(SH.c.starts_at.desc(), P.c.name)).all()
-    return [QueueShift(*r) for r in rows]
+QUEUE_SHIFTS = 100
+
+
+def queue_shifts(session: Session, *, limit: int | None = QUEUE_SHIFTS,
+                 include: int | None = None) -> list[QueueShift]:
+    """The shifts that have records waiting, for the review page's shift picker: the latest
+    `limit` of them (a district's year has thousands), and the one `include`d if it is older."""
+    stmt = (select(SH.c.id, E.c.name, P.c.name, SH.c.starts_at, func.count(A.c.id))
+            .select_from(A.join(SH, SH.c.id == A.c.shift_id).join(E, E.c.id == SH.c.event_id)
+                         .join(P, P.c.id == SH.c.point_id))
+            .where(A.c.review_status == REVIEW_FLAGGED)
+            .group_by(SH.c.id, E.c.name, P.c.name, SH.c.starts_at)
+            .order_by(SH.c.starts_at.desc(), P.c.name, SH.c.id))
+    rows = [QueueShift(*r) for r in session.execute(stmt.limit(limit) if limit else stmt).all()]
+    if include and all(r.shift_id != include for r in rows):
+        rows += [QueueShift(*r) for r in session.execute(stmt.where(SH.c.id == include)).all()]
+    return rows
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from extensions import db
-from services.indicators import IndicatorReport, compute_indicators
+from services.indicators import IndicatorReport, compute_indicators, with_evidence_limit
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -78,7 +78,19 @@ def _refresh_in_background(app: Flask, key: tuple, year: int, today: date, evide
     threading.Thread(target=run, name="indicator-refresh", daemon=True).start()
 
 
+SHARED_EVIDENCE = 2000  # one computation with this much evidence serves every smaller limit
+
+
 def cached_indicators(year: int, *, today: date, evidence_limit: int = 100) -> IndicatorReport:
+    """The year's report, computed once for every page that needs at most `SHARED_EVIDENCE` names
+    of evidence (the dashboard, the drill-downs, the digest preview, the JSON API) and cut to the
+    `evidence_limit` asked for: a district's year takes seconds to compute."""
+    limit = max(evidence_limit, SHARED_EVIDENCE)
+    report = _cached(year, today, limit)
+    return report if evidence_limit >= limit else with_evidence_limit(report, evidence_limit)
+
+
+def _cached(year: int, today: date, evidence_limit: int) -> IndicatorReport:
     app = current_app._get_current_object()
     ttl = float(app.config.get("INDICATOR_CACHE_SECONDS", 60))
     stale = float(app.config.get("INDICATOR_STALE_SECONDS", 900))

@@ -20,14 +20,14 @@ def test_drill_downs_reuse_one_computation_until_a_commit(client, auth, programm
         assert client.get(f"/coord/programme/indicator/{number}?year={Y}").status_code == 200
     assert client.get(f"/api/v1/indicators?year={Y}").status_code == 200
     assert client.get(f"/api/v1/indicators?year={Y}").status_code == 200
-    assert calls == [2000, 100]  # once for the drill-downs, once for the summary
+    assert calls == [2000]  # once for the drill-downs and the summary (its evidence cut to 100)
 
     from models import Complaint
     from datetime import date
     session.add(Complaint(received_on=date(Y, 5, 1), source="热线", description="噪音", status="open"))
     session.commit()  # a change: the next page computes afresh
     body = client.get(f"/api/v1/indicators?year={Y}").get_json()
-    assert calls == [2000, 100, 100] and body
+    assert calls == [2000, 2000] and body
 
 
 def _counting(monkeypatch):
@@ -58,7 +58,7 @@ def test_a_volunteers_scan_does_not_make_the_next_page_recompute_the_year(client
         session.add(Complaint(received_on=date(Y, 5, 2), source="热线", description="测试", status="open"))
         session.commit()  # committed inside a volunteer's request: not a new generation
     assert client.get(f"/api/v1/indicators?year={Y}").status_code == 200
-    assert calls == [100]
+    assert calls == [2000]
 
 
 def test_an_aged_result_is_served_while_a_new_one_is_computed_in_the_background(app, client, auth, programme,  # noqa: F811
@@ -69,7 +69,7 @@ def test_an_aged_result_is_served_while_a_new_one_is_computed_in_the_background(
     monkeypatch.setitem(app.config, "INDICATOR_STALE_SECONDS", 600.0)
     auth.login()
     first = client.get(f"/api/v1/indicators?year={Y}").get_json()
-    assert calls == [100]
+    assert calls == [2000]
     second = client.get(f"/api/v1/indicators?year={Y}").get_json()  # aged: served at once, refreshed behind
     assert second == first
     for _ in range(100):
@@ -77,7 +77,18 @@ def test_an_aged_result_is_served_while_a_new_one_is_computed_in_the_background(
             break
         import time
         time.sleep(0.05)
-    assert calls == [100, 100]
+    assert calls == [2000, 2000]
     monkeypatch.setitem(app.config, "INDICATOR_STALE_SECONDS", 0.0)
     client.get(f"/api/v1/indicators?year={Y}")  # too old to serve: computed in the request
     assert len(calls) == 3
+
+
+def test_one_computation_cut_to_a_smaller_evidence_limit_is_that_computation(programme, session):  # noqa: F811
+    from datetime import date
+
+    from services.indicators import compute_indicators, report_as_dict, with_evidence_limit
+    big = compute_indicators(session, Y, today=date(Y, 12, 1), evidence_limit=2000)
+    for limit in (0, 1, 100):
+        assert report_as_dict(with_evidence_limit(big, limit)) == \
+            report_as_dict(compute_indicators(session, Y, today=date(Y, 12, 1), evidence_limit=limit))
+    assert any(len(r.evidence.get("below", [])) > 1 for r in big.rows)   # something was cut at 1

@@ -16,7 +16,7 @@ from services.i18n import _
 from services.imports import import_attendance
 from services.evidence import record_evidence
 from services.review import (add_adjustment, list_attendances, queue_shifts, refused_offline_scans, review_attendance,
-                             review_many, review_queue)
+                             review_many, review_queue_page)
 from services.volunteers import teams
 from web.auth import actor, current_user, safe_next
 from web.coord import import_page, protect
@@ -53,12 +53,19 @@ def _back(default: str):
 
 @bp.get("/review")
 def queue():
-    """The records waiting for a decision, each with its evidence; decided one by one or all at once."""
+    """The records waiting for a decision, 50 at a time each with its evidence; decided one by one
+    or the page's all at once. The shift and flag filters ride along with the page cursor."""
     shift_id = request.args.get("shift_id", type=int)
     flag = request.args.get("flag") if request.args.get("flag") in FLAG_NAMES else None
-    rows = review_queue(db.session, shift_id=shift_id, flag=flag)
-    return render_template("coord/review.html", rows=rows, evidence={r.id: record_evidence(db.session, r.id) for r in rows},
-                           shifts=queue_shifts(db.session), flags=FLAG_NAMES, shift_id=shift_id, flag=flag)
+    try:
+        page = review_queue_page(db.session, shift_id=shift_id, flag=flag, cursor=request.args.get("cursor") or None)
+    except DomainError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for(".queue", shift_id=shift_id, flag=flag))
+    return render_template("coord/review.html", page=page, rows=page.rows,
+                           evidence={r.id: record_evidence(db.session, r.id) for r in page.rows},
+                           shifts=queue_shifts(db.session, include=shift_id), flags=FLAG_NAMES, shift_id=shift_id,
+                           flag=flag)
 
 
 @bp.post("/review")

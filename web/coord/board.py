@@ -3,19 +3,20 @@ present and done, one-tap reminders, and check-in and check-out on a volunteer's
 (coordinators and designated team leaders)."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, make_response, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from sqlalchemy import select
 
 from extensions import db
 from models.point import PatrolPoint
 from services.audit_log import record_action
-from services.board import tonight
+from services.board import fingerprint, on_patrol_list, tonight
 from services.board import remind as remind_missing
 from services.assignments import leave_list
 from services.checkin import proxy_check_in, proxy_check_out
 from services.errors import DomainError
 from services.i18n import _
-from services.review import find_volunteer, on_patrol
+from services.review import find_volunteer
 from web.auth import actor, current_user
 from web.coord import protect
 from web.runtime import clock, scan_rules
@@ -28,22 +29,39 @@ def _points():
     return db.session.scalars(select(PatrolPoint).where(PatrolPoint.active.is_(True)).order_by(PatrolPoint.code)).all()
 
 
-def _board():
-    return tonight(db.session, clock=clock(), grace_minutes=current_app.config.get("BOARD_MISSING_GRACE_MINUTES", 15),
-                   zone=scan_rules().zone)
+def _live() -> dict:
+    """What the live part shows: the summarised board (one point's in full with `?point=`), the
+    people on patrol and the leave list."""
+    point = request.args.get("point", type=int) or None
+    board = tonight(db.session, clock=clock(), grace_minutes=current_app.config.get("BOARD_MISSING_GRACE_MINUTES", 15),
+                    zone=scan_rules().zone, point_id=point)
+    return {"board": board, "patrol": on_patrol_list(db.session, point_id=point),
+            "leave": leave_list(db.session, clock=clock())}
+
+
+def _back():
+    """Back to the board the form was on (one point's, if filtered)."""
+    return redirect(url_for(".index", point=request.form.get("point", type=int) or None))
 
 
 @bp.get("/")
 def index():
-    return render_template("coord/board.html", board=_board(), rows=on_patrol(db.session), points=_points(),
-                           leave=leave_list(db.session, clock=clock()))
+    return render_template("coord/board.html", points=_points(), **_live())
 
 
 @bp.get("/rows")
 def rows():
-    """The live part of the page alone, fetched by static/js/board.js every few seconds."""
-    return render_template("coord/board_rows.html", board=_board(), rows=on_patrol(db.session),
-                           leave=leave_list(db.session, clock=clock()))
+    """The live part of the page alone, fetched by static/js/board.js every 10 seconds; answered
+    304 when nothing it shows has changed since the ETag the script sends back."""
+    live = _live()
+    tag = fingerprint(live["board"], live["patrol"], live["leave"], str(get_locale()))
+    if request.if_none_match.contains(tag):
+        resp = make_response("", 304)
+    else:
+        resp = make_response(render_template("coord/board_rows.html", **live))
+    resp.set_etag(tag)
+    resp.headers["Cache-Control"] = "private, no-cache"
+    return resp
 
 
 @bp.post("/remind/<int:shift_id>/<int:volunteer_id>")
@@ -60,7 +78,7 @@ def remind(shift_id: int, volunteer_id: int):
     except DomainError as exc:
         db.session.rollback()
         flash(exc.message, "error")
-    return redirect(url_for(".index"))
+    return _back()
 
 
 @bp.post("/check-in")
@@ -76,7 +94,7 @@ def check_in():
     except (DomainError, ValueError) as exc:
         db.session.rollback()
         flash(exc.message if isinstance(exc, DomainError) else _("请选择点位"), "error")
-    return redirect(url_for(".index"))
+    return _back()
 
 
 @bp.post("/<int:attendance_id>/check-out")
@@ -85,7 +103,7 @@ def check_out(attendance_id: int):
     reason = (request.form.get("reason") or "").strip()[:200]
     if len(reason) < MIN_REASON:
         flash(_("代签退需要填写原因"), "error")
-        return redirect(url_for(".index"))
+        return _back()
     try:
         att = proxy_check_out(db.session, attendance_id, by_user_id=current_user().id, rules=scan_rules(),
                               clock=clock())
@@ -94,4 +112,4 @@ def check_out(attendance_id: int):
         flash(_("已代签退，本次计 %(h).1f 小时", h=att.credited_hours), "success")
     except DomainError as exc:
         flash(exc.message, "error")
-    return redirect(url_for(".index"))
+    return _back()

@@ -14,7 +14,7 @@ from models.point import PatrolPoint
 from services.audit_log import record_action
 from services.clock import from_local, local_zone
 from services.errors import DomainError
-from services.events import (assign_volunteers, assignment_counts, create_event, delete_shift, get_event_row,
+from services.events import (assign_volunteers, create_event, delete_shift, event_shifts_page, get_event_row,
                              list_assignments, save_shift, unassign_volunteer, update_event)
 from services.i18n import _
 from services.imports import import_shifts
@@ -77,10 +77,14 @@ def create():
 
 
 def _detail_page(event: Event, status: int = 200, shift_form=None):
-    shifts = db.session.scalars(select(Shift).where(Shift.event_id == event.id).order_by(Shift.starts_at)).all()
-    points = db.session.scalars(select(PatrolPoint).order_by(PatrolPoint.code)).all()
-    return render_template("coord/events/detail.html", event=event, shifts=shifts, points=points,
-                           counts=assignment_counts(db.session, [s.id for s in shifts]),
+    """The campaign with its shifts 100 at a time (`?cursor=`) and a summary per day."""
+    try:
+        page = event_shifts_page(db.session, event.id, zone=scan_rules().zone,
+                                  cursor=request.args.get("cursor") or None)
+    except DomainError:
+        page = event_shifts_page(db.session, event.id, zone=scan_rules().zone)
+    points = db.session.execute(select(PatrolPoint.code, PatrolPoint.name).order_by(PatrolPoint.code)).all()
+    return render_template("coord/events/detail.html", event=event, page=page, points=points,
                            shift_form=shift_form or {}), status
 
 

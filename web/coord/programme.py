@@ -23,9 +23,9 @@ from services.exports import self_evaluation_workbook
 from services.audit_log import record_action
 from services.i18n import _
 from services.indicators import compute_indicators
-from services.indicator_views import (ALL_DRILLDOWNS, drilldown, drilldown_table, evidence_lines, gap_text,
-                                      histogram_chart,
-                                      remind_below_target, satisfaction_chart, weekly_chart)
+from services.indicator_views import (ALL_DRILLDOWNS, drilldown, drilldown_page, drilldown_table, evidence_lines,
+                                      gap_text, histogram_chart, remind_below_target, roster_drilldown_page,
+                                      satisfaction_chart, weekly_chart)
 from services.self_evaluation import (QUALITATIVE, default_weights, evaluate, qualitative_scores_for,
                                       set_qualitative_scores, set_weights, weights_for)
 from services.programme_year import holds_data, programme_year_of, set_year_start, year_dates, year_start
@@ -72,10 +72,15 @@ def _back(endpoint: str, **kw):
     return redirect(url_for(endpoint, year=_year(), **kw))
 
 
+# The dashboard, the drill-downs and the digest preview share one cached report (one computation per
+# worker per change, not one per page): the drill-downs need up to this much evidence.
+DRILL_EVIDENCE = 2000
+
+
 @bp.get("/")
 def dashboard():
     year = _year()
-    report = cached_indicators(year, today=_today())
+    report = cached_indicators(year, today=_today(), evidence_limit=DRILL_EVIDENCE)
     charts = {"weekly": weekly_chart(report), "histogram": histogram_chart(report),
               "satisfaction": satisfaction_chart(report)}
     return render_template("coord/programme/dashboard.html", report=report, year=year, charts=charts,
@@ -93,11 +98,16 @@ def indicator(number: int):
     if not 1 <= number <= 14:
         abort(404)
     year = _year()
-    report = cached_indicators(year, today=_today(), evidence_limit=2000)
+    report = cached_indicators(year, today=_today(), evidence_limit=DRILL_EVIDENCE)
     args = _drill_args()
-    table = drilldown(db.session, report, number, **args)
+    page = request.args.get("page", 1, type=int)
+    if number == 4:  # the whole roster: filtered, sorted and paged in the database
+        table, pg = roster_drilldown_page(db.session, report, page=page, **args)
+    else:
+        table = drilldown(db.session, report, number, **args)
+        pg = drilldown_page(table, page)
     return render_template("coord/programme/indicator.html", report=report, row=report.row(number), year=year,
-                           table=table, args=args, figures=evidence_lines(report.row(number).evidence or {}),
+                           table=table, pg=pg, args=args, figures=evidence_lines(report.row(number).evidence or {}),
                            nonce=uuid.uuid4().hex)
 
 
@@ -168,7 +178,8 @@ def digest():
         result = send_digest(db.session, clock=clock())
         flash(_("周报已排队发送") if result and result.created else _("本周周报已经发送过"), "success")
         return redirect(url_for(".digest"))
-    title, body = digest_text(db.session, now=now())
+    title, body = digest_text(db.session, now=now(), indicators=lambda year, today: cached_indicators(
+        year, today=today, evidence_limit=DRILL_EVIDENCE))
     return render_template("coord/programme/digest.html", title=title, body=body)
 
 
