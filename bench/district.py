@@ -177,17 +177,32 @@ def seed(args) -> None:
                                           "answered_at": datetime(YEAR, 6, 2, tzinfo=timezone.utc)}
                                          for v in range(1, n + 1) if v % 3])
         s.commit()
+        # Every attendance has its check-in and check-out scan, as on a real year: a million rows
+        # whose size and statistics the scan's own lookups (last scan, shared phone) plan against.
+        for action, at in (("check_in", "a.check_in_at"), ("check_out", "a.check_out_at")):
+            s.execute(text(f"""
+                INSERT INTO scan_records (volunteer_id, point_id, shift_id, attendance_id, scanned_at, received_at,
+                                          channel, nonce, action, code, lat, lon, accuracy_m, distance_m,
+                                          response_json)
+                SELECT a.volunteer_id, a.point_id, a.shift_id, a.id, {at}, {at}, 'web',
+                       md5(a.id::text || '{action}'), '{action}', 'ok', p.lat + 0.0002, p.lon - 0.0002, 15, 25,
+                       '{{"action": "{action}", "attendance": {{"id": ' || a.id || ', "status": "closed", "source": "scan",'
+                       || ' "point_code": "' || p.code || '", "point_name": "' || p.name || '", "credited_minutes": '
+                       || a.credited_minutes || ', "flags": [], "walk_in": true}}, "flags": [], "year_minutes": null}}'
+                FROM attendances a JOIN patrol_points p ON p.id = a.point_id"""))  # nosec B608 - fixed strings
+        s.commit()
         create_user(s, ADMIN, ADMIN_PASSWORD, "admin")
         s.commit()
         from bench.indicators import sync_sequences
         sync_sequences()
         attendances = s.execute(text("SELECT count(*) FROM attendances")).scalar()
+        scans = s.execute(text("SELECT count(*) FROM scan_records")).scalar()
         db.session.remove()
         db.engine.dispose()
     psql("VACUUM ANALYZE", SEED_DB)
     shutil.rmtree(tmp, ignore_errors=True)
     print("SUMMARY " + json.dumps({"seeded": SEED_DB, "volunteers": n, "points": POINTS, "campaigns": CAMPAIGNS,
-                                   "shifts": len(shift_rows), "attendances": attendances,
+                                   "shifts": len(shift_rows), "attendances": attendances, "scan_records": scans,
                                    "seconds": round(time.perf_counter() - t0, 1)}, ensure_ascii=False), flush=True)
 
 
