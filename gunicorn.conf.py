@@ -22,3 +22,5 @@ access_log.install()
 def post_worker_init(worker):
     """A worker's logging is set up after fork: make sure the mask is on its access logger too."""
     access_log.install()
+    from web.indicator_cache import warm_up
+    warm_up(getattr(worker, "wsgi", None))  # the year's indicators computed before the office asks

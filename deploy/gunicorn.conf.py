@@ -32,6 +32,8 @@ access_log.install()
 
 def post_worker_init(worker):
     access_log.install()
+    from web.indicator_cache import warm_up
+    warm_up(getattr(worker, "wsgi", None))  # the year's indicators computed before the office asks
 
 
 def on_starting(server):

@@ -132,6 +132,7 @@ class ScanRecord(db.Model):
         Index("ix_scan_records_volunteer_time", "volunteer_id", "scanned_at"),
         Index("ix_scan_records_device_time", "device_id", "scanned_at"),
         Index("ix_scan_records_code", "code"),
+        Index("ix_scan_records_attendance", "attendance_id"),  # a record's own scans (review evidence)
         Index("ix_scan_records_browser_time", "browser_hash", "scanned_at"),
     )
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import date
+from datetime import date, datetime
 
 from flask import Flask, current_app, has_request_context, request
 from sqlalchemy import event
@@ -106,3 +106,28 @@ def _cached(year: int, today: date, evidence_limit: int) -> IndicatorReport:
             _refresh_in_background(app, key, year, today, evidence_limit)
             return hit[2]
     return _compute(app, key, year, today, evidence_limit)
+
+
+def warm_up(app: Flask) -> None:
+    """Compute this programme year's indicators in a thread as a web worker starts (called from
+    gunicorn's post_worker_init), so the office's first page after a restart does not wait the
+    seconds a district's year takes. Not in tests, nor with INDICATOR_BACKGROUND_REFRESH=0."""
+    if not isinstance(app, Flask) or app.testing or not app.config.get("INDICATOR_BACKGROUND_REFRESH", True):
+        return
+
+    def run() -> None:
+        from services.clock import local_zone
+        from services.programme_year import programme_year_of
+
+        try:
+            with app.app_context():
+                try:
+                    today = datetime.now(local_zone(app.config["TIMEZONE"])).date()
+                    year = programme_year_of(db.session, today)
+                    _compute(app, (id(app), year, today, SHARED_EVIDENCE), year, today, SHARED_EVIDENCE)
+                finally:
+                    db.session.remove()
+        except Exception:  # noqa: BLE001 - a cold cache only costs the first page its wait
+            log.exception("indicator warm-up failed")
+
+    threading.Thread(target=run, name="indicator-warm-up", daemon=True).start()

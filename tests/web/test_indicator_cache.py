@@ -92,3 +92,21 @@ def test_one_computation_cut_to_a_smaller_evidence_limit_is_that_computation(pro
         assert report_as_dict(with_evidence_limit(big, limit)) == \
             report_as_dict(compute_indicators(session, Y, today=date(Y, 12, 1), evidence_limit=limit))
     assert any(len(r.evidence.get("below", [])) > 1 for r in big.rows)   # something was cut at 1
+
+
+def test_a_starting_worker_computes_the_years_indicators_before_the_office_asks(app, programme,  # noqa: F811
+                                                                                 monkeypatch):
+    calls = _counting(monkeypatch)
+    web.indicator_cache._cache.clear()
+    monkeypatch.setattr(app, "testing", False)
+    web.indicator_cache.warm_up(app)
+    import time
+    for _ in range(200):
+        if web.indicator_cache._cache:
+            break
+        time.sleep(0.05)
+    assert calls == [web.indicator_cache.SHARED_EVIDENCE] and len(web.indicator_cache._cache) == 1
+    monkeypatch.setitem(app.config, "INDICATOR_BACKGROUND_REFRESH", False)
+    web.indicator_cache.warm_up(app)  # switched off: nothing computed
+    time.sleep(0.2)
+    assert len(calls) == 1
