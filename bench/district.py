@@ -73,9 +73,16 @@ def psql(sql: str, db: str = "postgres") -> None:
 
 
 def copy_database(name: str) -> str:
+    """A fresh copy of the seeded district, brought to the current schema (the seed may be older
+    than the latest migration, as a real database would be before an update)."""
     psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     psql(f"CREATE DATABASE {name} TEMPLATE {SEED_DB}")
-    return f"{PG}/{name}"
+    url = f"{PG}/{name}"
+    tmp = Path(tempfile.mkdtemp(prefix="pingan-migrate-"))
+    subprocess.run([str(VENV_BIN / "flask"), "--app", "app", "db", "upgrade"], cwd=ROOT, check=True,
+                   capture_output=True, env=dict(os.environ, DATABASE_URL=url, INSTANCE_PATH=str(tmp)))
+    shutil.rmtree(tmp, ignore_errors=True)
+    return url
 
 
 def point_location(i: int) -> tuple[float, float]:
