@@ -1,6 +1,7 @@
 """Short write transactions that must serialise per volunteer."""
 from __future__ import annotations
 
+import contextvars
 import fcntl
 import os
 import threading
@@ -72,6 +73,21 @@ class _SqliteWriterQueue:
 
 
 _WRITERS = _SqliteWriterQueue()
+_BOOKKEEPING = contextvars.ContextVar("pingan_bookkeeping_commit", default=False)
+
+
+def bookkeeping_commit(session: Session) -> None:
+    """Commit a stamp that changes no figure (a session's or a phone's "last seen"): caches of
+    computed figures (the indicators) ask `is_bookkeeping_commit` and keep their result."""
+    token = _BOOKKEEPING.set(True)
+    try:
+        session.commit()
+    finally:
+        _BOOKKEEPING.reset(token)
+
+
+def is_bookkeeping_commit() -> bool:
+    return _BOOKKEEPING.get()
 
 
 @contextmanager

@@ -12,6 +12,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from models.user import ROLES, CoordSession, User
 from services.clock import Clock, system_clock
+from services.transactions import bookkeeping_commit
 from services.errors import DomainError
 from services.i18n import _
 from services.lengths import check_length
@@ -123,7 +124,7 @@ def session_user(session: Session, secret: str | None, *, max_age: timedelta,
         return None
     if row.last_seen_at is None or now - row.last_seen_at > SESSION_SEEN_GRANULARITY:
         row.last_seen_at = now
-        session.commit()
+        bookkeeping_commit(session)
     return user
 
 

@@ -3,7 +3,8 @@ something changes: they read the whole year (2.5–5 s at district scale: 50,000
 a million records), and clicking through fourteen drill-downs recomputed them fourteen times.
 
 Invalidation: a commit made by the office (a review, a ledger entry, an import, a coordinator's
-edit, the CLI) starts a new generation, so their own change shows at once. A volunteer's scan,
+edit, the CLI) starts a new generation, so their own change shows at once; a stamp such as a
+session's "last seen" (`bookkeeping_commit`) does not. A volunteer's scan,
 sign-in or survey answer does not: on a patrol night scans commit many times a second, and each
 would otherwise have made the next coordinator page recompute the year. Those changes, and every
 change made by another process (another gunicorn worker, the bot, the scheduler), show once the
@@ -27,6 +28,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from extensions import db
+from services.transactions import is_bookkeeping_commit
 from services.indicators import IndicatorReport, compute_indicators, with_evidence_limit
 
 log = logging.getLogger(__name__)
@@ -41,7 +43,7 @@ _VOLUNTEER_BLUEPRINTS = frozenset({"scan", "signin", "api_v1", "main", "channels
 @event.listens_for(Engine, "commit")
 def _something_changed(_conn) -> None:
     global _generation
-    if has_request_context() and request.blueprint in _VOLUNTEER_BLUEPRINTS:
+    if is_bookkeeping_commit() or (has_request_context() and request.blueprint in _VOLUNTEER_BLUEPRINTS):
         return
     _generation += 1
 

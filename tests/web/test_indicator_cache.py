@@ -110,3 +110,21 @@ def test_a_starting_worker_computes_the_years_indicators_before_the_office_asks(
     web.indicator_cache.warm_up(app)  # switched off: nothing computed
     time.sleep(0.2)
     assert len(calls) == 1
+
+
+def test_a_last_seen_stamp_is_not_a_change(app, session):
+    """A coordinator's session stamp (every few minutes of clicking) must not make the next
+    indicator page recompute the year; a real commit does."""
+    from services.transactions import bookkeeping_commit
+
+    before = web.indicator_cache._generation
+    from models import AppSetting
+    session.add(AppSetting(key="bench-stamp", value="1"))
+    bookkeeping_commit(session)  # a write, committed as bookkeeping
+    assert web.indicator_cache._generation == before
+    from datetime import date
+
+    from models import Complaint
+    session.add(Complaint(received_on=date(Y, 5, 3), source="热线", description="真的变化", status="open"))
+    session.commit()
+    assert web.indicator_cache._generation == before + 1
