@@ -145,6 +145,9 @@ def load_config(instance_path: Path | None = None) -> dict[str, Any]:
         # An older result is still shown (and recomputed in the background) for up to this long.
         "INDICATOR_STALE_SECONDS": float(os.environ.get("INDICATOR_STALE_SECONDS") or 900),
         "INDICATOR_BACKGROUND_REFRESH": (os.environ.get("INDICATOR_BACKGROUND_REFRESH") or "1") != "0",
+        # 1: each web worker computes the year's indicators as it starts (off by default: at district
+        # scale that is 2.5 s of CPU and ~30 MB per worker, taken from the scans after a restart).
+        "INDICATOR_WARM_UP": (os.environ.get("INDICATOR_WARM_UP") or "0") == "1",
         # Prometheus /metrics answers only "Authorization: Bearer <METRICS_TOKEN>" (404 without it).
         "METRICS_TOKEN": os.environ.get("METRICS_TOKEN") or "",
         # memory:// counts per worker process; redis://host:6379/0 shares the counts between the

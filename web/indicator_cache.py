@@ -113,8 +113,10 @@ def _cached(year: int, today: date, evidence_limit: int) -> IndicatorReport:
 def warm_up(app: Flask) -> None:
     """Compute this programme year's indicators in a thread as a web worker starts (called from
     gunicorn's post_worker_init), so the office's first page after a restart does not wait the
-    seconds a district's year takes. Not in tests, nor with INDICATOR_BACKGROUND_REFRESH=0."""
-    if not isinstance(app, Flask) or app.testing or not app.config.get("INDICATOR_BACKGROUND_REFRESH", True):
+    seconds a district's year takes. Only with INDICATOR_WARM_UP=1, never in tests: in the district
+    soak, four workers computing at once on a restart took 10 s of CPU from the scans and left each
+    worker about 30 MB larger whether or not anyone opened the indicators."""
+    if not isinstance(app, Flask) or app.testing or not app.config.get("INDICATOR_WARM_UP"):
         return
 
     def run() -> None:

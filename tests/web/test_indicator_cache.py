@@ -99,6 +99,7 @@ def test_a_starting_worker_computes_the_years_indicators_before_the_office_asks(
     calls = _counting(monkeypatch)
     web.indicator_cache._cache.clear()
     monkeypatch.setattr(app, "testing", False)
+    monkeypatch.setitem(app.config, "INDICATOR_WARM_UP", True)
     web.indicator_cache.warm_up(app)
     import time
     for _ in range(200):
@@ -106,8 +107,8 @@ def test_a_starting_worker_computes_the_years_indicators_before_the_office_asks(
             break
         time.sleep(0.05)
     assert calls == [web.indicator_cache.SHARED_EVIDENCE] and len(web.indicator_cache._cache) == 1
-    monkeypatch.setitem(app.config, "INDICATOR_BACKGROUND_REFRESH", False)
-    web.indicator_cache.warm_up(app)  # switched off: nothing computed
+    monkeypatch.setitem(app.config, "INDICATOR_WARM_UP", False)
+    web.indicator_cache.warm_up(app)  # switched off (the default): nothing computed
     time.sleep(0.2)
     assert len(calls) == 1
 
