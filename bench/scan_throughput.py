@@ -41,7 +41,7 @@ def wait_up(url: str, seconds: float = 30) -> None:
     deadline = time.time() + seconds
     while time.time() < deadline:
         try:
-            with urllib.request.urlopen(url, timeout=1) as resp:
+            with urllib.request.urlopen(url, timeout=1) as resp:  # nosec B310 - 127.0.0.1 only
                 if resp.status == 200:
                     return
         except OSError:
