@@ -89,11 +89,20 @@ class LeaderLock:
             return False
 
     def release(self) -> None:
-        if self.conn is not None:
-            try:
-                self.conn.close()
-            finally:
-                self.conn = None
+        """Give the lock up. Closing the connection alone is not enough: it goes back to the pool
+        with its PostgreSQL session, and the session-level lock with it (a standby in the same
+        process could never take over), so the lock is released explicitly, or the connection
+        discarded if that fails."""
+        if self.conn is None:
+            return
+        conn, self.conn = self.conn, None
+        try:
+            conn.exec_driver_sql(f"SELECT pg_advisory_unlock({self.key})")
+            conn.commit()
+        except Exception:  # noqa: BLE001 - a broken connection: drop it, and its session's locks
+            conn.invalidate()
+        finally:
+            conn.close()
 
 
 class ChannelSender:
