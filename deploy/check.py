@@ -417,11 +417,11 @@ def run_checks(*, https_port: int, http_port: int, cert: Path, demo_output: str,
     expect(resp.status == 429, f"a made-up X-Forwarded-For does not escape the limit: {resp.status}", fatal=False)
     second = Client(https_port, cert, source="127.0.0.3")
     _, page = second.request("GET", "/coord/login")
-    resp, _ = second.form("/coord/login", {"csrf_token": csrf_of(page), **login_form})
-    remaining = resp.getheader("X-RateLimit-Remaining") or ""
-    expect(resp.status != 429 and remaining.isdigit() and int(remaining) >= 8,
-           f"another client address has its own limit (the limiter sees the real address): {resp.status} "
-           f"remaining={remaining}", fatal=False)
+    # A whole budget of its own (the X-RateLimit-* headers are off: they cost a Redis call per request).
+    token_b = csrf_of(page)
+    others = [second.form("/coord/login", {"csrf_token": token_b, **login_form})[0].status for _ in range(10)]
+    expect(429 not in others,
+           f"another client address has its own limit (the limiter sees the real address): {others}", fatal=False)
 
     resp, _ = phone.request("GET", "/metrics")
     expect(resp.status == 404, f"/metrics without the token is 404: {resp.status}", fatal=False)
