@@ -16,7 +16,7 @@ from models import Attendance, Event, PatrolPoint, ScanRecord, Shift, Volunteer
 from services.clock import from_local
 from services.qr import scan_url
 from services.signin import issue_login_link
-from tests.e2e.browser import CHROMIUM_FLAGS, chromium_path
+from tests.e2e.browser import CHROMIUM_FLAGS, chromium_path, wait_for_location
 from tests.live import MovableClock, live_server
 
 POINT = (31.0689, 121.5049)
@@ -80,7 +80,7 @@ def test_a_check_out_without_signal_is_kept_then_sent_once_late_and_flagged(app,
                                            timeout=10000)
                 else:
                     assert page.evaluate("!navigator.serviceWorker || navigator.serviceWorker.controller === null")
-                page.wait_for_function("document.querySelector('input[name=lat]').value !== ''")
+                wait_for_location(page)
                 phone.set_offline(True)
                 page.get_by_role("button", name="签退").click()
                 state = page.locator("#offline-state")
@@ -132,7 +132,7 @@ def test_a_scan_kept_longer_than_the_bound_is_refused_with_a_clear_message(app):
                 _sign_in_and_check_in(page, clock, link, url)
                 _at(page, clock, datetime(2027, 2, 5, 19, 0))
                 page.goto(url)
-                page.wait_for_function("document.querySelector('input[name=lat]').value !== ''")
+                wait_for_location(page)
                 phone.set_offline(True)
                 page.get_by_role("button", name="签退").click()
                 expect(page.locator("#offline-state")).to_contain_text("已保存，联网后自动提交")
@@ -175,7 +175,7 @@ def test_a_503_keeps_the_scan_and_the_next_page_load_sends_it(app):
                 page.get_by_role("button", name="确认登录").click()
                 page.wait_for_load_state()
                 page.goto(url)
-                page.wait_for_function("document.querySelector('input[name=lat]').value !== ''")
+                wait_for_location(page)
                 # the poster's form gets a 503 and the JSON API is unreachable too
                 page.route("**/p/**", lambda route: route.fulfill(status=503, body="busy")
                            if route.request.method == "POST" else route.continue_())

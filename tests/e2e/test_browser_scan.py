@@ -11,7 +11,7 @@ from extensions import db
 from models import Event, PatrolPoint, Shift, Volunteer
 from services.clock import from_local
 from services.signin import issue_login_link
-from tests.e2e.browser import CHROMIUM_FLAGS, chromium_path
+from tests.e2e.browser import CHROMIUM_FLAGS, chromium_path, wait_for_location
 from tests.system_deps import decode_qr as decode, needs_chromium, needs_zbar
 from tests.live import MovableClock, live_server
 
@@ -59,7 +59,7 @@ def test_qr_to_hours_in_a_real_browser(app, runner, tmp_path):
                 page.wait_for_url(base + "/me")
 
                 page.goto(scan_url)
-                page.wait_for_function("document.querySelector('input[name=lat]').value !== ''")
+                wait_for_location(page)
                 page.get_by_role("button", name="签到").click()
                 page.wait_for_selector("text=签到成功")
                 assert "18:02" in page.content()

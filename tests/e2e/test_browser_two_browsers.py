@@ -14,7 +14,7 @@ from services.clock import from_local
 from services.qr import scan_url
 from services.settings import SELF_SERVICE_SIGNIN, set_setting
 from services.signin import issue_login_link, issue_pin
-from tests.e2e.browser import CHROMIUM_FLAGS, chromium_path
+from tests.e2e.browser import CHROMIUM_FLAGS, chromium_path, wait_for_location
 from tests.live import MovableClock, live_server
 from tests.web.test_street_corner import WECHAT_UA
 
@@ -71,7 +71,7 @@ def test_signed_in_in_wechat_then_scanning_with_the_camera(app):
                 phone.locator("#pin").fill(pin)
                 phone.get_by_role("button", name="登录并回到签到").tap()
                 phone.wait_for_url(url)
-                phone.wait_for_function("document.querySelector('input[name=lat]').value !== ''")
+                wait_for_location(phone)
                 phone.get_by_role("button", name="签到").tap()
                 expect(phone.locator("h1")).to_have_text("签到成功")
                 assert time.monotonic() - started < 60

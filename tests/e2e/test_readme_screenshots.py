@@ -15,7 +15,7 @@ from services.clock import fixed_clock
 from services.qr import point_token, scan_url
 from services.signin import issue_login_link
 from services.surveys import create_round
-from tests.e2e.browser import CHROMIUM_FLAGS, chromium_path
+from tests.e2e.browser import CHROMIUM_FLAGS, chromium_path, wait_for_location
 from tests.e2e.screenshots import shoot, wanted
 from tests.live import MovableClock, live_server
 
@@ -68,7 +68,7 @@ def test_readme_phone_pages(app):
                 page.wait_for_load_state()
 
                 page.goto(url)
-                page.wait_for_function("document.querySelector('input[name=lat]').value !== ''")
+                wait_for_location(page)
                 expect(page.get_by_role("button", name="签到")).to_be_visible()
                 shoot(page, "scan")
 

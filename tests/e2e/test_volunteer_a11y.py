@@ -15,7 +15,7 @@ from services.signin import issue_login_link
 from services.surveys import create_round
 from services.qr import scan_url
 from tests.e2e.axe import axe_path, serious_violations
-from tests.e2e.browser import CHROMIUM_FLAGS, chromium_path
+from tests.e2e.browser import CHROMIUM_FLAGS, chromium_path, wait_for_location
 from tests.live import MovableClock, live_server
 
 POINT = (31.0689, 121.5049)
@@ -110,7 +110,7 @@ def test_volunteer_pages_pass_axe_and_have_large_targets(app, locale):
                     performance.getEntriesByType('resource')).reduce((n, e) => n + (e.encodedBodySize || 0), 0)""")
                 assert 0 < transferred <= 30 * 1024, transferred
                 assert requests and all(u.startswith(base) for u in requests), requests
-                page.wait_for_function("document.querySelector('input[name=lat]').value !== ''")
+                wait_for_location(page)
                 page.locator("form button[type=submit]").first.click()
                 page.wait_for_load_state()
                 _check(page, "scan result", problems)
