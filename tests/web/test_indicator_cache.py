@@ -7,14 +7,7 @@ from tests.services.test_indicators import Y, programme  # noqa: F401  (fixture)
 
 
 def test_drill_downs_reuse_one_computation_until_a_commit(client, auth, programme, session, monkeypatch):  # noqa: F811
-    calls = []
-    real = services.indicators.compute_indicators
-
-    def counting(*args, **kwargs):
-        calls.append(kwargs.get("evidence_limit"))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(web.indicator_cache, "compute_indicators", counting)
+    calls = _counting(monkeypatch)
     auth.login()
     for number in range(1, 15):
         assert client.get(f"/coord/programme/indicator/{number}?year={Y}").status_code == 200
