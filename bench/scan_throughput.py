@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import signal
 import statistics
@@ -49,12 +50,37 @@ def wait_up(url: str, seconds: float = 30) -> None:
     raise SystemExit(f"server did not answer {url}")
 
 
-def wrk(script: str, url: str, args, env: dict) -> dict:
+def cpu_seconds(pids: list[str]) -> float:
+    """User + system CPU time of these processes so far (from /proc; 0 for one that is gone)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(script: str, url: str, args, env: dict, server_pid: int | None = None) -> dict:
+    """One wrk run; with `server_pid`, also the CPU milliseconds each request cost the gunicorn
+    workers, Redis and wrk itself (where the two cores went, not just how many answers came back)."""
+    workers = subprocess.run(["pgrep", "-P", str(server_pid)], capture_output=True, text=True).stdout.split() \
+        if server_pid else []
+    redis = subprocess.run(["pgrep", "-x", "redis-server"], capture_output=True, text=True).stdout.split()
+    before = (cpu_seconds(workers), cpu_seconds(redis), resource.getrusage(resource.RUSAGE_CHILDREN))
     cmd = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s", "--latency",
            "-s", str(ROOT / "bench" / "wrk" / script), url]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout
     line = next(x for x in out.splitlines() if x.startswith("WRKJSON "))
-    return json.loads(line[len("WRKJSON "):])
+    result = json.loads(line[len("WRKJSON "):])
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    n = max(result["requests"], 1)
+    result["cpu_ms_per_request"] = {
+        "workers": round((cpu_seconds(workers) - before[0]) * 1000 / n, 3),
+        "redis": round((cpu_seconds(redis) - before[1]) * 1000 / n, 3),
+        "wrk": round((after.ru_utime + after.ru_stime - before[2].ru_utime - before[2].ru_stime) * 1000 / n, 3)}
+    return result
 
 
 def db_state(env: dict) -> dict:
@@ -163,7 +189,7 @@ def main() -> None:
         for r in range(args.rounds):
             prefix = work / f"answers-{r}"
             wrk_env = dict(env, SCAN_DATA=str(lua_data), WRK_THREADS=str(args.threads), SCAN_ANSWERS=str(prefix))
-            health = wrk("healthz.lua", base + "/healthz", args, wrk_env)
+            health = wrk("healthz.lua", base + "/healthz", args, wrk_env, server.pid)
             spies = []
             if args.py_spy:
                 Path(args.py_spy).mkdir(parents=True, exist_ok=True)
@@ -172,7 +198,7 @@ def main() -> None:
                                            "-d", str(args.duration), "-o", f"{args.py_spy}/scan-{r}-{pid}.txt",
                                            "--pid", pid], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                          for pid in workers]
-            scans = wrk("scan.lua", base + "/api/v1/scans", args, wrk_env)
+            scans = wrk("scan.lua", base + "/api/v1/scans", args, wrk_env, server.pid)
             for spy in spies:
                 spy.wait()
             answer_files += [Path(f"{prefix}.{t + 1}") for t in range(args.threads)]

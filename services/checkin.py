@@ -51,7 +51,7 @@ from services.coords import distance_m
 from services.credits import FLAG_DAILY_CAP, credit_days, recompute_days  # noqa: F401 (FLAG_DAILY_CAP re-exported)
 from services.errors import DomainError
 from services.hours import floor_hours, year_total_minutes
-from services.programme_year import year_start
+from services.programme_year import STORED_START, parse_year_start
 from services.i18n import _
 from services.tokens import POSTER, CodeSigner, hash_secret
 from services.transactions import lock_volunteer, write_transaction
@@ -216,8 +216,20 @@ def _dt(value: datetime | None) -> datetime | None:
 
 # The scan's statements are built once: constructing a Select costs more than running it on a
 # small indexed table, and a key-date burst runs them hundreds of times a second.
-_last_scan = (select(S.c.scanned_at, S.c.point_id).where(S.c.volunteer_id == V.c.id, S.c.action.in_(ACCEPTED))
+# `action IN (...)` with a tuple is an "expanding" parameter that SQLAlchemy re-renders on every
+# execution; two equalities compile once.
+_ACCEPTED_ACTION = or_(S.c.action == ACCEPTED[0], S.c.action == ACCEPTED[1])
+_last_scan = (select(S.c.scanned_at, S.c.point_id).where(S.c.volunteer_id == V.c.id, _ACCEPTED_ACTION)
               .order_by(S.c.scanned_at.desc()).limit(1))
+_IC, _IP = InsuranceCover.__table__, InsurancePolicy.__table__
+_day_cover = and_(_IP.c.cover_start <= bindparam("day"), _IP.c.cover_end >= bindparam("day"))
+_COVERED = (select(_IC.c.id).select_from(_IC.join(_IP, _IP.c.id == _IC.c.policy_id))
+            .where(_IC.c.volunteer_id == bindparam("vid"), _day_cover).limit(1).scalar_subquery())
+_ANY_POLICY = select(_IP.c.id).limit(1).scalar_subquery()
+_INSURANCE = select(_COVERED.label("covered"), _ANY_POLICY.label("any_policy"))
+_SHARED_DEVICE = (select(S.c.id).where(or_(S.c.device_id == bindparam("did"), S.c.browser_hash == bindparam("bh")),
+                                        S.c.volunteer_id != bindparam("vid"),
+                                        _ACCEPTED_ACTION, S.c.scanned_at >= bindparam("since")).limit(1))
 _STATE = (select(V.c.id, V.c.status, V.c.name, V.c.withdrawn_on,
                  P.c.id.label("p_id"), P.c.code.label("p_code"), P.c.name.label("p_name"), P.c.lat.label("p_lat"),
                  P.c.lon.label("p_lon"), P.c.radius_m.label("p_radius_m"), P.c.active.label("p_active"),
@@ -227,7 +239,13 @@ _STATE = (select(V.c.id, V.c.status, V.c.name, V.c.withdrawn_on,
                  select(S.c.response_json).where(S.c.volunteer_id == V.c.id, S.c.nonce == bindparam("nonce"))
                  .scalar_subquery().label("replay"),
                  _last_scan.with_only_columns(S.c.scanned_at).scalar_subquery().label("last_at"),
-                 _last_scan.with_only_columns(S.c.point_id).scalar_subquery().label("last_point_id"))
+                 _last_scan.with_only_columns(S.c.point_id).scalar_subquery().label("last_point_id"),
+                 # Asked by every scan, read here rather than by statements of their own: the
+                 # checks of `_decide` for the day given as `since`/`day` (the caller's guess of
+                 # the scan's local day, checked once the time is known), and the year's start.
+                 _SHARED_DEVICE.scalar_subquery().label("shared_device"),
+                 _COVERED.label("covered"), _ANY_POLICY.label("any_policy"),
+                 STORED_START.scalar_subquery().label("year_start"))
           .select_from(V.outerjoin(P, P.c.id == bindparam("pid"))
                        .outerjoin(A, and_(A.c.volunteer_id == V.c.id, A.c.status == ATT_OPEN))
                        .outerjoin(SH, SH.c.id == A.c.shift_id))
@@ -252,15 +270,6 @@ _SHIFTS = (select(SH.c.id, SH.c.event_id, SH.c.starts_at, SH.c.ends_at, SH.c.cap
                   .limit(1).scalar_subquery().label("my_walk_in"))
            .where(SH.c.point_id == bindparam("pid"), SH.c.starts_at <= bindparam("latest_start"),
                   SH.c.ends_at >= bindparam("earliest_end")))
-_IC, _IP = InsuranceCover.__table__, InsurancePolicy.__table__
-_day_cover = and_(_IP.c.cover_start <= bindparam("day"), _IP.c.cover_end >= bindparam("day"))
-_INSURANCE = select(
-    select(_IC.c.id).select_from(_IC.join(_IP, _IP.c.id == _IC.c.policy_id))
-    .where(_IC.c.volunteer_id == bindparam("vid"), _day_cover).limit(1).scalar_subquery().label("covered"),
-    select(_IP.c.id).limit(1).scalar_subquery().label("any_policy"))
-_SHARED_DEVICE = (select(S.c.id).where(or_(S.c.device_id == bindparam("did"), S.c.browser_hash == bindparam("bh")),
-                                        S.c.volunteer_id != bindparam("vid"),
-                                        S.c.action.in_(ACCEPTED), S.c.scanned_at >= bindparam("since")).limit(1))
 _POINT_COORDS = select(P.c.lat, P.c.lon, P.c.name).where(P.c.id == bindparam("pid"))
 _SAME_EVENT = select(SH.c.id).where(SH.c.event_id == bindparam("eid"), SH.c.point_id == bindparam("pid")).limit(1)
 _LAST_ATTENDANCE = (select(A.c.id).where(A.c.volunteer_id == bindparam("vid")).order_by(A.c.id.desc()).limit(1))
@@ -511,10 +520,14 @@ def scan(session: Session, volunteer_id: int | None, token: str, *, signer: Code
     refusal: DomainError | None = None
     result: ScanResult | None = None
     point_id, version = _signed_point_id(signer, token)  # no database needed to reject a forged code
+    # The scan's local day, before the lock is held: the state query answers the day's checks for
+    # it, and `_decide` asks again in the rare case the time read under the lock is another day.
+    day = (client_time if client_time is not None and client_time.tzinfo else clock()).astimezone(rules.zone).date()
     with write_transaction(session) as conn:
         if volunteer_id and conn.dialect.name == "postgresql":
             conn.execute(_LOCK, {"vid": volunteer_id})
-        state = conn.execute(_STATE, {"vid": volunteer_id, "nonce": nonce, "pid": point_id}).first() \
+        state = conn.execute(_STATE, {"vid": volunteer_id, "nonce": nonce, "pid": point_id, "did": device_id,
+                                      "bh": browser_hash, "day": day, "since": _day_start(day, rules)}).first() \
             if volunteer_id else None
         received = clock()  # read only once the lock is held
         if client_time is not None and client_time.tzinfo is None:
@@ -535,7 +548,7 @@ def scan(session: Session, volunteer_id: int | None, token: str, *, signer: Code
                     raise DomainError("not_signed_in", _("这部手机还没有登录：请先用平安办发给您的登录链接或志愿者卡登录"))
                 result = _decide(conn, state, version, rules=rules, now=now, lat=lat, lon=lon,
                                  accuracy=accuracy, device_id=device_id, ctx=ctx, ask=ask_before_ending,
-                                 received=received, browser_hash=browser_hash)
+                                 received=received, browser_hash=browser_hash, state_day=day)
             except DomainError as exc:
                 refusal = exc
             _record(conn, volunteer_id=state.id if state else None, now=received if refusal else now,
@@ -555,7 +568,10 @@ def scan(session: Session, volunteer_id: int | None, token: str, *, signer: Code
 
 def _decide(conn: Connection, state, version: int | None, *, rules: ScanRules, now: datetime,
             lat, lon, accuracy, device_id, ctx: dict, ask: bool = False,
-            received: datetime | None = None, browser_hash: str | None = None) -> ScanResult:
+            received: datetime | None = None, browser_hash: str | None = None,
+            state_day: date | None = None) -> ScanResult:
+    """`state_day`: the local day the state row's `shared_device`, `covered` and `any_policy` were
+    read for; on another day they are asked again."""
     point = _point_from_state(state, version)
     ctx["point_id"] = point.id
     late = received is not None and now < received
@@ -590,10 +606,14 @@ def _decide(conn: Connection, state, version: int | None, *, rules: ScanRules, n
 
     flags, distance = _geofence_flags(point, lat, lon, accuracy, rules)
     ctx["distance"] = distance
+    today = now.astimezone(rules.zone).date()
     if device_id is not None or browser_hash is not None:
-        day_start = datetime.combine(now.astimezone(rules.zone).date(), datetime.min.time(), tzinfo=rules.zone)
-        if conn.execute(_SHARED_DEVICE, {"did": device_id, "bh": browser_hash, "vid": state.id,
-                                         "since": day_start}).first():
+        if today == state_day:
+            shared = state.shared_device is not None
+        else:
+            shared = conn.execute(_SHARED_DEVICE, {"did": device_id, "bh": browser_hash, "vid": state.id,
+                                                   "since": _day_start(today, rules)}).first() is not None
+        if shared:
             flags.append(FLAG_SHARED_DEVICE)
     if last_at is not None and state.last_point_id is not None and state.last_point_id != point.id \
             and point.lat is not None:
@@ -613,7 +633,12 @@ def _decide(conn: Connection, state, version: int | None, *, rules: ScanRules, n
         if ask and _ends_early(open_att, now, rules):
             return _confirm_question(conn, state, point, now=now, ctx=ctx)
         return _check_out(conn, state, point, now=now, flags=flags, rules=rules, ctx=ctx)
-    return _check_in(conn, state, point, now=now, flags=flags, rules=rules, ctx=ctx)
+    known_cover = (state.covered, state.any_policy) if today == state_day else None
+    return _check_in(conn, state, point, now=now, flags=flags, rules=rules, ctx=ctx, known_cover=known_cover)
+
+
+def _day_start(day: date, rules: "ScanRules") -> datetime:
+    return datetime.combine(day, datetime.min.time(), tzinfo=rules.zone)
 
 
 def _duration_text(delta: timedelta) -> str:
@@ -642,11 +667,11 @@ def _replaces_auto_close(att, now: datetime, rules: ScanRules) -> bool:
             and _dt(att.check_in_at) < now <= _dt(att.ends_at) + rules.window_after)
 
 
-def _programme_year_minutes(conn: Connection, volunteer_id: int, now: datetime, zone) -> int:
-    """The credited minutes of the programme year `now` falls in (its start is a setting: a year
-    from 1 March is not the calendar year), reading the setting once."""
-    start = year_start(conn)
-    return year_total_minutes(conn, volunteer_id, start.year_of(now.astimezone(zone).date()), start_day=start)
+def _programme_year_minutes(conn: Connection, state, now: datetime, zone) -> int:
+    """The credited minutes of the programme year `now` falls in (its start is a setting, read by
+    the state query: a year from 1 March is not the calendar year)."""
+    start = parse_year_start(state.year_start)
+    return year_total_minutes(conn, state.id, start.year_of(now.astimezone(zone).date()), start_day=start)
 
 
 def _late_check_out(conn, state, att, point, *, now, flags, rules, ctx) -> ScanResult:
@@ -665,7 +690,7 @@ def _late_check_out(conn, state, att, point, *, now, flags, rules, ctx) -> ScanR
     days.update(credit_days(att.check_in_at, now, att.starts_at, att.ends_at, rules.zone))
     recompute_days(conn, att.volunteer_id, days, cap_minutes=rules.daily_cap_minutes, zone=rules.zone)
     view = _attendance_view(conn, att.id)
-    total = _programme_year_minutes(conn, state.id, now, rules.zone)
+    total = _programme_year_minutes(conn, state, now, rules.zone)
     return ScanResult("check_out", view, now, point.code, point.name, year_minutes=total, flags=view.flags)
 
 
@@ -717,11 +742,12 @@ def _check_out(conn, state, point, *, now, flags, rules, ctx) -> ScanResult:
                           start_point.name if start_point is not None else None, state.shift_id,
                           _dt(state.check_in_at), now, minutes, bool(state.walk_in),
                           tuple(f for f in flag_text.split(",") if f))
-    total = _programme_year_minutes(conn, state.id, now, rules.zone)
+    total = _programme_year_minutes(conn, state, now, rules.zone)
     return ScanResult("check_out", view, now, point.code, point.name, year_minutes=total, flags=view.flags)
 
 
-def insurance_flags(conn: Connection, volunteer_id: int, now: datetime, rules: ScanRules) -> list[str]:
+def insurance_flags(conn: Connection, volunteer_id: int, now: datetime, rules: ScanRules,
+                    known: tuple[Any, Any] | None = None) -> list[str]:
     """The safety gate: a volunteer not insured on the day is flagged (`flag`) or refused (`enforce`).
 
     It applies once the office has entered any policy at all: before insurance is on file, every
@@ -730,15 +756,17 @@ def insurance_flags(conn: Connection, volunteer_id: int, now: datetime, rules: S
     """
     if rules.insurance_gate == "off":
         return []
-    row = conn.execute(_INSURANCE, {"vid": volunteer_id, "day": now.astimezone(rules.zone).date()}).first()
-    if row.any_policy is None or row.covered is not None:
+    # `known`: (covered, any_policy) for `now`'s day, already read by the scan's state query.
+    covered, any_policy = known if known is not None else \
+        conn.execute(_INSURANCE, {"vid": volunteer_id, "day": now.astimezone(rules.zone).date()}).first()
+    if any_policy is None or covered is not None:
         return []
     if rules.insurance_gate == "enforce":
         raise DomainError("uninsured", _("您今天不在意外险保障名单中，按规定不能上岗，请联系平安办"))
     return [FLAG_UNINSURED]
 
 
-def _check_in(conn, state, point, *, now, flags, rules, ctx) -> ScanResult:
+def _check_in(conn, state, point, *, now, flags, rules, ctx, known_cover=None) -> ScanResult:
     shift = choose_shift(conn, point.id, now, rules, volunteer_id=state.id)
     if shift is None:
         raise DomainError("no_active_shift", _("点位“%(name)s”现在没有可签到的班次（开始前 %(b)d 分钟至结束后 %(a)d 分钟可扫码）",
@@ -748,7 +776,7 @@ def _check_in(conn, state, point, *, now, flags, rules, ctx) -> ScanResult:
     walk_in = shift.my_status is None or shift.my_status == ASSIGNMENT_DECLINED
     if walk_in and shift.my_walk_in is None and shift.walk_ins >= shift.capacity - shift.assigned:
         raise DomainError("shift_full", _("本班次名额已满（%(c)d 人），请联系现场负责人", c=shift.capacity))
-    flags = flags + insurance_flags(conn, state.id, now, rules)
+    flags = flags + insurance_flags(conn, state.id, now, rules, known=known_cover)
     flag_text = _flags_str(flags)
     new_id = conn.execute(_INSERT_ATTENDANCE, {
         "volunteer_id": state.id, "event_id": shift.event_id, "shift_id": shift.id, "point_id": point.id,

@@ -59,12 +59,17 @@ class YearStart:
         return self.first_day(label), self.first_day(label + 1) - timedelta(days=1)
 
 
-_STORED_START = select(AppSetting.value).where(AppSetting.key == SETTING_KEY)  # built once: every check-out asks
+# Built once: every check-out asks (the scan reads it inside its state query, `services/checkin.py`).
+STORED_START = select(AppSetting.value).where(AppSetting.key == SETTING_KEY)
 
 
 def year_start(conn: Any) -> YearStart:
     """The stored start (a Session or a Connection); 1 January when never set."""
-    value = conn.execute(_STORED_START).scalar()
+    return parse_year_start(conn.execute(STORED_START).scalar())
+
+
+def parse_year_start(value: str | None) -> YearStart:
+    """The setting's stored text (None when never set) as a `YearStart`."""
     return YearStart.parse(value) if value else YearStart()
 
 

@@ -536,7 +536,9 @@ def device_volunteer(session: Session, device_secret: str | None, *,
     """The signed-in volunteer of a device cookie, or None (unknown, revoked, or withdrawn)."""
     if not is_secret_shaped(device_secret):
         return None
-    row = session.execute(_DEVICE_LOOKUP, {"h": hash_secret(device_secret)}).first()
+    # Through the session's connection: the ORM's execution layer adds nothing to a Core select,
+    # and every scan starts here (docs/performance.md).
+    row = session.connection().execute(_DEVICE_LOOKUP, {"h": hash_secret(device_secret)}).first()
     if row is None or row.revoked_at is not None:
         return None
     now = clock()

@@ -21,7 +21,7 @@ from services.programme_year import current_year
 from services.qr import resolve_point_token
 from web import domain_status
 from web.auth import current_browser_id, current_device_id, current_volunteer, remember_browser
-from web.ratelimits import scan_anonymous_per_address, scan_per_device
+from web.ratelimits import scan_limit
 from web.runtime import clock, now, scan_rules
 
 bp = Blueprint("scan", __name__)
@@ -104,8 +104,7 @@ def point(token: str):
 
 
 @bp.post("/p/<token>")
-@scan_per_device
-@scan_anonymous_per_address
+@scan_limit
 def point_scan(token: str):
     vol = current_volunteer()
     try:

@@ -447,3 +447,52 @@ def test_hours_shown_to_a_volunteer_round_down(w):
     assert (out.attendance.credited_hours, out.year_hours) == (2.9, 2.9)
     summary = volunteer_hours(w.session, v.id, 2027)
     assert (summary.total_minutes, summary.total, summary.verified) == (177, 2.9, 2.9)
+
+
+class _MidnightClock:
+    """The first reading is just before Shanghai midnight, every later one just after: the scan's
+    day is guessed before its locks are held and the time is read under them."""
+
+    def __init__(self, before: datetime, after: datetime) -> None:
+        self.readings = [before]
+        self.after = after
+
+    def __call__(self) -> datetime:
+        return self.readings.pop(0) if self.readings else self.after
+
+
+def test_a_scan_whose_locks_are_taken_across_midnight_judges_the_new_day(w):
+    """The state query reads the day's shared-phone and insurance checks for the day guessed
+    before the lock; when the time read under the lock is the next day, they are asked again for
+    that day, so yesterday's sharer or yesterday's cover does not count today."""
+    from decimal import Decimal
+
+    from models import InsuranceCover
+    from services.programme import create_policy
+
+    w.shift(w.p1, local(2027, 2, 5, 12), local(2027, 2, 6, 2))
+    policy = create_policy(w.session, insurer="保险公司", policy_no="P-1", cover_start=date(2027, 1, 1),
+                           cover_end=date(2027, 2, 5), premium_per_person=Decimal("9"))
+    w.session.add(InsuranceCover(policy_id=policy.id, volunteer_id=w.vols[1].id))
+    w.session.commit()
+    w.scan(w.vols[0], w.p1, local(2027, 2, 5, 20), device_id=7)   # 7 was vols[0]'s on the 5th
+    clock = _MidnightClock(local(2027, 2, 5, 23, 59, 59), local(2027, 2, 6, 0, 0, 1))
+    r = scan(w.session, w.vols[1].id, point_token(SIGNER, w.p1), signer=SIGNER, rules=ScanRules(), clock=clock,
+             lat=P1[0], lon=P1[1], device_id=7)
+    assert r.action == "check_in" and r.scanned_at == local(2027, 2, 6, 0, 0, 1)
+    assert "shared_device" not in r.attendance.flags
+    assert "uninsured" in r.attendance.flags        # covered until the 5th only
+
+
+def test_the_same_day_reads_the_checks_from_the_state_query(w):
+    """The common case: guessed and real day agree, and the shared phone and the lapse are seen."""
+    from decimal import Decimal
+
+    from services.programme import create_policy
+
+    w.shift(w.p1, local(2027, 2, 5, 12), local(2027, 2, 6, 2))
+    create_policy(w.session, insurer="保险公司", policy_no="P-1", cover_start=date(2027, 1, 1),
+                  cover_end=date(2027, 12, 31), premium_per_person=Decimal("9"))
+    w.scan(w.vols[0], w.p1, local(2027, 2, 5, 20), device_id=7)
+    r = w.scan(w.vols[1], w.p1, local(2027, 2, 5, 21), device_id=7)
+    assert set(r.attendance.flags) == {"shared_device", "uninsured"}
