@@ -25,7 +25,7 @@ from services.i18n import _
 from services.volunteers import on_roster, withdrawal_in_effect
 from services.channels.wecom import team_robot_ready
 from services.lengths import check_length
-from services.outbox import Outgoing, Recipient, enqueue_many, enqueue_team_post
+from services.outbox import Outgoing, Recipient, enqueue_many, enqueue_team_post, insert_rows
 from services.sms.templates import KIND_TEMPLATES, clip_params
 from services.tokens import hash_secret, is_secret_shaped, new_secret
 
@@ -186,8 +186,9 @@ def post_message(session: Session, *, kind: str, title: str, body: str, recipien
                   created_by_user_id=created_by_user_id, survey_round_id=survey_round_id, created_at=now)
     session.add(msg)
     session.flush()
-    session.add_all([MessageRecipient(message_id=msg.id, volunteer_id=r.volunteer_id, user_id=r.user_id)
-                     for r in recipients])
+    insert_rows(session, MessageRecipient.__table__,
+                [{"message_id": msg.id, "volunteer_id": r.volunteer_id, "user_id": r.user_id, "read_at": None}
+                 for r in recipients])
     text = telegram_text(title, body)
     template = KIND_TEMPLATES.get(kind)
     sms = {"template": template, "params": clip_params(template, {"title": title, **(sms_params or {})}),
