@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from extensions import db
 from keys import code_signer, data_cipher
-from models.volunteer import STATUS_ACTIVE, Volunteer
+from models.volunteer import Volunteer
 from services.errors import DomainError
 from services.posters import CardItem, cards_pdf
 from services.audit_log import record_action
@@ -79,8 +79,12 @@ def pin(phone: str) -> None:
 @with_appcontext
 def cards(team: str | None, new_pins: bool, output: str) -> None:
     """打印志愿者卡 PDF（每个居委另起一页）"""
-    stmt = select(Volunteer).where(Volunteer.status == STATUS_ACTIVE).order_by(Volunteer.team, Volunteer.vest_no,
-                                                                               Volunteer.id)
+    from services.clock import local_date, system_clock
+    from services.volunteers import on_roster
+
+    # Everyone on the roster today: a withdrawal dated ahead still patrols until its day.
+    stmt = (select(Volunteer).where(on_roster(local_date(system_clock())))
+            .order_by(Volunteer.team, Volunteer.vest_no, Volunteer.id))
     if team:
         stmt = stmt.where(Volunteer.team == team)
     vols = list(db.session.scalars(stmt))

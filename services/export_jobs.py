@@ -103,7 +103,7 @@ def build_tables(session: Session, kind: str, params: dict[str, Any], *, today: 
         return [expenditure_table(session, params["year"])]
     if kind == "roster":
         return [roster_table(session, cipher=cipher, include_id_numbers=bool(params.get("with_id_numbers")),
-                             team=params.get("team"))]
+                             team=params.get("team"), today=today)]
     raise DomainError("not_found", _("没有这种导出"))
 
 

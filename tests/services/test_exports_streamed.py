@@ -52,3 +52,22 @@ def test_streamed_roster_keeps_phones_and_id_numbers_as_text(session, cipher):
     for row in ws.iter_rows(min_row=2):
         assert row[1].number_format == "@" and isinstance(row[1].value, str) and len(row[1].value) == 11
         assert row[4].number_format == "@" and "*" in row[4].value
+
+
+def test_the_roster_export_names_a_withdrawal_dated_ahead_as_still_on_the_roster(session, cipher):
+    """A volunteer leaving next week still patrols until then: the roster says so, with the day."""
+    from datetime import date
+
+    from models import Volunteer
+    from services.roster import export_roster
+
+    session.add_all([Volunteer(name="在册", phone="13900000001", joined_on=date(2026, 1, 1)),
+                     Volunteer(name="将退出", phone="13900000002", joined_on=date(2026, 1, 1), status="withdrawn",
+                               withdrawn_on=date(2026, 12, 10)),
+                     Volunteer(name="已退出", phone="13900000003", joined_on=date(2026, 1, 1), status="withdrawn",
+                               withdrawn_on=date(2026, 11, 1))])
+    session.commit()
+    out = export_roster(session, cipher=cipher, actor="test", today=date(2026, 11, 29))
+    ws = load_workbook(BytesIO(out.content)).active
+    status = {row[0].value: row[6].value for row in ws.iter_rows(min_row=2)}
+    assert status == {"在册": "在册", "将退出": "在册（2026-12-10 起退出）", "已退出": "已退出"}

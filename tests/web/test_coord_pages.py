@@ -181,3 +181,29 @@ def test_admin_manages_accounts_but_not_the_last_admin(app, client, auth):
     assert demote.status_code == 400 and "管理员" in demote.get_data(as_text=True)
     with app.app_context():
         assert db.session.get(User, boss_id).role == "admin"
+
+
+def test_dashboard_and_cards_count_a_withdrawal_dated_ahead_until_its_day(client, auth, session, tmp_path):
+    """Someone leaving next week is on the roster (and patrols) until then: counted, and their card
+    printed; someone who has left is neither."""
+    import re
+    import subprocess
+    from datetime import date, timedelta
+
+    from models import Volunteer
+
+    today = date.today()
+    session.add_all([Volunteer(name="甲在册", phone="13900000001", joined_on=date(2026, 1, 1)),
+                     Volunteer(name="乙将退出", phone="13900000002", joined_on=date(2026, 1, 1), status="withdrawn",
+                               withdrawn_on=today + timedelta(days=10)),
+                     Volunteer(name="丙已退出", phone="13900000003", joined_on=date(2026, 1, 1), status="withdrawn",
+                               withdrawn_on=today - timedelta(days=10))])
+    session.commit()
+    auth.login()
+    page = client.get("/coord/").get_data(as_text=True)
+    assert re.search(r"<strong>2</strong><span>在册志愿者", page), page
+    pdf = client.get("/coord/volunteers/cards.pdf")
+    (tmp_path / "cards.pdf").write_bytes(pdf.data)
+    text = subprocess.run(["pdftotext", str(tmp_path / "cards.pdf"), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    assert "甲在册" in text and "乙将退出" in text and "丙已退出" not in text

@@ -44,11 +44,14 @@ def logout():
 @bp.get("/")
 @coordinator_required
 def dashboard():
+    from services.clock import local_date
+    from services.volunteers import on_roster
     from web.runtime import now as app_now
 
     now = app_now()
     counts = {
-        "volunteers": db.session.scalar(select(func.count(Volunteer.id)).where(Volunteer.status == "active")),
+        # On the roster today: a withdrawal dated ahead still counts until its day.
+        "volunteers": db.session.scalar(select(func.count(Volunteer.id)).where(on_roster(local_date(now)))),
         "points": db.session.scalar(select(func.count(PatrolPoint.id)).where(PatrolPoint.active.is_(True))),
         "events": db.session.scalar(select(func.count(Event.id))),
         "upcoming_shifts": db.session.scalar(select(func.count(Shift.id)).where(Shift.ends_at > now)),

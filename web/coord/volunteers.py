@@ -229,7 +229,13 @@ def card_one_with_pin(volunteer_id: int):
 
 
 def _active_team(team: str | None):
-    stmt = select(Volunteer).where(Volunteer.status == "active").order_by(Volunteer.team, Volunteer.vest_no, Volunteer.id)
+    """Everyone on the roster today (a withdrawal dated ahead still patrols until its day)."""
+    from services.clock import local_date
+    from services.volunteers import on_roster
+    from web.runtime import now
+
+    stmt = (select(Volunteer).where(on_roster(local_date(now())))
+            .order_by(Volunteer.team, Volunteer.vest_no, Volunteer.id))
     if team:
         stmt = stmt.where(Volunteer.team == team)
     return list(db.session.scalars(stmt))
