@@ -11,7 +11,7 @@ from sqlalchemy import select
 from extensions import db
 from models.event import Event
 from services.errors import DomainError
-from services.messaging import Audience, send_notice
+from services.messaging import Audience, message_reach, reach_text, send_notice
 from services.surveys import create_round, get_round, remind_round, results, send_round
 
 
@@ -43,7 +43,8 @@ def send(text: str, team: str | None, event_name: str | None, title: str | None)
                              created_by_user_id=None, title=title)
     except DomainError as exc:
         raise click.ClickException(exc.message) from None
-    click.echo(f"通知 #{result.message_id} 已排队：{result.recipients} 名志愿者（by cli:{getpass.getuser()}）")
+    click.echo(f"通知 #{result.message_id}：{reach_text(message_reach(db.session, result.message_id))}"
+               f"（by cli:{getpass.getuser()}）")
 
 
 @click.group("surveys", help="满意度调查")
@@ -75,8 +76,8 @@ def send_survey(round_name: str | None, remind: bool) -> None:
         result = remind_round(db.session, r.id) if remind else send_round(db.session, r.id)
     except DomainError as exc:
         raise click.ClickException(exc.message) from None
-    state = "已排队" if result.created else "此前已发送，未重复发送"
-    click.echo(f"“{r.name}”：{result.recipients} 名志愿者，{state}")
+    state = reach_text(message_reach(db.session, result.message_id)) if result.created else "此前已发送，未重复发送"
+    click.echo(f"“{r.name}”：{state}")
 
 
 @surveys.command("results")

@@ -13,6 +13,7 @@ from extensions import db
 from services.clock import SHANGHAI
 from services.digest import digest_text, send_digest
 from services.self_evaluation import evaluate
+from services.messaging import message_reach, reach_text
 from services.exports import attendance_tables, expenditure_table, hours_table, self_evaluation_xlsx
 from services.spreadsheet import write_xlsx
 from services.indicators import compute_indicators, report_as_dict
@@ -110,7 +111,7 @@ def digest(dry_run: bool) -> None:
     if result is None:
         click.echo("没有启用的平安办账号，未发送。")
     elif result.created:
-        click.echo(f"周报已排队发送给 {result.recipients} 个账号")
+        click.echo(f"周报：{reach_text(message_reach(db.session, result.message_id))}")
     else:
         click.echo("本周周报已经发送过，未重复发送")
 

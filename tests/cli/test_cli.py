@@ -115,3 +115,18 @@ def test_volunteers_pin_prints_a_new_pin_once_and_stores_its_hash(runner, sessio
     session.expire_all()
     assert pin not in session.query(Volunteer).one().signin_pin_hash
     assert runner.invoke(args=["volunteers", "pin", "13900000009"]).exit_code == 1
+
+
+def test_notices_and_surveys_sent_from_the_cli_say_who_is_reached(runner, session):
+    """The same honest reach as the web: nobody here has a channel, so only the web inbox."""
+    from datetime import date
+
+    from models import Volunteer
+
+    session.add_all([Volunteer(name=f"志愿者{i}", phone=f"1390000000{i}", joined_on=date(2026, 1, 1)) for i in range(3)])
+    session.commit()
+    notice = runner.invoke(args=["notices", "send", "--text", "今晚 20:00 到岗"])
+    assert notice.exit_code == 0 and "已发送 3 人，3 人未绑定任何渠道" in notice.output and "已排队" not in notice.output
+    assert runner.invoke(args=["surveys", "create", "二季度"]).exit_code == 0
+    survey = runner.invoke(args=["surveys", "send"])
+    assert survey.exit_code == 0 and "已发送 3 人" in survey.output and "已排队" not in survey.output

@@ -122,9 +122,12 @@ def test_coordinator_survey_page(app, client, auth):
     with app.app_context():
         from models import SurveyRound
         rid = db.session.scalar(select(SurveyRound.id))
-    client.post(f"/coord/notices/surveys/{rid}/send", data={"csrf_token": token})
+    sent = client.post(f"/coord/notices/surveys/{rid}/send", data={"csrf_token": token}, follow_redirects=True)
     with app.app_context():
         assert db.session.scalar(select(func.count(OutboxItem.id))) == 2
+    # The same honest reach as a notice: neither volunteer has a channel, so only the web inbox.
+    text = sent.get_data(as_text=True)
+    assert "已发送 2 人，2 人未绑定任何渠道" in text and "已排队" not in text
 
 
 def test_the_notice_page_shows_recipients_a_page_at_a_time(app, client, auth):

@@ -109,7 +109,8 @@ def test_digest_page_shows_and_sends(app, client, auth):
     page = client.get("/coord/programme/digest").get_data(as_text=True)
     assert "平安马甲周报" in page and "志愿者工作时长" in page
     token = csrf_from(client, "/coord/programme/digest")
-    client.post("/coord/programme/digest", data={"csrf_token": token})
+    first = client.post("/coord/programme/digest", data={"csrf_token": token}, follow_redirects=True)
+    assert "周报：已发送 1 人" in first.get_data(as_text=True)
     again = client.post("/coord/programme/digest", data={"csrf_token": token}, follow_redirects=True)
     assert "已经发送过" in again.get_data(as_text=True)
 

@@ -145,8 +145,8 @@ def survey_send(round_id: int):
     remind = request.form.get("remind") == "1"
     try:
         result = (remind_round if remind else send_round)(db.session, round_id, clock=clock())
-        flash(_("已排队发送给 %(n)d 人", n=result.recipients) if result.created else _("已经发送过，不会重复发送"),
-              "success")
+        flash(reach_text(message_reach(db.session, result.message_id)) if result.created
+              else _("已经发送过，不会重复发送"), "success")
     except DomainError as exc:
         flash(exc.message, "error")
     return redirect(url_for(".surveys"))

@@ -22,6 +22,7 @@ from services.export_jobs import PROGRAMME_KINDS
 from services.exports import self_evaluation_workbook
 from services.audit_log import record_action
 from services.i18n import _
+from services.messaging import message_reach, reach_text
 from services.indicators import compute_indicators
 from services.indicator_views import (ALL_DRILLDOWNS, drilldown, drilldown_page, drilldown_table, evidence_lines,
                                       gap_text, histogram_chart, remind_below_target, roster_drilldown_page,
@@ -176,7 +177,12 @@ def export_csv(kind: str):
 def digest():
     if request.method == "POST":
         result = send_digest(db.session, clock=clock())
-        flash(_("周报已排队发送") if result and result.created else _("本周周报已经发送过"), "success")
+        if result is None:
+            flash(_("没有启用的平安办账号，周报没有发送"), "error")
+        elif result.created:
+            flash(_("周报：") + reach_text(message_reach(db.session, result.message_id)), "success")
+        else:
+            flash(_("本周周报已经发送过"), "success")
         return redirect(url_for(".digest"))
     title, body = digest_text(db.session, now=now(), indicators=lambda year, today: cached_indicators(
         year, today=today, evidence_limit=DRILL_EVIDENCE))
