@@ -387,9 +387,13 @@ def gunicorn(name: str, port: int, env: dict, work: Path) -> subprocess.Popen:
 
 
 def flask(cmd: str, env: dict, work: Path, name: str) -> subprocess.Popen:
+    """`flask <cmd>` with its systemd unit's own `Environment=` (e.g. MALLOC_ARENA_MAX)."""
+    from deploy.check import unit_environment
+
     prom = work / f"prom-{name}"
     prom.mkdir(exist_ok=True)
-    return start([str(VENV_BIN / "flask"), "--app", "app", cmd], dict(env, PROMETHEUS_MULTIPROC_DIR=str(prom)),
+    return start([str(VENV_BIN / "flask"), "--app", "app", cmd],
+                 dict(env, **unit_environment(f"pingan-{cmd}"), PROMETHEUS_MULTIPROC_DIR=str(prom)),
                  work / f"{name}.log")
 
 

@@ -92,6 +92,17 @@ def read_unit(path: Path) -> dict[str, list[str]]:
     return {k: v.split("\n") for k, v in parser["Service"].items()}
 
 
+def unit_environment(name: str) -> dict[str, str]:
+    """The `Environment=` settings of a shipped unit (without the env file): what a benchmark
+    running the same command outside systemd must set too."""
+    env = {}
+    for raw in read_unit(DEPLOY / "systemd" / f"{name}.service").get("Environment", []):
+        for item in shlex.split(raw):
+            key, value = item.split("=", 1)
+            env[key] = value
+    return env
+
+
 class _MultiDict(dict):
     def __setitem__(self, key, value):
         if key in self and isinstance(value, list) and isinstance(self[key], list):
