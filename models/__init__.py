@@ -9,7 +9,7 @@ from models.messaging import (ChatLink, ChatLinkToken, Message, MessageRecipient
 from models.point import PatrolPoint
 from models.programme import (BudgetLine, Complaint, EquipmentDelivery, EquipmentIssue, Expenditure,
                               InsuranceCover, InsurancePolicy, JobRun, ProgrammeDocument, ProgrammeYear)
-from models.signin import AppSetting, Device, LoginLink, SigninCode, SigninFailure
+from models.signin import AppSetting, Device, LoginLink, SigninCode, SigninFailure, SmsCodeRequest
 from models.user import CoordSession, User
 from models.volunteer import Volunteer
 
@@ -20,6 +20,6 @@ __all__ = [
     "ChatLink", "ChatLinkToken", "Message", "MessageRecipient", "NoticeDraft", "OutboxItem", "SurveyAnswer", "SurveyComment",
     "SurveyRound",
     "AppSetting", "Assignment", "AttendanceCredit", "Device", "LoginLink", "Attendance", "Event", "HourAdjustment", "PatrolPoint", "PersonalDataExport",
-    "ScanRecord", "Shift", "User", "Volunteer", "CoordSession", "SigninCode", "SigninFailure",
+    "ScanRecord", "Shift", "User", "Volunteer", "CoordSession", "SigninCode", "SigninFailure", "SmsCodeRequest",
     "ContactPreference", "DeliveryAttempt", "TeamRobot",
 ]

@@ -85,6 +85,21 @@ class SigninCode(db.Model):
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class SmsCodeRequest(db.Model):
+    """A request for an SMS sign-in code, for any number typed (a hash of it), kept for two hours.
+
+    Every request writes one, whether or not the number is on the roster: the hourly limit per
+    number reads it, and the page then costs the same work (and time) for a stranger's number as
+    for a volunteer's, so its timing does not say who is on the roster.
+    """
+
+    __tablename__ = "sms_code_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone_hash: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
 class AppSetting(db.Model):
     """Settings an admin changes at run time (the environment holds the deployment's)."""
 

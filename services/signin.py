@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from models.signin import (METHOD_CARD, METHOD_LINK, METHOD_PIN, METHOD_SMS_CODE, SHARED_SECRET_METHODS, Device,
-                           LoginLink, SigninCode, SigninFailure)
+                           LoginLink, SigninCode, SigninFailure, SmsCodeRequest)
 from models.channels import CHANNEL_SMS
 from models.messaging import OUT_PENDING, OUT_UNREACHABLE, OutboxItem
 from models.volunteer import Volunteer
@@ -65,6 +65,8 @@ SMS_CODE_VALID = timedelta(minutes=5)
 # Texts a number may be sent per hour (each costs money and reaches a real phone): more requests
 # are answered the same way and send nothing.
 SMS_CODES_PER_HOUR = 3
+# Requests for codes are kept this long (the hourly limit reads the last hour).
+SMS_CODE_REQUESTS_KEPT = timedelta(hours=2)
 SIGNIN_CODE_TEMPLATE = "signin_code"
 
 
@@ -423,10 +425,6 @@ def sms_sign_in_ready(session: Session) -> bool:
     return sms_ready(session, SIGNIN_CODE_TEMPLATE)
 
 
-def _code_texts(volunteer_id: int):
-    return OutboxItem.dedupe_key.like(f"signin-code:{volunteer_id}:%")
-
-
 def send_sign_in_code(session: Session, phone: str, *, address: str | None = None,
                       clock: Clock = system_clock) -> None:
     """Step one of SMS sign-in: queue a text with a one-time code to a number on the roster.
@@ -442,17 +440,20 @@ def send_sign_in_code(session: Session, phone: str, *, address: str | None = Non
     now = clock()
     number = _number_or_none(phone)
     _refuse_over_limits(session, number, (address or "")[:64] or None, now)
+    # The same statements for any number, on the roster or not (a number's requests, this request
+    # and the expiry of old ones are written either way): the answer and its timing say nothing.
+    key = hash_secret(f"sms-code-request:{number or phone}")
+    asked = session.scalar(select(func.count(SmsCodeRequest.id)).where(
+        SmsCodeRequest.phone_hash == key, SmsCodeRequest.created_at > now - timedelta(hours=1))) or 0
+    session.execute(delete(SmsCodeRequest).where(SmsCodeRequest.created_at < now - SMS_CODE_REQUESTS_KEPT))
+    session.add(SmsCodeRequest(phone_hash=key, created_at=now))
     vol = session.scalar(select(Volunteer).where(Volunteer.phone == number)) if number else None
-    if vol is None or withdrawal_in_effect(vol.status, vol.withdrawn_on, local_date(now)):
-        return
-    sent = session.scalar(select(func.count(OutboxItem.id)).where(_code_texts(vol.id),
-                                                                  OutboxItem.created_at > now - timedelta(hours=1)))
-    if (sent or 0) >= SMS_CODES_PER_HOUR:
-        return
-    session.add(OutboxItem(dedupe_key=f"signin-code:{vol.id}:{uuid.uuid4().hex}", channel=CHANNEL_SMS,
-                           volunteer_id=vol.id, status=OUT_PENDING, exhausted_status=OUT_UNREACHABLE, bulk=False,
-                           payload=json.dumps({"text": "", "sms": {"template": SIGNIN_CODE_TEMPLATE, "params": {}}}),
-                           next_attempt_at=now, created_at=now))
+    if vol is not None and not withdrawal_in_effect(vol.status, vol.withdrawn_on, local_date(now)) \
+            and asked < SMS_CODES_PER_HOUR:
+        session.add(OutboxItem(dedupe_key=f"signin-code:{vol.id}:{uuid.uuid4().hex}", channel=CHANNEL_SMS,
+                               volunteer_id=vol.id, status=OUT_PENDING, exhausted_status=OUT_UNREACHABLE, bulk=False,
+                               payload=json.dumps({"text": "", "sms": {"template": SIGNIN_CODE_TEMPLATE, "params": {}}}),
+                               next_attempt_at=now, created_at=now))
     session.commit()
 
 

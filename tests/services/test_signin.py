@@ -416,6 +416,41 @@ def test_sms_codes_are_limited_per_number_and_share_the_pins_lock_out(session, v
     assert exc.value.code == "signin_throttled"
 
 
+def test_a_code_request_costs_the_same_statements_for_any_number(session, vol):
+    """Whether a number is on the roster must not show in the page's timing either: a stranger's
+    number runs the same statements, writes and commit as a volunteer's, all but the text itself."""
+    from sqlalchemy import event
+
+    from models import OutboxItem, SmsCodeRequest
+
+    _on(session)
+    enable_sms_signin(session)
+    engine = session.get_bind()
+
+    def statements(phone: str, at) -> list[str]:
+        seen: list[str] = []
+
+        def record(conn, cursor, statement, params, context, executemany):
+            seen.append(" ".join(statement.split()[:3]))
+
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            send_sign_in_code(session, phone, clock=fixed_clock(at))
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+        return seen
+
+    text = f"INSERT INTO {OutboxItem.__tablename__}"
+    member = statements("13900000001", NOW)
+    stranger = statements("13900000077", NOW + timedelta(seconds=1))
+    assert member.count(text) == 1 and text not in stranger
+    assert [s for s in member if s != text] == stranger
+    assert "INSERT INTO sms_code_requests" in stranger
+    # Requests are kept two hours: the hourly limit reads them, then they are gone.
+    send_sign_in_code(session, "13900000078", clock=fixed_clock(NOW + timedelta(hours=2, minutes=1)))
+    assert session.scalar(select(func.count(SmsCodeRequest.id))) == 1
+
+
 def test_no_code_is_sent_while_sms_sign_in_is_not_set_up(session, vol):
     _on(session)
     with pytest.raises(DomainError) as exc:
