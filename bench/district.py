@@ -327,7 +327,9 @@ def stop_all(procs: list[subprocess.Popen]) -> None:
 
 def nginx_conf(work: Path, https_port: int, http_port: int, upstreams: list[int]) -> Path:
     """The shipped site (deploy/nginx/pingan.conf) on 127.0.0.1 with a self-signed certificate and
-    the two web instances as its upstream."""
+    the two web instances as its upstream, as the deployment check runs it."""
+    from deploy.check import local_nginx
+
     tls = work / "tls"
     tls.mkdir()
     cert, key = tls / "cert.pem", tls / "key.pem"
@@ -335,38 +337,9 @@ def nginx_conf(work: Path, https_port: int, http_port: int, upstreams: list[int]
                     "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
                    check=True, capture_output=True)
     site = (ROOT / "deploy" / "nginx" / "pingan.conf").read_text(encoding="utf-8")
-    site = re.sub(r"^\s*listen \[::\].*\n", "", site, flags=re.M)
-    site = site.replace("listen 80;", f"listen 127.0.0.1:{http_port};")
-    site = site.replace("listen 443 ssl http2;", f"listen 127.0.0.1:{https_port} ssl http2;")
-    site = site.replace("    server 127.0.0.1:8000;          # GUNICORN_BIND in /etc/pingan/pingan.env",
-                        "\n".join(f"    server 127.0.0.1:{p};" for p in upstreams))
-    site = site.replace("/etc/letsencrypt/live/pingan.example.org/fullchain.pem", str(cert))
-    site = site.replace("/etc/letsencrypt/live/pingan.example.org/privkey.pem", str(key))
     site = site.replace("/opt/pingan/app/static/", str(ROOT / "static") + "/")
-    nginx = work / "nginx"
-    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (nginx / sub).mkdir(parents=True, exist_ok=True)
-    site = site.replace("/var/log/nginx/", str(nginx) + "/").replace("pingan.example.org", "localhost")
-    (nginx / "pingan.conf").write_text(site)
-    main = nginx / "nginx.conf"
-    main.write_text(f"""worker_processes 1;
-pid {nginx}/nginx.pid;
-error_log {nginx}/error.log;
-daemon off;
-events {{ worker_connections 1024; }}
-http {{
-    include /etc/nginx/mime.types;
-    default_type application/octet-stream;
-    sendfile on;
-    client_body_temp_path {nginx}/body;
-    proxy_temp_path {nginx}/proxy;
-    fastcgi_temp_path {nginx}/fastcgi;
-    uwsgi_temp_path {nginx}/uwsgi;
-    scgi_temp_path {nginx}/scgi;
-    include {nginx}/pingan.conf;
-}}
-""")
-    return main
+    return local_nginx(site, work / "nginx", http_port=http_port, https_port=https_port, upstreams=upstreams,
+                       cert=cert, key=key, foreground=True, connections=1024)
 
 
 def base_env(work: Path, url: str, public: str) -> dict:

@@ -286,27 +286,30 @@ def self_signed(tmp: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-def nginx_config(install: Install, *, http_port: int, https_port: int, web_port: int, cert: Path, key: Path) -> Path:
-    site = install.subst((DEPLOY / "nginx" / "pingan.conf").read_text(encoding="utf-8"))
+def local_nginx(site: str, nginx: Path, *, http_port: int, https_port: int, upstreams: list[int], cert: Path,
+                key: Path, user: str | None = None, foreground: bool = False, connections: int = 256) -> Path:
+    """The shipped site's text rewritten for 127.0.0.1 (its ports, the web instances as upstreams, a
+    self-signed certificate, logs and temporary files in `nginx`) and a main `nginx.conf` including
+    it. The deployment check and the district benchmark (bench/district.py) run the same site."""
     site = re.sub(r"^\s*listen \[::\].*\n", "", site, flags=re.M)
     site = site.replace("listen 80;", f"listen 127.0.0.1:{http_port};")
     site = site.replace("listen 443 ssl http2;", f"listen 127.0.0.1:{https_port} ssl http2;")
-    site = site.replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{web_port};")
+    site = site.replace("server 127.0.0.1:8000;", "\n    ".join(f"server 127.0.0.1:{p};" for p in upstreams))
     site = site.replace("/etc/letsencrypt/live/pingan.example.org/fullchain.pem", str(cert))
     site = site.replace("/etc/letsencrypt/live/pingan.example.org/privkey.pem", str(key))
-    site = site.replace("/var/log/nginx/", str(install.tmp / "nginx") + "/")
+    site = site.replace("/var/log/nginx/", str(nginx) + "/")
     site = site.replace("pingan.example.org", "localhost")
-    nginx = install.tmp / "nginx"
     for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (nginx / sub).mkdir(parents=True, exist_ok=True)
-        chown(nginx / sub, "www-data")
+        if user:
+            chown(nginx / sub, user)
     (nginx / "pingan.conf").write_text(site)
     main = nginx / "nginx.conf"
-    main.write_text(f"""user www-data;
-worker_processes 1;
-pid {nginx}/nginx.pid;
+    head = (f"user {user};\n" if user else "") + "worker_processes 1;\n"
+    main.write_text(head + f"""pid {nginx}/nginx.pid;
 error_log {nginx}/error.log;
-events {{ worker_connections 256; }}
+{"daemon off;" if foreground else ""}
+events {{ worker_connections {connections}; }}
 http {{
     include /etc/nginx/mime.types;
     default_type application/octet-stream;
@@ -320,6 +323,12 @@ http {{
 }}
 """)
     return main
+
+
+def nginx_config(install: Install, *, http_port: int, https_port: int, web_port: int, cert: Path, key: Path) -> Path:
+    return local_nginx(install.subst((DEPLOY / "nginx" / "pingan.conf").read_text(encoding="utf-8")),
+                       install.tmp / "nginx", http_port=http_port, https_port=https_port, upstreams=[web_port],
+                       cert=cert, key=key, user="www-data")
 
 
 # --- an HTTPS client with a cookie jar and a chosen source address ----------------------------------

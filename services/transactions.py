@@ -5,7 +5,7 @@ import contextvars
 import fcntl
 import os
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Iterator
 
 from sqlalchemy import select
@@ -102,19 +102,13 @@ def write_transaction(session: Session) -> Iterator[Connection]:
     committed first, since the unit of work starts here.
     """
     conn = session.connection()
-    if conn.dialect.name != "sqlite":
-        try:
-            yield conn
-        except BaseException:
-            session.rollback()
-            raise
-        session.commit()
-        return
-    if conn.connection.driver_connection.in_transaction:
+    sqlite = conn.dialect.name == "sqlite"
+    if sqlite and conn.connection.driver_connection.in_transaction:
         session.commit()
         conn = session.connection()
-    with _WRITERS.hold(conn.engine.url.database):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    with _WRITERS.hold(conn.engine.url.database) if sqlite else nullcontext():
+        if sqlite:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
         try:
             yield conn
         except BaseException:
