@@ -68,6 +68,20 @@ def static_version(folder: str, filename: str) -> str:
         return "0"
 
 
+def http_message(code: int | None) -> str | None:
+    """The JSON API's message for an HTTP error without one of its own, in the request's language."""
+    return {
+        400: _("请求格式不正确（不是有效的 JSON），没有做任何修改"),
+        401: _("请先登录"),
+        403: _("没有权限"),
+        404: _("找不到这个地址"),
+        405: _("不支持这种请求方式"),
+        413: _("提交的内容太大，没有做任何修改"),
+        415: _("请求格式不正确，没有做任何修改"),
+        422: _("提交的内容有误（见 details.fields），没有做任何修改"),
+    }.get(code or 0)
+
+
 def wait_words(seconds: float) -> str:
     """How long to wait, in words a person reads at a street corner."""
     seconds = max(int(seconds + 0.999), 1)
@@ -185,8 +199,13 @@ def register_web(app: Flask) -> None:
             details = {}
             if "messages" in data:
                 details["fields"] = data["messages"]
-            return api_error((exc.name or "error").lower().replace(" ", "_"),
-                             data.get("message") or exc.description or exc.name, exc.code or 500, **details)
+            # Werkzeug's own descriptions are English sentences for developers; a phone shows the
+            # message to the volunteer (the offline queue lists refused scans), so it says in the
+            # page's language what went wrong and that nothing changed. A description the code gave
+            # itself (not the class default) is kept.
+            own = exc.description if exc.description != type(exc).description else None
+            message = data.get("message") or own or http_message(exc.code) or exc.description or exc.name
+            return api_error((exc.name or "error").lower().replace(" ", "_"), message, exc.code or 500, **details)
         return render_template("errors/http.html", error=exc), exc.code
 
     @app.errorhandler(CSRFError)

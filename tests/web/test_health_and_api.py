@@ -76,3 +76,16 @@ def test_static_assets_are_self_hosted(client):
     css = client.get("/static/css/app.css")
     assert css.status_code == 200
     css.close()
+
+
+def test_api_errors_without_a_message_of_their_own_are_said_in_the_phones_language(client):
+    """The offline queue lists a refused scan's message to the volunteer: never Werkzeug's English
+    developer sentence on a Chinese phone, and always that nothing was changed."""
+    zh = client.post("/api/v1/scans", json={"token": "x", "lat": "north"}, headers={"Accept-Language": "zh-CN"})
+    assert zh.status_code == 422
+    error = zh.get_json()["error"]
+    assert error["message"] == "提交的内容有误（见 details.fields），没有做任何修改"
+    assert error["details"]["fields"] == {"json": {"lat": ["Not a valid number."]}}
+    en = client.post("/api/v1/scans", data="{bad", content_type="application/json", headers={"Accept-Language": "en"})
+    assert en.status_code == 400 and "nothing was changed" in en.get_json()["error"]["message"]
+    assert client.get("/api/v1/nothing-here").get_json()["error"]["message"] == "找不到这个地址"
