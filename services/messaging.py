@@ -597,6 +597,18 @@ class Resend:
     in_progress: int       # still being delivered: left alone
 
 
+def push_channels_exist(session: Session) -> bool:
+    """Whether anyone can be reached outside the web inbox at all: a linked Telegram chat, SMS set
+    up, or a team's WeCom group robot. Without one, resending to the unread can reach nobody, and
+    the notice page does not offer it."""
+    from models import ChatLink
+    from models.channels import TeamRobot
+    from services.sms.templates import sms_ready
+
+    return (session.scalar(select(ChatLink.id).limit(1)) is not None or sms_ready(session)
+            or session.scalar(select(TeamRobot.id).limit(1)) is not None)
+
+
 def resend_unread(session: Session, message_id: int, *, nonce: str, clock: Clock = system_clock) -> Resend:
     """Send a message again to its recipients who have not read it, each on a channel not tried
     for them yet (e.g. SMS after Telegram). Deduplicated by the form's nonce: a double click

@@ -194,8 +194,12 @@ def test_a_bulk_approval_of_no_location_records(night, profile, app):
     assert page.locator("article.review-card").count() == 2
     approve = page.locator("#approve-all")
     assert approve.bounding_box()["height"] >= 48
+    # Deciding a whole page at once asks first: one stray tap must not approve the queue.
+    asked: list[str] = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
     with page.expect_navigation():
         approve.click()
+    assert asked and "全部 2 条" in asked[0]
     assert "已审核 2 条" in page.locator(".flash").inner_text()
     with app.app_context():
         statuses = {a.id: a.review_status for a in db.session.scalars(select(Attendance))}

@@ -151,3 +151,26 @@ def test_the_notice_page_shows_recipients_a_page_at_a_time(app, client, auth):
     unread = client.get(f"/coord/notices/{mid}?show=unread&page=2").get_data(as_text=True)
     assert unread.count("戊") == 30
     assert client.get(f"/coord/notices/{mid}?page=x").status_code == 200
+
+
+def test_resending_to_the_unread_is_offered_only_when_a_push_channel_exists(app, client, auth):
+    """With no Telegram link, no SMS and no group robot, a resend reaches nobody: the page says so
+    instead of offering "resend to 3"; once a chat is linked, the button asks before it sends."""
+    from datetime import datetime, timezone
+
+    from models import ChatLink
+    from services.messaging import post_message
+    from services.outbox import Recipient
+
+    ids = _volunteers(app)
+    auth.login()
+    with app.app_context():
+        mid = post_message(db.session, kind="notice", title="通知", body="今晚巡逻", dedupe_key="n1",
+                           recipients=[Recipient(volunteer_id=v) for v in ids]).message_id
+    page = client.get(f"/coord/notices/{mid}").get_data(as_text=True)
+    assert "对未读的" not in page and "都还没有设置" in page
+    with app.app_context():
+        db.session.add(ChatLink(chat_id=9001, volunteer_id=ids[0], linked_at=datetime.now(timezone.utc)))
+        db.session.commit()
+    page = client.get(f"/coord/notices/{mid}").get_data(as_text=True)
+    assert "对未读的 3 人改用其他渠道重发" in page and "data-confirm=" in page

@@ -95,7 +95,18 @@ def test_attendance_list_review_and_adjust(client, auth, night, app):
     listing = client.get("/coord/attendance/?review=flagged").get_data(as_text=True)
     assert "不在范围" in listing and "通过" in listing
     token = csrf_from(client, "/coord/attendance/")
-    client.post(f"/coord/attendance/{att_id}/review", data={"csrf_token": token, "decision": "rejected", "reason": "不在岗"})
+    queue = client.get("/coord/attendance/review").get_data(as_text=True)
+    assert 'name="reason" maxlength="200" list="reasons" required' in queue and "formnovalidate" in queue
+    # Refused (no reason): back at that record, not at the top of a long queue.
+    back = "/coord/attendance/review?flag="
+    refused = client.post(f"/coord/attendance/{att_id}/review", data={"csrf_token": token, "decision": "rejected",
+                                                                       "back": back, "next_id": "999"})
+    assert refused.headers["Location"].endswith(f"#att-{att_id}")
+    done = client.post(f"/coord/attendance/{att_id}/review", data={"csrf_token": token, "decision": "rejected",
+                                                                    "reason": "不在岗", "name": "钱七", "back": back,
+                                                                    "next_id": "999"})
+    assert done.headers["Location"].endswith(back + "#att-999")  # on to the record that was next
+    assert "已不通过：钱七" in client.get(done.headers["Location"]).get_data(as_text=True)
     with app.app_context():
         assert db.session.get(Attendance, att_id).review_status == "rejected"
     no_reason = client.post(f"/coord/attendance/volunteer/{night['vol_id']}/adjust",

@@ -46,9 +46,17 @@ FLAG_NAMES = ("no_location", "outside_geofence", "shared_device", "fast_travel",
               "uninsured", "unscheduled", "withdrawn")
 
 
-def _back(default: str):
+def _back(default: str, anchor: str | None = None):
+    """Back to the page the form was on; with `anchor`, at that record (`#att-<id>`), so that a
+    coordinator deciding record 5 of a long queue is not thrown back to its top."""
     back = safe_next(request.form.get("back"), default)
-    return redirect(back if back.startswith("/coord/") else default)
+    back = back if back.startswith("/coord/") else default
+    return redirect(back + (f"#{anchor}" if anchor else ""))
+
+
+def _anchor(field: str) -> str | None:
+    value = request.form.get(field, type=int)
+    return f"att-{value}" if value else None
 
 
 @bp.get("/review")
@@ -87,13 +95,18 @@ def review_bulk():
 @bp.post("/<int:attendance_id>/review")
 def review(attendance_id: int):
     try:
-        review_attendance(db.session, attendance_id, request.form.get("decision", ""), by_user_id=current_user().id,
+        decision = request.form.get("decision", "")
+        review_attendance(db.session, attendance_id, decision, by_user_id=current_user().id,
                           rules=scan_rules(), clock=clock(), actor=actor(), reason=request.form.get("reason", ""))
-        flash(_("已审核"), "success")
+        who = request.form.get("name", "")[:64]
+        flash((_("已通过：%(who)s", who=who) if decision == "approved" else _("已不通过：%(who)s", who=who))
+              if who else _("已审核"), "success")
     except DomainError as exc:
         db.session.rollback()
         flash(exc.message, "error")
-    return _back(url_for(".index"))
+        # A refusal (e.g. no reason given) stays at the record it is about.
+        return _back(url_for(".index"), f"att-{attendance_id}")
+    return _back(url_for(".index"), _anchor("next_id"))
 
 
 @bp.post("/volunteer/<int:volunteer_id>/adjust")

@@ -15,8 +15,8 @@ from services.errors import DomainError
 from services.i18n import _
 from services.messaging import (AUDIENCE_KINDS, DELIVERY_FILTERS, MISSING_GRACE_MINUTES, Audience, chat_link_of,
                                 check_notice_text, delivery_counts, delivery_page, delivery_summary, issue_chat_link,
-                                message_reach, preview_notice, reach_text, resend_unread, send_notice, sender_line,
-                                shift_choices, team_posts, telegram_text, unlink_chat)
+                                message_reach, preview_notice, push_channels_exist, reach_text, resend_unread,
+                                send_notice, sender_line, shift_choices, team_posts, telegram_text, unlink_chat)
 from services.surveys import create_round, list_rounds, remind_round, results, send_round
 from services.volunteers import teams
 from web.auth import current_user
@@ -106,7 +106,7 @@ def detail(message_id: int):
     return render_template("coord/notices/detail.html", message=message, rows=page.rows, page=page, show=show,
                            summary=delivery_summary(counts), counts=counts,
                            posts=team_posts(db.session, message_id), sms=message_sms_cost(db.session, message_id),
-                           nonce=uuid.uuid4().hex)
+                           nonce=uuid.uuid4().hex, can_push=push_channels_exist(db.session))
 
 
 @bp.post("/<int:message_id>/resend")
