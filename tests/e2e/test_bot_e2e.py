@@ -185,7 +185,7 @@ def test_broadcast_to_500_survives_a_killed_sender(app, fake, runner):
     try:
         fake.wait_for(lambda: fake.sent(method="getMe"))
         result = runner.invoke(args=["notices", "send", "--text", "紧急：全员今晚 20:00 到岗"])
-        assert result.exit_code == 0 and "500 名" in result.output
+        assert result.exit_code == 0 and "已发送 500 人" in result.output
         fake.wait_for(lambda: len(fake.sent()) >= 200, timeout=60)
         bot.kill()  # mid-broadcast, no goodbye
         bot = SenderProcess(app, fake, **env).start()
