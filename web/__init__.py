@@ -173,6 +173,20 @@ def register_web(app: Flask) -> None:
     zone = local_zone(app.config["TIMEZONE"])
     app.jinja_env.globals["get_locale"] = get_locale
 
+    def language_return() -> str:
+        """Where the language switch leads back to: this page with its query (a point's board, page
+        3 of a list), keeping a `next` only when it is a path on this site (`safe_next`), so the
+        switch never carries someone else's address."""
+        from urllib.parse import urlencode
+
+        from web.auth import safe_next
+
+        args = [(k, v) for k, v in request.args.items(multi=True)
+                if k != "next" or safe_next(v, "") == v]
+        return request.path + ("?" + urlencode(args, safe="/") if args else "")
+
+    app.jinja_env.globals["language_return"] = language_return
+
     @app.url_defaults
     def _static_version(endpoint: str, values: dict) -> None:
         """`/static/x.css?v=<content hash>`: nginx may cache static files for a year, and a new

@@ -89,3 +89,11 @@ def test_api_errors_without_a_message_of_their_own_are_said_in_the_phones_langua
     en = client.post("/api/v1/scans", data="{bad", content_type="application/json", headers={"Accept-Language": "en"})
     assert en.status_code == 400 and "nothing was changed" in en.get_json()["error"]["message"]
     assert client.get("/api/v1/nothing-here").get_json()["error"]["message"] == "找不到这个地址"
+
+
+def test_switching_language_keeps_the_page_and_its_query(client):
+    """A coordinator on the board of one point, or on page 3 of a list, stays there."""
+    page = client.get("/signin?next=/me").get_data(as_text=True)
+    assert "/lang/en?next=/signin?next%3D/me" in page or "/lang/en?next=/signin%3Fnext%3D/me" in page
+    resp = client.get("/lang/en?next=/signin%3Fnext%3D/me")
+    assert resp.status_code == 302 and resp.headers["Location"] == "/signin?next=/me"

@@ -212,3 +212,19 @@ def test_an_uploaded_html_or_script_document_is_served_as_a_download_never_as_a_
                       "evil.svg": "application/octet-stream", "ok.pdf": "application/pdf", "ok.png": "image/png",
                       "ok.xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                       "old": "application/octet-stream"}
+
+
+def test_the_hours_reminder_shows_what_it_sends_and_asks_first(app, client, auth):
+    """"Remind these people" is a notice to many: the page shows its text and the button asks."""
+    from datetime import date
+
+    from models import Volunteer
+
+    with app.app_context():
+        db.session.add_all([Volunteer(name=f"丁{i}", phone=f"1350000000{i}", joined_on=date(2026, 1, 1))
+                            for i in range(2)])
+        db.session.commit()
+    auth.login()
+    page = client.get("/coord/programme/indicator/6").get_data(as_text=True)
+    assert "提醒这 2 人" in page and "data-confirm=\"给这 2 人发送以下通知：本年度志愿服务时长目标为每人" in page
+    assert "<q class=\"small\">本年度志愿服务时长目标为每人" in page

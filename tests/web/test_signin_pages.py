@@ -210,3 +210,9 @@ def test_a_resend_sends_a_new_code_and_the_old_one_stops_working(app, client, mo
     if old != new:
         assert client.post("/signin/sms/code", data={"csrf_token": token, "code": old}).status_code == 400
     assert client.post("/signin/sms/code", data={"csrf_token": token, "code": new}).status_code == 302
+
+
+def test_the_sign_in_page_promises_a_way_back_only_after_a_scan(client):
+    """"You will come back to the page you scanned" is said only when there was a scan."""
+    assert "刚才扫描的页面" not in client.get("/signin").get_data(as_text=True)
+    assert "刚才扫描的页面" in client.get("/signin?next=/p/abc").get_data(as_text=True)

@@ -50,7 +50,8 @@ def _back(default: str, anchor: str | None = None):
     """Back to the page the form was on; with `anchor`, at that record (`#att-<id>`), so that a
     coordinator deciding record 5 of a long queue is not thrown back to its top."""
     back = safe_next(request.form.get("back"), default)
-    back = back if back.startswith("/coord/") else default
+    if not back.startswith("/coord/") or back == default:
+        return redirect(default)
     return redirect(back + (f"#{anchor}" if anchor else ""))
 
 
@@ -105,7 +106,7 @@ def review(attendance_id: int):
         db.session.rollback()
         flash(exc.message, "error")
         # A refusal (e.g. no reason given) stays at the record it is about.
-        return _back(url_for(".index"), f"att-{attendance_id}")
+        return _back(url_for(".index"), f"att-{attendance_id}" if exc.code == "reason_required" else None)
     return _back(url_for(".index"), _anchor("next_id"))
 
 

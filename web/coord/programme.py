@@ -25,7 +25,7 @@ from services.i18n import _
 from services.messaging import message_reach, reach_text
 from services.indicators import compute_indicators
 from services.indicator_views import (ALL_DRILLDOWNS, drilldown, drilldown_page, drilldown_table, evidence_lines,
-                                      gap_text, histogram_chart, remind_below_target, roster_drilldown_page,
+                                      gap_text, hours_reminder_text, histogram_chart, remind_below_target, roster_drilldown_page,
                                       satisfaction_chart, weekly_chart)
 from services.self_evaluation import (QUALITATIVE, default_weights, evaluate, qualitative_scores_for,
                                       set_qualitative_scores, set_weights, weights_for)
@@ -109,7 +109,7 @@ def indicator(number: int):
         pg = drilldown_page(table, page)
     return render_template("coord/programme/indicator.html", report=report, row=report.row(number), year=year,
                            table=table, pg=pg, args=args, figures=evidence_lines(report.row(number).evidence or {}),
-                           nonce=uuid.uuid4().hex)
+                           nonce=uuid.uuid4().hex, reminder=hours_reminder_text(report) if number == 6 else "")
 
 
 @bp.get("/indicator/<int:number>/export.xlsx")
