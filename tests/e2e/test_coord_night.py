@@ -227,6 +227,12 @@ def test_no_coordinator_page_scrolls_sideways_at_360_px(night, app, locale):
                 .filter(e => e.getBoundingClientRect().right > 361)
                 .slice(0, 4).map(e => e.tagName.toLowerCase() + '.' + e.className + ' "' + (e.innerText || '').slice(0, 20) + '"')""")
             problems.append(f"{url}: scrollWidth {width}: {culprits}")
+        # and the links tapped most on a patrol night are big enough for a thumb
+        small = page.evaluate("""() => [...document.querySelectorAll('.pager a, .filter-links a, a.tel, td a.bad')]
+            .filter(e => e.offsetParent !== null && e.getBoundingClientRect().height < 44)
+            .slice(0, 3).map(e => (e.innerText || '').trim().slice(0, 20))""")
+        if small:
+            problems.append(f"{url}: tap targets under 44 px: {small}")
     page.context.close()
     assert not problems, "\n".join(problems)
 
