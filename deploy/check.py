@@ -95,8 +95,13 @@ def read_unit(path: Path) -> dict[str, list[str]]:
 def unit_environment(name: str) -> dict[str, str]:
     """The `Environment=` settings of a shipped unit (without the env file): what a benchmark
     running the same command outside systemd must set too."""
+    return environment_lines(read_unit(DEPLOY / "systemd" / f"{name}.service").get("Environment", []))
+
+
+def environment_lines(lines: list[str]) -> dict[str, str]:
+    """`Environment=` values (each may hold several quoted KEY=value pairs) as a dict."""
     env = {}
-    for raw in read_unit(DEPLOY / "systemd" / f"{name}.service").get("Environment", []):
+    for raw in lines:
         for item in shlex.split(raw):
             key, value = item.split("=", 1)
             env[key] = value
@@ -146,10 +151,7 @@ def service_env(install: Install, unit: dict[str, list[str]]) -> dict[str, str]:
            "USER": SERVICE_USER, "LOGNAME": SERVICE_USER, "LANG": "C.UTF-8"}
     for raw in unit.get("EnvironmentFile", []):
         env.update(read_env_file(Path(install.subst(raw.lstrip("-")))))
-    for raw in unit.get("Environment", []):
-        for item in shlex.split(install.subst(raw)):
-            key, value = item.split("=", 1)
-            env[key] = value
+    env.update(environment_lines([install.subst(raw) for raw in unit.get("Environment", [])]))
     return env
 
 
