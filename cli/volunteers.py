@@ -8,11 +8,9 @@ import click
 from flask.cli import with_appcontext
 
 from flask import current_app
-from sqlalchemy import select
 
 from extensions import db
 from keys import code_signer, data_cipher
-from models.volunteer import Volunteer
 from services.errors import DomainError
 from services.posters import CardItem, cards_pdf
 from services.audit_log import record_action
@@ -80,14 +78,9 @@ def pin(phone: str) -> None:
 def cards(team: str | None, new_pins: bool, output: str) -> None:
     """打印志愿者卡 PDF（每个居委另起一页）"""
     from services.clock import local_date, system_clock
-    from services.volunteers import on_roster
+    from services.volunteers import roster_for_cards
 
-    # Everyone on the roster today: a withdrawal dated ahead still patrols until its day.
-    stmt = (select(Volunteer).where(on_roster(local_date(system_clock())))
-            .order_by(Volunteer.team, Volunteer.vest_no, Volunteer.id))
-    if team:
-        stmt = stmt.where(Volunteer.team == team)
-    vols = list(db.session.scalars(stmt))
+    vols = roster_for_cards(db.session, local_date(system_clock()), team=team)
     pins = issue_pins(db.session, [v.id for v in vols]) if new_pins else {}
     base, signer = current_app.config["PUBLIC_BASE_URL"], code_signer()
     Path(output).write_bytes(cards_pdf([CardItem(v.name, v.team, v.vest_no, card_url(base, signer, v), pins.get(v.id))

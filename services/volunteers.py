@@ -25,6 +25,15 @@ def on_roster(today: date):
     return or_(Volunteer.status == STATUS_ACTIVE, Volunteer.withdrawn_on > today)
 
 
+def roster_for_cards(session: Session, today: date, *, team: str | None = None) -> list[Volunteer]:
+    """Everyone on the roster `today`, in card-printing order (team, vest number): a withdrawal
+    dated ahead still patrols until its day, so still gets a card (web and CLI print the same)."""
+    stmt = select(Volunteer).where(on_roster(today)).order_by(Volunteer.team, Volunteer.vest_no, Volunteer.id)
+    if team:
+        stmt = stmt.where(Volunteer.team == team)
+    return list(session.scalars(stmt))
+
+
 def withdrawal_in_effect(status: str, withdrawn_on: date | None, today: date) -> bool:
     """A withdrawal counts from its date on, as the indicators count the roster: on the days before
     it the volunteer is still on the roster and may patrol."""

@@ -5,12 +5,10 @@ from datetime import date
 
 from flask import (Blueprint, abort, current_app, flash, make_response, redirect, render_template, request,
                    send_file, url_for)
-from sqlalchemy import select
 import io
 
 from extensions import db
 from keys import code_signer, data_cipher
-from models.volunteer import Volunteer
 from services.audit_log import record_action
 from services.clock import local_date, local_zone
 from services.errors import DomainError
@@ -229,16 +227,10 @@ def card_one_with_pin(volunteer_id: int):
 
 
 def _active_team(team: str | None):
-    """Everyone on the roster today (a withdrawal dated ahead still patrols until its day)."""
-    from services.clock import local_date
-    from services.volunteers import on_roster
+    from services.volunteers import roster_for_cards
     from web.runtime import now
 
-    stmt = (select(Volunteer).where(on_roster(local_date(now())))
-            .order_by(Volunteer.team, Volunteer.vest_no, Volunteer.id))
-    if team:
-        stmt = stmt.where(Volunteer.team == team)
-    return list(db.session.scalars(stmt))
+    return roster_for_cards(db.session, local_date(now()), team=team)
 
 
 @bp.get("/cards.pdf")
