@@ -144,7 +144,14 @@ def load_config(instance_path: Path | None = None) -> dict[str, Any]:
         "INDICATOR_CACHE_SECONDS": float(os.environ.get("INDICATOR_CACHE_SECONDS") or 60),
         # An older result is still shown (and recomputed in the background) for up to this long.
         "INDICATOR_STALE_SECONDS": float(os.environ.get("INDICATOR_STALE_SECONDS") or 900),
+        # Threads the bot and the sender use for database calls (bot/bridge.py).
+        "BRIDGE_DB_THREADS": _env_int("BRIDGE_DB_THREADS", 2),
         "INDICATOR_BACKGROUND_REFRESH": (os.environ.get("INDICATOR_BACKGROUND_REFRESH") or "1") != "0",
+        # After the office's own change, a year computed faster than this is recomputed in the
+        # request (the change shows at once); a slower one is shown "updating" until it is done.
+        "INDICATOR_INLINE_SECONDS": float(os.environ.get("INDICATOR_INLINE_SECONDS") or 1.0),
+        # The scheduler stores today's indicators this often for every process (0: never).
+        "INDICATOR_SNAPSHOT_SECONDS": _env_int("INDICATOR_SNAPSHOT_SECONDS", 300),
         # 1: each web worker computes the year's indicators as it starts (off by default: at district
         # scale that is 2.5 s of CPU and ~30 MB per worker, taken from the scans after a restart).
         "INDICATOR_WARM_UP": (os.environ.get("INDICATOR_WARM_UP") or "0") == "1",

@@ -64,6 +64,19 @@ def weekly_digest() -> None:
     _run("weekly_digest", lambda app, clock: bool(send_digest(db.session, clock=clock)))
 
 
+def indicator_snapshot() -> None:
+    """Today's indicators stored for every web worker (services/indicator_snapshots.py): a worker
+    that has just started reads them instead of computing the year while the office waits."""
+    from services.clock import local_zone
+    from services.indicator_snapshots import store_today
+
+    def _store(app, clock) -> float:
+        today = clock().astimezone(local_zone(app.config["TIMEZONE"])).date()
+        return store_today(db.session, today=today).seconds
+
+    _run("indicator_snapshot", _store)
+
+
 def scan_retention() -> None:
     _run("scan_retention", lambda app, clock: clear_old_scan_locations(
         db.session, now=clock(), retention_days=int(app.config["SCAN_LOCATION_RETENTION_DAYS"])))

@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import threading
+from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -37,6 +38,7 @@ def digest_trigger(zone: str) -> CronTrigger:
 def job_specs(app: Flask) -> list[tuple[str, str, object]]:
     tick = int(app.config["SCHEDULER_TICK_SECONDS"])
     zone = app.config["TIMEZONE"]
+    snapshot = int(app.config.get("INDICATOR_SNAPSHOT_SECONDS") or 0)
     return [
         ("reminders", "scheduler.jobs:reminders", IntervalTrigger(seconds=tick)),
         ("checkout_nudges", "scheduler.jobs:checkout_nudges", IntervalTrigger(seconds=tick)),
@@ -49,10 +51,14 @@ def job_specs(app: Flask) -> list[tuple[str, str, object]]:
         ("export_cleanup", "scheduler.jobs:export_cleanup", CronTrigger(hour=4, minute=15, timezone=ZoneInfo(zone))),
     ] + ([("nightly_backup", "scheduler.jobs:nightly_backup",
            CronTrigger(hour=int(app.config["BACKUP_HOUR"]), minute=0, timezone=ZoneInfo(zone)))]
-         if app.config.get("BACKUP_DIR") else [])
+         if app.config.get("BACKUP_DIR") else []) + (
+        # Today's indicators for every web worker (web/indicator_cache.py), also as the scheduler starts.
+        [("indicator_snapshot", "scheduler.jobs:indicator_snapshot", IntervalTrigger(seconds=snapshot))]
+        if snapshot > 0 else [])
 
 
-OPTIONAL_JOBS = ("nightly_backup",)
+OPTIONAL_JOBS = ("nightly_backup", "indicator_snapshot")
+START_AT_ONCE = ("indicator_snapshot",)   # a web worker restarted with the scheduler finds them soon
 
 
 class Leadership:
@@ -120,6 +126,13 @@ def sync_jobs(scheduler: BackgroundScheduler, app: Flask) -> None:
             scheduler.reschedule_job(job_id, trigger=trigger)
 
 
+def run_soon(scheduler: BackgroundScheduler, app: Flask) -> None:
+    """The jobs in START_AT_ONCE run as this scheduler becomes the active one, not an interval later."""
+    for job_id in START_AT_ONCE:
+        if scheduler.get_job(job_id) is not None:
+            scheduler.modify_job(job_id, next_run_time=datetime.now(ZoneInfo(app.config["TIMEZONE"])))
+
+
 def run(app: Flask, *, stop: threading.Event | None = None) -> None:
     from scheduler import jobs
     jobs.use_app(app)
@@ -136,6 +149,7 @@ def run(app: Flask, *, stop: threading.Event | None = None) -> None:
     scheduler = build_scheduler(app)
     scheduler.start(paused=True)
     sync_jobs(scheduler, app)
+    run_soon(scheduler, app)
     scheduler.resume()
     # Large exports are built here, one at a time, by a loop of their own: a build can take
     # minutes and must not wait for (or hold up) the interval jobs. The stop event ends the loop,

@@ -57,6 +57,9 @@ class IndicatorReport:
     hours_histogram: dict[str, int]
     satisfaction_by_round: list[tuple[str, float, int]]
     weekly_hours: list[tuple[str, float]]
+    # Set by whoever serves a stored report (web/indicator_cache.py), not by the computation.
+    computed_at: datetime | None = None   # UTC
+    updating: bool = False                # a change is being counted: these figures are the ones before it
 
     def row(self, number: int) -> IndicatorRow:
         return next(r for r in self.rows if r.number == number)
@@ -426,4 +429,8 @@ def report_as_dict(report: IndicatorReport) -> dict[str, Any]:
             "indicators": [{"number": r.number, "level1": r.level1, "level2": r.level2, "name": r.name,
                             "target": r.target, "actual": r.actual, "value": r.value, "status": r.status,
                             "note": r.note, "evidence": r.evidence} for r in report.rows],
-            "hours_by_month": report.hours_by_month, "hours_histogram": report.hours_histogram}
+            "hours_by_month": report.hours_by_month, "hours_histogram": report.hours_histogram,
+            # When the figures were computed (they may be up to a few minutes old), and whether a
+            # change made by the office is still being counted into them.
+            "computed_at": report.computed_at.isoformat() if report.computed_at else None,
+            "updating": report.updating}

@@ -33,6 +33,7 @@ from services.audit_log import record_action
 from services.clock import Clock, system_clock
 from services.errors import DomainError
 from services.i18n import _
+from services.indicator_snapshots import forget_snapshots
 from services.pii import PersonalDataCipher, record_export
 
 DEFAULT_SCAN_LOCATION_RETENTION_DAYS = 400
@@ -182,6 +183,8 @@ def erase_volunteer(session: Session, volunteer_id: int, *, actor: str, clock: C
     scans = session.execute(update(ScanRecord).where(ScanRecord.volunteer_id == vid)
                             .values(lat=None, lon=None, accuracy_m=None, response_json=None)).rowcount or 0
     session.execute(update(Attendance).where(Attendance.volunteer_id == vid).values(note=None))
+    # Stored indicator reports name volunteers in their evidence: dropped, computed again on demand.
+    forget_snapshots(session)
     record_action(session, actor, "erase", f"volunteer:{vid}",
                   f"devices={devices}; links={links}; scans={scans}", clock=clock)
     session.commit()

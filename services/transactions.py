@@ -76,14 +76,20 @@ _WRITERS = _SqliteWriterQueue()
 _BOOKKEEPING = contextvars.ContextVar("pingan_bookkeeping_commit", default=False)
 
 
-def bookkeeping_commit(session: Session) -> None:
-    """Commit a stamp that changes no figure (a session's or a phone's "last seen"): caches of
-    computed figures (the indicators) ask `is_bookkeeping_commit` and keep their result."""
+@contextmanager
+def bookkeeping() -> Iterator[None]:
+    """Commits inside change no figure (a session's or a phone's "last seen", a stored copy of the
+    indicators): caches of computed figures ask `is_bookkeeping_commit` and keep their result."""
     token = _BOOKKEEPING.set(True)
     try:
-        session.commit()
+        yield
     finally:
         _BOOKKEEPING.reset(token)
+
+
+def bookkeeping_commit(session: Session) -> None:
+    with bookkeeping():
+        session.commit()
 
 
 def is_bookkeeping_commit() -> bool:

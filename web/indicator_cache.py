@@ -2,60 +2,117 @@
 something changes: they read the whole year (2.5–5 s at district scale: 50,000 volunteers and half
 a million records), and clicking through fourteen drill-downs recomputed them fourteen times.
 
-Invalidation: a commit made by the office (a review, a ledger entry, an import, a coordinator's
-edit, the CLI) starts a new generation, so their own change shows at once; a stamp such as a
-session's "last seen" (`bookkeeping_commit`) does not. A volunteer's scan,
-sign-in or survey answer does not: on a patrol night scans commit many times a second, and each
-would otherwise have made the next coordinator page recompute the year. Those changes, and every
-change made by another process (another gunicorn worker, the bot, the scheduler), show once the
-result is `INDICATOR_CACHE_SECONDS` old (60 s).
+Two levels. Each web worker keeps the reports it served in memory; behind that, every process
+shares the last computation of each year in the database (`indicator_snapshots`,
+services/indicator_snapshots.py), which the scheduler refreshes every `INDICATOR_SNAPSHOT_SECONDS`
+for today. So a worker that has just started answers from the table instead of computing the year
+while a coordinator waits, and a computation made by one worker serves the others: each page
+looks up the stored one's start time (one indexed row) and reads it only when it is newer.
 
-An aged result is not recomputed while a coordinator waits: the page gets it and a background
-thread in the same worker computes the new one (stale-while-revalidate), for at most
-`INDICATOR_STALE_SECONDS` (15 min) after which the page computes afresh. Tests (app.testing) and
-`INDICATOR_BACKGROUND_REFRESH=0` recompute in the request instead. The year-end self-evaluation
-export always computes afresh.
+Invalidation: a commit made by the office (a review, a ledger entry, an import, a coordinator's
+edit, the CLI) in this process starts a new generation; a stamp such as a session's "last seen"
+(`bookkeeping`) does not. A volunteer's scan, sign-in or survey answer does not either: on a
+patrol night scans commit many times a second, and each would otherwise have made the next
+coordinator page recompute the year. Those changes, and every change made by another process
+(another gunicorn worker, the bot, the scheduler), show once the result is
+`INDICATOR_CACHE_SECONDS` old (60 s).
+
+Nobody waits for a long computation if figures exist: an aged result is served while a thread in
+the same worker computes the new one (stale-while-revalidate), for at most `INDICATOR_STALE_SECONDS`
+(15 min) after which the page computes afresh. After the office's own change, a year that computes
+in under `INDICATOR_INLINE_SECONDS` (a small programme) is computed in the request, so the change
+shows at once; a longer one is served as it was, marked "updating" (the page says so and reloads
+itself), while the thread computes. Tests (app.testing) and `INDICATOR_BACKGROUND_REFRESH=0`
+compute in the request instead. The year-end self-evaluation export always computes afresh.
 """
 from __future__ import annotations
 
 import logging
 import threading
-import time
-from datetime import date, datetime
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timezone
 
 from flask import Flask, current_app, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from extensions import db
+from services.clock import system_clock
+from services.indicator_snapshots import SHARED_EVIDENCE, Snapshot, compute_snapshot, load_snapshot, save_snapshot
+from services.indicators import IndicatorReport, with_evidence_limit
 from services.transactions import is_bookkeeping_commit
-from services.indicators import IndicatorReport, compute_indicators, with_evidence_limit
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
-_cache: dict[tuple, tuple[float, int, IndicatorReport]] = {}
+_EPOCH = datetime.min.replace(tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    snapshot: Snapshot
+    generation: int   # this process's generation when the computation started
+
+
+_cache: dict[tuple, _Entry] = {}
 _refreshing: set[tuple] = set()
 _generation = 0
-# Requests whose commits do not invalidate: a phone's scan, sign-in, survey answer, inbox.
-_VOLUNTEER_BLUEPRINTS = frozenset({"scan", "signin", "api_v1", "main", "channels"})
+_changed_at = _EPOCH   # the last office commit in this process (UTC)
+# Requests whose commits change no figure: a phone's scan, sign-in, survey answer, inbox; a
+# coordinator's sign-in, inbox and export queue.
+_NO_FIGURE_BLUEPRINTS = frozenset({"scan", "signin", "api_v1", "main", "channels",
+                                   "coord_auth", "coord_inbox", "coord_exports"})
 
 
 @event.listens_for(Engine, "commit")
 def _something_changed(_conn) -> None:
-    global _generation
-    if is_bookkeeping_commit() or (has_request_context() and request.blueprint in _VOLUNTEER_BLUEPRINTS):
+    global _generation, _changed_at
+    if is_bookkeeping_commit() or (has_request_context() and request.blueprint in _NO_FIGURE_BLUEPRINTS):
         return
     _generation += 1
+    _changed_at = system_clock()
 
 
-def _compute(app: Flask, key: tuple, year: int, today: date, evidence_limit: int) -> IndicatorReport:
-    generation = _generation  # read before computing: a change during the computation wins
-    report = compute_indicators(db.session, year, today=today, evidence_limit=evidence_limit)
+def forget() -> None:
+    """Drop this worker's reports (after an erasure: they name volunteers)."""
+    with _lock:
+        _cache.clear()
+
+
+def _age(snapshot: Snapshot) -> float:
+    return (system_clock() - snapshot.computed_at).total_seconds()
+
+
+def _remember(key: tuple, entry: _Entry) -> None:
     with _lock:
         if len(_cache) > 64:
             _cache.clear()
-        _cache[key] = (time.monotonic(), generation, report)
-    return report
+        held = _cache.get(key)
+        if held is None or held.snapshot.started_at <= entry.snapshot.started_at:
+            _cache[key] = entry
+
+
+def _compute(app: Flask, key: tuple, year: int, today: date, evidence_limit: int) -> Snapshot:
+    generation = _generation  # read before computing: a change during the computation wins
+    snapshot = compute_snapshot(db.session, year, today=today, evidence_limit=evidence_limit)
+    _remember(key, _Entry(snapshot, generation))
+    try:
+        with Session(db.engine) as own:   # its own transaction: the request's session is left alone
+            save_snapshot(own, snapshot, evidence_limit=evidence_limit)
+    except Exception:  # noqa: BLE001 - the figures are computed; only the other processes miss them
+        log.warning("indicator snapshot not stored", exc_info=True)
+    return snapshot
+
+
+def _load(year: int, today: date, evidence_limit: int, *, newer_than: datetime | None) -> Snapshot | None:
+    """The snapshot another process (or this one, before a restart) stored, if newer than what
+    this worker holds."""
+    try:
+        return load_snapshot(db.session, year, today, evidence_limit, newer_than=newer_than)
+    except Exception:  # noqa: BLE001 - e.g. a database not yet migrated: compute instead
+        log.warning("indicator snapshot not read", exc_info=True)
+        db.session.rollback()
+        return None
 
 
 def _refresh_in_background(app: Flask, key: tuple, year: int, today: date, evidence_limit: int) -> None:
@@ -80,9 +137,6 @@ def _refresh_in_background(app: Flask, key: tuple, year: int, today: date, evide
     threading.Thread(target=run, name="indicator-refresh", daemon=True).start()
 
 
-SHARED_EVIDENCE = 2000  # one computation with this much evidence serves every smaller limit
-
-
 def cached_indicators(year: int, *, today: date, evidence_limit: int = 100) -> IndicatorReport:
     """The year's report, computed once for every page that needs at most `SHARED_EVIDENCE` names
     of evidence (the dashboard, the drill-downs, the digest preview, the JSON API) and cut to the
@@ -92,22 +146,41 @@ def cached_indicators(year: int, *, today: date, evidence_limit: int = 100) -> I
     return report if evidence_limit >= limit else with_evidence_limit(report, evidence_limit)
 
 
+def _served(snapshot: Snapshot, *, updating: bool = False) -> IndicatorReport:
+    return replace(snapshot.report, computed_at=snapshot.computed_at, updating=updating)
+
+
 def _cached(year: int, today: date, evidence_limit: int) -> IndicatorReport:
     app = current_app._get_current_object()
-    ttl = float(app.config.get("INDICATOR_CACHE_SECONDS", 60))
-    stale = float(app.config.get("INDICATOR_STALE_SECONDS", 900))
-    background = app.config.get("INDICATOR_BACKGROUND_REFRESH", True) and not app.testing
+    config = app.config
+    ttl = float(config.get("INDICATOR_CACHE_SECONDS", 60))
+    stale = float(config.get("INDICATOR_STALE_SECONDS", 900))
+    inline = float(config.get("INDICATOR_INLINE_SECONDS", 1.0))
+    background = config.get("INDICATOR_BACKGROUND_REFRESH", True) and not app.testing
     key = (id(app), year, today, evidence_limit)
     with _lock:
-        hit = _cache.get(key)
-    if hit is not None and hit[1] == _generation:
-        age = time.monotonic() - hit[0]
+        held = _cache.get(key)
+    # Another process may have stored a newer computation (one that holds a change made there):
+    # a look at one row's time, the report itself read only when it is newer than the one held.
+    generation = _generation
+    stored = _load(year, today, evidence_limit, newer_than=held.snapshot.started_at if held else None)
+    if stored is not None:
+        # It holds this process's changes if it was started after the last of them.
+        held = _Entry(stored, generation if stored.started_at > _changed_at else -1)
+        _remember(key, held)
+    if held is not None and held.generation == _generation:
+        age = _age(held.snapshot)
         if age < ttl:
-            return hit[2]
+            return _served(held.snapshot)
         if background and age < stale:
             _refresh_in_background(app, key, year, today, evidence_limit)
-            return hit[2]
-    return _compute(app, key, year, today, evidence_limit)
+            return _served(held.snapshot)
+    elif held is not None and background and held.snapshot.seconds >= inline and _age(held.snapshot) < stale:
+        # The figures from before this process's last change, while the new ones are computed:
+        # at district scale that takes seconds, too long to keep a coordinator waiting.
+        _refresh_in_background(app, key, year, today, evidence_limit)
+        return _served(held.snapshot, updating=True)
+    return _served(_compute(app, key, year, today, evidence_limit))
 
 
 def warm_up(app: Flask) -> None:
@@ -115,7 +188,8 @@ def warm_up(app: Flask) -> None:
     gunicorn's post_worker_init), so the office's first page after a restart does not wait the
     seconds a district's year takes. Only with INDICATOR_WARM_UP=1, never in tests: in the district
     soak, four workers computing at once on a restart took 10 s of CPU from the scans and left each
-    worker about 30 MB larger whether or not anyone opened the indicators."""
+    worker about 30 MB larger whether or not anyone opened the indicators. With the scheduler keeping
+    `indicator_snapshots` fresh it is seldom worth it: a starting worker reads the stored report."""
     if not isinstance(app, Flask) or app.testing or not app.config.get("INDICATOR_WARM_UP"):
         return
 
@@ -128,7 +202,12 @@ def warm_up(app: Flask) -> None:
                 try:
                     today = datetime.now(local_zone(app.config["TIMEZONE"])).date()
                     year = programme_year_of(db.session, today)
-                    _compute(app, (id(app), year, today, SHARED_EVIDENCE), year, today, SHARED_EVIDENCE)
+                    key = (id(app), year, today, SHARED_EVIDENCE)
+                    stored = _load(year, today, SHARED_EVIDENCE, newer_than=None)
+                    if stored is None:
+                        _compute(app, key, year, today, SHARED_EVIDENCE)
+                    else:
+                        _remember(key, _Entry(stored, _generation if stored.started_at > _changed_at else -1))
                 finally:
                     db.session.remove()
         except Exception:  # noqa: BLE001 - a cold cache only costs the first page its wait

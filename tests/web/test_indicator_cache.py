@@ -1,9 +1,20 @@
 """The indicator pages share one computation until something is committed (or the cache ages)."""
 from __future__ import annotations
 
+import pytest
+
+import services.indicator_snapshots
 import services.indicators
 import web.indicator_cache
 from tests.services.test_indicators import Y, programme  # noqa: F401  (fixture)
+
+
+@pytest.fixture(autouse=True)
+def _empty_worker():
+    """Each test starts as a fresh web worker: nothing from an earlier test's programme in memory."""
+    web.indicator_cache.forget()
+    yield
+    web.indicator_cache.forget()
 
 
 def test_drill_downs_reuse_one_computation_until_a_commit(client, auth, programme, session, monkeypatch):  # noqa: F811
@@ -31,7 +42,7 @@ def _counting(monkeypatch):
         calls.append(kwargs.get("evidence_limit"))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(web.indicator_cache, "compute_indicators", counting)
+    monkeypatch.setattr(services.indicator_snapshots, "compute_indicators", counting)
     return calls
 
 
@@ -122,3 +133,93 @@ def test_a_last_seen_stamp_is_not_a_change(app, session):
     session.add(Complaint(received_on=date(Y, 5, 3), source="热线", description="真的变化", status="open"))
     session.commit()
     assert web.indicator_cache._generation == before + 1
+
+
+def _today():
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+    return datetime.now(ZoneInfo("Asia/Shanghai")).date()
+
+
+def _complaints(body) -> int:
+    return next(i["evidence"]["complaints"] for i in body["indicators"] if "complaints" in i["evidence"])
+
+
+def _complain(session, day: int) -> None:
+    from datetime import date
+
+    from models import Complaint
+    session.add(Complaint(received_on=date(Y, 5, day), source="热线", description="噪音", status="open"))
+    session.commit()  # an office change (outside a volunteer's request)
+
+
+def _wait_for_refresh(calls, n: int) -> None:
+    import time
+    for _ in range(200):
+        if len(calls) == n and not web.indicator_cache._refreshing:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{len(calls)} computations, expected {n}")
+
+
+def test_a_worker_with_nothing_in_memory_answers_from_the_stored_report(client, auth, programme, session,  # noqa: F811
+                                                                         monkeypatch):
+    """A web worker that has just started finds the year the scheduler (or another worker) stored,
+    instead of computing it while the coordinator waits; signing in is not a change."""
+    from services.indicator_snapshots import SHARED_EVIDENCE, compute_snapshot, save_snapshot
+    auth.login()
+    stored = compute_snapshot(session, Y, today=_today(), evidence_limit=SHARED_EVIDENCE)
+    save_snapshot(session, stored, evidence_limit=SHARED_EVIDENCE)
+    web.indicator_cache.forget()
+    calls = _counting(monkeypatch)
+    body = client.get(f"/api/v1/indicators?year={Y}").get_json()
+    assert calls == [] and body["computed_at"] == stored.computed_at.isoformat() and body["updating"] is False
+    page = client.get(f"/coord/programme/?year={Y}").get_data(as_text=True)
+    assert calls == [] and "计算" in page and 'http-equiv="refresh"' not in page
+
+
+def test_a_stored_report_older_than_this_workers_change_is_not_served_as_current(client, auth, programme,  # noqa: F811
+                                                                                  session, monkeypatch):
+    from services.indicator_snapshots import SHARED_EVIDENCE, compute_snapshot, save_snapshot
+    auth.login()
+    save_snapshot(session, compute_snapshot(session, Y, today=_today(), evidence_limit=SHARED_EVIDENCE),
+                  evidence_limit=SHARED_EVIDENCE)
+    before = _complaints(client.get(f"/api/v1/indicators?year={Y}").get_json())
+    web.indicator_cache.forget()
+    _complain(session, 6)
+    calls = _counting(monkeypatch)
+    body = client.get(f"/api/v1/indicators?year={Y}").get_json()
+    assert calls == [2000] and _complaints(body) == before + 1 and body["updating"] is False
+
+
+def test_after_the_offices_change_a_slow_year_is_shown_updating_while_it_is_recomputed(  # noqa: F811
+        app, client, auth, programme, session, monkeypatch):  # noqa: F811
+    """At district scale the year takes seconds: after the office's own change the page answers at
+    once with the figures from before, says so and reloads itself, while a thread counts the change."""
+    calls = _counting(monkeypatch)
+    monkeypatch.setattr(app, "testing", False)
+    monkeypatch.setitem(app.config, "INDICATOR_INLINE_SECONDS", 0.0)   # every computation counts as slow
+    auth.login()
+    first = client.get(f"/api/v1/indicators?year={Y}").get_json()
+    assert calls == [2000] and first["updating"] is False
+    _complain(session, 7)
+    page = client.get(f"/coord/programme/?year={Y}").get_data(as_text=True)
+    assert '<meta http-equiv="refresh" content="5">' in page and "刚才的修改正在计入指标" in page
+    _wait_for_refresh(calls, 2)
+    body = client.get(f"/api/v1/indicators?year={Y}").get_json()
+    assert body["updating"] is False and _complaints(body) == _complaints(first) + 1 and len(calls) == 2
+    page = client.get(f"/coord/programme/indicator/10?year={Y}").get_data(as_text=True)
+    assert 'http-equiv="refresh"' not in page and "刚才的修改正在计入指标" not in page
+
+
+def test_after_the_offices_change_a_quick_year_is_computed_in_the_request(app, client, auth, programme,  # noqa: F811
+                                                                          session, monkeypatch):
+    """A small programme's year takes milliseconds: the office's own change shows at once."""
+    calls = _counting(monkeypatch)
+    monkeypatch.setattr(app, "testing", False)
+    monkeypatch.setitem(app.config, "INDICATOR_INLINE_SECONDS", 1000.0)
+    auth.login()
+    first = client.get(f"/api/v1/indicators?year={Y}").get_json()
+    _complain(session, 8)
+    body = client.get(f"/api/v1/indicators?year={Y}").get_json()
+    assert len(calls) == 2 and body["updating"] is False and _complaints(body) == _complaints(first) + 1

@@ -25,6 +25,7 @@ from services.hours import volunteer_hours
 from services.programme_year import current_year
 from services.messaging import chat_link_of
 from services.review import list_adjustments, list_attendances
+from web.indicator_cache import forget as forget_indicators
 from web.auth import actor, current_user
 from web.params import year_arg
 from web.runtime import clock, now, scan_rules
@@ -205,6 +206,7 @@ def erase(volunteer_id: int):
         return redirect(url_for(".detail", volunteer_id=volunteer_id))
     try:
         erase_volunteer(db.session, volunteer_id, actor=actor())
+        forget_indicators()   # this worker's copies name the person too
         flash(_("已删除该志愿者的个人信息"), "success")
     except DomainError as exc:
         db.session.rollback()

@@ -1,0 +1,152 @@
+"""The year's indicators kept in the database (`indicator_snapshots`), so one computation serves
+every process: the scheduler refreshes today's every few minutes, and a web worker that computes a
+year (another year, or after the office changed something) leaves its result for the others.
+
+Why a table and not each worker's memory alone: at district scale the year takes seconds, and a
+cache per worker meant that the first indicator page after a restart, on each worker, computed it
+while a coordinator waited.
+
+The report travels as JSON with a few tags (dates, tuples, dictionaries keyed by numbers), and is
+checked to come back equal to what was computed: pickle would be shorter, but a row in a table
+must not be able to run code when it is read.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, fields
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Callable
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
+
+from models.indicator_snapshot import IndicatorSnapshot
+from services.clock import Clock, system_clock
+from services.indicators import IndicatorReport, IndicatorRow, compute_indicators
+from services.transactions import bookkeeping, write_transaction
+
+KEEP_DAYS = 7
+SHARED_EVIDENCE = 2000  # names of evidence kept: one computation serves every page (they show fewer)   # a snapshot "as of" an older day is deleted when a newer one is written
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    report: IndicatorReport
+    today: date              # the day it was computed for (the report of a past year is as of its end)
+    started_at: datetime     # UTC; changes committed after it are not in the report
+    computed_at: datetime    # UTC
+    seconds: float           # how long the computation took
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, dict):
+        if all(isinstance(k, str) for k in value):
+            return {k: _encode(v) for k, v in value.items()}
+        return {"~map": [[_encode(k), _encode(v)] for k, v in value.items()]}
+    if isinstance(value, tuple):
+        return {"~tuple": [_encode(v) for v in value]}
+    if isinstance(value, list):
+        return [_encode(v) for v in value]
+    if isinstance(value, datetime):
+        return {"~datetime": value.isoformat()}
+    if isinstance(value, date):
+        return {"~date": value.isoformat()}
+    if isinstance(value, Decimal):
+        return {"~decimal": str(value)}
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    raise TypeError(f"cannot keep {type(value).__name__} in an indicator snapshot")
+
+
+_TAGS: dict[str, Callable[[Any], Any]] = {
+    "~map": lambda items: {_decode(k): _decode(v) for k, v in items},
+    "~tuple": lambda items: tuple(_decode(v) for v in items),
+    "~datetime": datetime.fromisoformat,
+    "~date": date.fromisoformat,
+    "~decimal": Decimal,
+}
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict):
+        if len(value) == 1:
+            (key, inner), = value.items()
+            if key in _TAGS:
+                return _TAGS[key](inner)
+        return {k: _decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return value
+
+
+def report_to_json(report: IndicatorReport) -> str:
+    data = {f.name: getattr(report, f.name) for f in fields(IndicatorReport)}
+    data["rows"] = [{f.name: getattr(r, f.name) for f in fields(IndicatorRow)} for r in report.rows]
+    return json.dumps(_encode(data), ensure_ascii=False, separators=(",", ":"))
+
+
+def report_from_json(text: str) -> IndicatorReport:
+    data = _decode(json.loads(text))
+    data["rows"] = [IndicatorRow(**row) for row in data["rows"]]
+    return IndicatorReport(**data)
+
+
+def load_snapshot(session: Session, year: int, today: date, evidence_limit: int, *,
+                  newer_than: datetime | None = None) -> Snapshot | None:
+    """The stored report, or None; also None when it was started at or before `newer_than` (what
+    the caller holds already, or its last change), without reading the report itself."""
+    S = IndicatorSnapshot
+    head = session.execute(select(S.id, S.started_at, S.computed_at, S.seconds).where(
+        S.year == year, S.asked_on == today, S.evidence_limit == evidence_limit)).first()
+    if head is None or (newer_than is not None and head.started_at <= newer_than):
+        return None
+    payload = session.scalar(select(S.payload).where(S.id == head.id))
+    if payload is None:   # replaced in between: the caller computes or asks again
+        return None
+    return Snapshot(report_from_json(payload), today, head.started_at, head.computed_at, head.seconds)
+
+
+def save_snapshot(session: Session, snapshot: Snapshot, *, evidence_limit: int) -> bool:
+    """Replace the snapshot of the same year, day and evidence limit, unless the one stored was
+    started later (two processes computed at once: the later start saw more), and drop snapshots
+    computed for days more than KEEP_DAYS back. Committed as bookkeeping: storing figures is not a change
+    to them, so it must not make the other pages recompute. `session` should be one of its own:
+    the write commits whatever it holds."""
+    report = snapshot.report
+    S = IndicatorSnapshot.__table__
+    key = (S.c.year == report.year, S.c.asked_on == snapshot.today, S.c.evidence_limit == evidence_limit)
+    with bookkeeping(), write_transaction(session) as conn:
+        stored = conn.execute(select(S.c.started_at).where(*key)).scalar()
+        if stored is not None and stored > snapshot.started_at:
+            return False
+        conn.execute(delete(S).where(*key))
+        conn.execute(delete(S).where(S.c.asked_on < snapshot.today - timedelta(days=KEEP_DAYS)))
+        conn.execute(insert(S).values(year=report.year, asked_on=snapshot.today, evidence_limit=evidence_limit,
+                                      started_at=snapshot.started_at, computed_at=snapshot.computed_at,
+                                      seconds=snapshot.seconds, payload=report_to_json(report)))
+    return True
+
+
+def compute_snapshot(session: Session, year: int, *, today: date, evidence_limit: int,
+                     clock: Clock = system_clock) -> Snapshot:
+    started, tick = clock(), time.perf_counter()
+    report = compute_indicators(session, year, today=today, evidence_limit=evidence_limit)
+    return Snapshot(report, today, started, clock(), round(time.perf_counter() - tick, 3))
+
+
+def forget_snapshots(session: Session) -> int:
+    """Delete every snapshot (they name volunteers in their evidence): after an erasure, so that no
+    stored report still names the person. The next page or the scheduler computes afresh."""
+    return session.execute(delete(IndicatorSnapshot)).rowcount or 0
+
+
+def store_today(session: Session, *, today: date, clock: Clock = system_clock) -> Snapshot:
+    """Compute the programme year of `today` and store it: the scheduler's job."""
+    from services.programme_year import programme_year_of
+
+    snapshot = compute_snapshot(session, programme_year_of(session, today), today=today,
+                                evidence_limit=SHARED_EVIDENCE, clock=clock)
+    save_snapshot(session, snapshot, evidence_limit=SHARED_EVIDENCE)
+    return snapshot
