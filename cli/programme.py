@@ -34,9 +34,20 @@ def _year(year: int | None) -> int:
 @click.command("indicators", help="计算年度 14 项绩效指标")
 @click.option("--year", type=int, default=None, help="年度（默认今年，按截至今日计算）")
 @click.option("--json", "as_json", is_flag=True, help="输出 JSON")
+@click.option("--store", is_flag=True,
+              help="计算今日所在年度并存入数据库，供各网页进程使用（调度器每 5 分钟运行一次）")
+@click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="按哪一天计算（默认今天）")
 @with_appcontext
-def indicators(year: int | None, as_json: bool) -> None:
-    report = compute_indicators(db.session, _year(year), today=_today())
+def indicators(year: int | None, as_json: bool, store: bool, today: datetime | None) -> None:
+    day = today.date() if today else _today()
+    if store:
+        from services.indicator_snapshots import store_today
+
+        snapshot = store_today(db.session, today=day)
+        click.echo(json.dumps({"year": snapshot.report.year, "today": day.isoformat(), "seconds": snapshot.seconds}))
+        return
+    report = compute_indicators(db.session, year if year is not None else programme_year_of(db.session, day),
+                                today=day)
     if as_json:
         click.echo(json.dumps(report_as_dict(report), ensure_ascii=False, indent=2, default=str))
         return

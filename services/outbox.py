@@ -166,9 +166,16 @@ def claim_due(session: Session, *, worker: str, limit: int = 50, clock: Clock = 
         due = (select(O.c.id).where(O.c.status == OUT_PENDING, O.c.channel == channel, O.c.next_attempt_at <= now)
                .order_by(O.c.id).limit(limit))
         if conn.dialect.name == "postgresql":
-            due = due.with_for_update(skip_locked=True)
-        rows = conn.execute(update(O).where(O.c.id.in_(due.scalar_subquery()))
-                            .values(status=OUT_SENDING, claimed_at=now, claimed_by=worker)
+            # A materialised CTE, not `id IN (subquery)`: PostgreSQL may run an IN subquery once
+            # per outer row (a semi-join), and with SKIP LOCKED each run can pick other rows, so
+            # the LIMIT did not hold. On a fresh outbox (no statistics yet) one claim of 50 took
+            # a whole 5,000-message notice: the rows sat in `sending` while the standby sender
+            # could not help, and the sender held them all in memory (+13 MB).
+            batch = due.with_for_update(skip_locked=True).cte("due").prefix_with("MATERIALIZED")
+            claim = update(O).where(O.c.id == batch.c.id)
+        else:   # SQLite runs the IN subquery once, inside the writer's BEGIN IMMEDIATE
+            claim = update(O).where(O.c.id.in_(due.scalar_subquery()))
+        rows = conn.execute(claim.values(status=OUT_SENDING, claimed_at=now, claimed_by=worker)
                             .returning(O.c.id, O.c.chat_id, O.c.payload, O.c.attempts, O.c.message_id,
                                        O.c.volunteer_id, O.c.bulk, O.c.team)).all()
     return sorted((Claimed(r.id, r.chat_id, json.loads(r.payload), r.attempts, r.message_id, r.volunteer_id,

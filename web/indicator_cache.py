@@ -56,6 +56,7 @@ class _Entry:
 
 _cache: dict[tuple, _Entry] = {}
 _refreshing: set[tuple] = set()
+_failed: set[tuple] = set()   # the last background computation failed: the next page computes (and shows why)
 _generation = 0
 _changed_at = _EPOCH   # the last office commit in this process (UTC)
 # Requests whose commits change no figure: a phone's scan, sign-in, survey answer, inbox; a
@@ -130,6 +131,8 @@ def _refresh_in_background(app: Flask, key: tuple, year: int, today: date, evide
                     db.session.remove()
         except Exception:  # noqa: BLE001 - the next page computes in the request instead
             log.exception("indicator refresh failed")
+            with _lock:
+                _failed.add(key)
         finally:
             with _lock:
                 _refreshing.discard(key)
@@ -156,10 +159,12 @@ def _cached(year: int, today: date, evidence_limit: int) -> IndicatorReport:
     ttl = float(config.get("INDICATOR_CACHE_SECONDS", 60))
     stale = float(config.get("INDICATOR_STALE_SECONDS", 900))
     inline = float(config.get("INDICATOR_INLINE_SECONDS", 1.0))
-    background = config.get("INDICATOR_BACKGROUND_REFRESH", True) and not app.testing
     key = (id(app), year, today, evidence_limit)
     with _lock:
         held = _cache.get(key)
+        failed = key in _failed
+        _failed.discard(key)
+    background = config.get("INDICATOR_BACKGROUND_REFRESH", True) and not app.testing and not failed
     # Another process may have stored a newer computation (one that holds a change made there):
     # a look at one row's time, the report itself read only when it is newer than the one held.
     generation = _generation

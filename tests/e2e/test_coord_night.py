@@ -228,7 +228,7 @@ def test_no_coordinator_page_scrolls_sideways_at_360_px(night, app, locale):
                 .slice(0, 4).map(e => e.tagName.toLowerCase() + '.' + e.className + ' "' + (e.innerText || '').slice(0, 20) + '"')""")
             problems.append(f"{url}: scrollWidth {width}: {culprits}")
         # and the links tapped most on a patrol night are big enough for a thumb
-        small = page.evaluate("""() => [...document.querySelectorAll('.pager a, .filter-links a, a.tel, td a.bad')]
+        small = page.evaluate("""() => [...document.querySelectorAll('.pager a, .filter-links a, a.tel, td a.bad, details.card > summary')]
             .filter(e => e.offsetParent !== null && e.getBoundingClientRect().height < 44)
             .slice(0, 3).map(e => (e.innerText || '').trim().slice(0, 20))""")
         if small:

@@ -81,6 +81,32 @@ def test_claim_send_retry_and_stale_claims(session, people):
     assert {c.id for c in claim_due(session, worker="w3", clock=fixed_clock(later))} >= {claimed[1].id}
 
 
+def test_a_claim_takes_at_most_its_limit_whatever_plan_the_database_picks(session, people):
+    """PostgreSQL may run an `IN (… LIMIT n FOR UPDATE SKIP LOCKED)` subquery once per row of the
+    table (a nested-loop semi-join: it picked that for a fresh outbox with no statistics), and each
+    run then skips the rows the last one took: one claim of 50 took a whole 5,000-message notice.
+    The planner is pushed to that plan here; the claim must still take 2."""
+    for n in range(4):
+        send_notice(session, text=f"通知{n}", audience=Audience("all"), nonce=f"plan-{n}", created_by_user_id=None,
+                    clock=fixed_clock(NOW))
+    pending = session.scalar(select(func.count(OutboxItem.id)).where(OutboxItem.status == "pending"))
+    assert pending == 12
+    conn = session.connection()
+    postgres = conn.dialect.name == "postgresql"
+    if postgres:
+        for setting in ("enable_hashagg", "enable_hashjoin", "enable_mergejoin", "enable_material", "enable_sort"):
+            conn.exec_driver_sql(f"SET {setting} = off")
+        conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
+    try:
+        assert len(claim_due(session, worker="w1", limit=2, clock=fixed_clock(NOW))) == 2
+        assert len(claim_due(session, worker="w1", limit=3, clock=fixed_clock(NOW))) == 3
+    finally:
+        if postgres:
+            session.connection().exec_driver_sql("RESET ALL")
+            session.commit()
+    assert session.scalar(select(func.count(OutboxItem.id)).where(OutboxItem.status == "sending")) == 5
+
+
 def test_blocked_chat_is_marked_unreachable_with_its_pending_rows(session, people):
     send_notice(session, text="一", audience=Audience("all"), nonce="1", created_by_user_id=None)
     send_notice(session, text="二", audience=Audience("all"), nonce="2", created_by_user_id=None)

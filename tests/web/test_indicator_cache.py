@@ -223,3 +223,26 @@ def test_after_the_offices_change_a_quick_year_is_computed_in_the_request(app, c
     _complain(session, 8)
     body = client.get(f"/api/v1/indicators?year={Y}").get_json()
     assert len(calls) == 2 and body["updating"] is False and _complaints(body) == _complaints(first) + 1
+
+
+def test_when_the_background_computation_fails_the_next_page_computes_in_the_request(  # noqa: F811
+        app, client, auth, programme, session, monkeypatch):  # noqa: F811
+    """No page that reloads itself for ever over figures that never come: the failure shows."""
+    calls = _counting(monkeypatch)
+    monkeypatch.setattr(app, "testing", False)
+    monkeypatch.setitem(app.config, "INDICATOR_INLINE_SECONDS", 0.0)
+    auth.login()
+    client.get(f"/api/v1/indicators?year={Y}")
+    real = services.indicator_snapshots.compute_indicators
+
+    def broken(*args, **kwargs):
+        calls.append("broken")
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(services.indicator_snapshots, "compute_indicators", broken)
+    _complain(session, 9)
+    assert client.get(f"/api/v1/indicators?year={Y}").get_json()["updating"] is True
+    _wait_for_refresh(calls, 2)
+    monkeypatch.setattr(services.indicator_snapshots, "compute_indicators", real)
+    body = client.get(f"/api/v1/indicators?year={Y}").get_json()   # computed here, not "updating" again
+    assert body["updating"] is False and calls == [2000, "broken", 2000]
