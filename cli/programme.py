@@ -23,7 +23,8 @@ STATUS = {"green": "达成", "amber": "进行中", "red": "未达成"}
 
 
 def _today():
-    return datetime.now(SHANGHAI).date()
+    from services.clock import local_zone
+    return datetime.now(local_zone(current_app.config["TIMEZONE"])).date()
 
 
 def _year(year: int | None) -> int:
@@ -40,6 +41,8 @@ def _year(year: int | None) -> int:
 @with_appcontext
 def indicators(year: int | None, as_json: bool, store: bool, today: datetime | None) -> None:
     day = today.date() if today else _today()
+    if store and year is not None:
+        raise click.UsageError("--store 总是计算 --today 所在的年度，不能同时指定 --year")
     if store:
         from services.indicator_snapshots import store_today
 

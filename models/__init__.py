@@ -4,7 +4,7 @@ from models.audit import CoordinatorAction, PersonalDataExport
 from models.channels import ContactPreference, DeliveryAttempt, TeamRobot
 from models.event import Assignment, Event, Shift
 from models.exports import ExportJob
-from models.indicator_snapshot import IndicatorSnapshot
+from models.indicator_snapshot import IndicatorMarks, IndicatorSnapshot
 from models.messaging import (ChatLink, ChatLinkToken, Message, MessageRecipient, NoticeDraft, OutboxItem,
                               SurveyAnswer, SurveyComment, SurveyRound)
 from models.point import PatrolPoint
@@ -15,7 +15,7 @@ from models.user import CoordSession, User
 from models.volunteer import Volunteer
 
 __all__ = [
-    "CoordinatorAction", "ExportJob", "IndicatorSnapshot",
+    "CoordinatorAction", "ExportJob", "IndicatorMarks", "IndicatorSnapshot",
     "BudgetLine", "Complaint", "EquipmentDelivery", "EquipmentIssue", "Expenditure", "InsuranceCover",
     "InsurancePolicy", "JobRun", "ProgrammeDocument", "ProgrammeYear",
     "ChatLink", "ChatLinkToken", "Message", "MessageRecipient", "NoticeDraft", "OutboxItem", "SurveyAnswer", "SurveyComment",

@@ -30,3 +30,17 @@ class IndicatorSnapshot(db.Model):
     payload: Mapped[str] = mapped_column(Text)                # the report, services/indicator_snapshots.py encodes it
 
     __table_args__ = (UniqueConstraint("year", "asked_on", "evidence_limit", name="uq_indicator_snapshots_key"),)
+
+
+class IndicatorMarks(db.Model):
+    """One row (id 1): when the office last changed something through the web, and when a
+    volunteer's personal data was last erased. Every process reads it beside the stored report: a
+    report started before the last change is shown as "updating" by every web worker, not only by
+    the one that took the change; one started before an erasure is never shown or stored again
+    (it may name the person)."""
+
+    __tablename__ = "indicator_marks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    forgotten_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

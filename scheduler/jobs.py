@@ -88,7 +88,7 @@ def indicator_snapshot() -> None:
         done = subprocess.run(  # nosec B603 - sys.executable and our own command
             [sys.executable, "-m", "flask", "--app", "app", "indicators", "--store", "--today", today.isoformat()],
             cwd=Path(__file__).resolve().parent.parent, env=env, capture_output=True, text=True,
-            timeout=float(app.config.get("INDICATOR_SNAPSHOT_TIMEOUT_SECONDS") or 600))
+            timeout=600)
         if done.returncode != 0:
             raise RuntimeError(f"flask indicators --store failed ({done.returncode}): {done.stderr[-800:]}")
         return json.loads(done.stdout.strip().splitlines()[-1])

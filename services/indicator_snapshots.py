@@ -6,9 +6,9 @@ Why a table and not each worker's memory alone: at district scale the year takes
 cache per worker meant that the first indicator page after a restart, on each worker, computed it
 while a coordinator waited.
 
-The report travels as JSON with a few tags (dates, tuples, dictionaries keyed by numbers), and is
-checked to come back equal to what was computed: pickle would be shorter, but a row in a table
-must not be able to run code when it is read.
+The report travels as JSON with a few tags (dates, tuples, dictionaries keyed by numbers), which
+the tests check comes back equal to what was computed: pickle would be shorter, but a row in a
+table must not be able to run code when it is read.
 """
 from __future__ import annotations
 
@@ -19,16 +19,18 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Callable
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from models.indicator_snapshot import IndicatorSnapshot
+from models.indicator_snapshot import IndicatorMarks, IndicatorSnapshot
 from services.clock import Clock, system_clock
 from services.indicators import IndicatorReport, IndicatorRow, compute_indicators
 from services.transactions import bookkeeping, write_transaction
 
-KEEP_DAYS = 7
-SHARED_EVIDENCE = 2000  # names of evidence kept: one computation serves every page (they show fewer)   # a snapshot "as of" an older day is deleted when a newer one is written
+KEEP_DAYS = 7   # a report computed for an older day is deleted when a newer one is stored
+SHARED_EVIDENCE = 2000  # names of evidence kept: one computation serves every page (they show fewer)
 
 
 @dataclass(frozen=True)
@@ -93,40 +95,74 @@ def report_from_json(text: str) -> IndicatorReport:
     return IndicatorReport(**data)
 
 
+@dataclass(frozen=True)
+class Marks:
+    """What makes a stored report stale (`indicator_marks`): a report started at or before
+    `changed_at` lacks the office's last change; one started at or before `forgotten_at` may name a
+    person whose data was erased, and is neither shown nor stored."""
+    changed_at: datetime | None = None
+    forgotten_at: datetime | None = None
+
+
+def read_marks(session: Session) -> Marks:
+    row = session.execute(select(IndicatorMarks.changed_at, IndicatorMarks.forgotten_at)
+                          .where(IndicatorMarks.id == 1)).first()
+    return Marks(row.changed_at, row.forgotten_at) if row is not None else Marks()
+
+
+def _set_mark(conn, **values: datetime) -> None:
+    M = IndicatorMarks.__table__
+    if conn.execute(update(M).where(M.c.id == 1).values(**values)).rowcount == 0:
+        conn.execute(insert(M).values(id=1, **values))
+
+
+def mark_changed(session: Session, at: datetime) -> None:
+    """The office changed something (web/indicator_cache.py, at the end of its request): every
+    web worker now treats reports started before `at` as "updating". Its own transaction."""
+    with bookkeeping(), write_transaction(session) as conn:
+        _set_mark(conn, changed_at=at)
+
+
 def load_snapshot(session: Session, year: int, today: date, evidence_limit: int, *,
                   newer_than: datetime | None = None) -> Snapshot | None:
     """The stored report, or None; also None when it was started at or before `newer_than` (what
-    the caller holds already, or its last change), without reading the report itself."""
+    the caller holds already, or a mark), without reading the report itself."""
     S = IndicatorSnapshot
     head = session.execute(select(S.id, S.started_at, S.computed_at, S.seconds).where(
         S.year == year, S.asked_on == today, S.evidence_limit == evidence_limit)).first()
     if head is None or (newer_than is not None and head.started_at <= newer_than):
         return None
-    payload = session.scalar(select(S.payload).where(S.id == head.id))
-    if payload is None:   # replaced in between: the caller computes or asks again
+    payload = session.scalar(select(S.payload).where(S.id == head.id, S.started_at == head.started_at))
+    if payload is None:   # replaced in between: the caller uses what it holds, or computes
         return None
     return Snapshot(report_from_json(payload), today, head.started_at, head.computed_at, head.seconds)
 
 
 def save_snapshot(session: Session, snapshot: Snapshot, *, evidence_limit: int) -> bool:
-    """Replace the snapshot of the same year, day and evidence limit, unless the one stored was
-    started later (two processes computed at once: the later start saw more), and drop snapshots
-    computed for days more than KEEP_DAYS back. Committed as bookkeeping: storing figures is not a change
-    to them, so it must not make the other pages recompute. `session` should be one of its own:
-    the write commits whatever it holds."""
+    """Store the report for its year, day and evidence limit, unless the one stored was started
+    later (two processes computed at once: the later start saw more) or an erasure came after
+    this one started (it may name the person). Also drops reports for days more than KEEP_DAYS
+    back and any started before the last erasure. One upsert, so concurrent saves on PostgreSQL
+    neither collide on the key nor go backwards. Committed as bookkeeping: storing figures is not a
+    change to them. `session` should be one of its own: the write commits whatever it holds."""
     report = snapshot.report
     S = IndicatorSnapshot.__table__
-    key = (S.c.year == report.year, S.c.asked_on == snapshot.today, S.c.evidence_limit == evidence_limit)
     with bookkeeping(), write_transaction(session) as conn:
-        stored = conn.execute(select(S.c.started_at).where(*key)).scalar()
-        if stored is not None and stored > snapshot.started_at:
-            return False
-        conn.execute(delete(S).where(*key))
+        forgotten = read_marks(session).forgotten_at
+        if forgotten is not None:
+            conn.execute(delete(S).where(S.c.started_at <= forgotten))
+            if snapshot.started_at <= forgotten:
+                return False
         conn.execute(delete(S).where(S.c.asked_on < snapshot.today - timedelta(days=KEEP_DAYS)))
-        conn.execute(insert(S).values(year=report.year, asked_on=snapshot.today, evidence_limit=evidence_limit,
-                                      started_at=snapshot.started_at, computed_at=snapshot.computed_at,
-                                      seconds=snapshot.seconds, payload=report_to_json(report)))
-    return True
+        values = {"year": report.year, "asked_on": snapshot.today, "evidence_limit": evidence_limit,
+                  "started_at": snapshot.started_at, "computed_at": snapshot.computed_at,
+                  "seconds": snapshot.seconds, "payload": report_to_json(report)}
+        upsert = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(S).values(**values)
+        changed = {k: upsert.excluded[k] for k in ("started_at", "computed_at", "seconds", "payload")}
+        stored = conn.execute(upsert.on_conflict_do_update(
+            index_elements=[S.c.year, S.c.asked_on, S.c.evidence_limit], set_=changed,
+            where=S.c.started_at <= upsert.excluded.started_at).returning(S.c.id)).first()
+    return stored is not None
 
 
 def compute_snapshot(session: Session, year: int, *, today: date, evidence_limit: int,
@@ -136,9 +172,11 @@ def compute_snapshot(session: Session, year: int, *, today: date, evidence_limit
     return Snapshot(report, today, started, clock(), round(time.perf_counter() - tick, 3))
 
 
-def forget_snapshots(session: Session) -> int:
-    """Delete every snapshot (they name volunteers in their evidence): after an erasure, so that no
-    stored report still names the person. The next page or the scheduler computes afresh."""
+def forget_snapshots(session: Session, *, at: datetime) -> int:
+    """After an erasure (the caller's transaction): delete every stored report, since they name
+    volunteers in their evidence, and mark the time, so that a computation already running
+    elsewhere is neither shown nor stored afterwards. The next page or the scheduler computes afresh."""
+    _set_mark(session.connection(), forgotten_at=at)
     return session.execute(delete(IndicatorSnapshot)).rowcount or 0
 
 

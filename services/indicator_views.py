@@ -18,7 +18,7 @@ from models.volunteer import Volunteer
 from services.clock import SHANGHAI
 from services.errors import DomainError
 from services.i18n import _
-from services.indicators import GREEN, IndicatorReport, active_volunteer_ids, hours_by_volunteer
+from services.indicators import GREEN, PLUMBING_JOBS, IndicatorReport, active_volunteer_ids, hours_by_volunteer
 from services.hours import floor_hours
 from services.programme import programme_year
 from services.programme_year import year_dates
@@ -405,7 +405,8 @@ def _ledger(session: Session, report: IndicatorReport, number: int, start: date,
         docs = session.scalars(select(ProgrammeDocument).where(ProgrammeDocument.year == report.year)
                                .order_by(ProgrammeDocument.created_at)).all()
         data = [(None, [_("制度文件"), kinds.get(d.kind, d.kind), d.title, _local(d.created_at)]) for d in docs]
-        runs = session.scalars(select(JobRun).order_by(JobRun.started_at.desc()).limit(50)).all()
+        runs = session.scalars(select(JobRun).where(JobRun.job.not_in(PLUMBING_JOBS))
+                               .order_by(JobRun.started_at.desc()).limit(50)).all()
         data += [(None, [_("自动任务"), r.job, r.outcome, _local(r.started_at)]) for r in runs]
         data += [(None, [_("已送达消息"), k, n, ""]) for k, n in (ev.get("messages_sent") or {}).items()]
         summary = [_("制度文件 %(d)d 份，最近 %(r)d 次自动任务", d=len(docs), r=len(runs))]

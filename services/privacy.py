@@ -184,7 +184,7 @@ def erase_volunteer(session: Session, volunteer_id: int, *, actor: str, clock: C
                             .values(lat=None, lon=None, accuracy_m=None, response_json=None)).rowcount or 0
     session.execute(update(Attendance).where(Attendance.volunteer_id == vid).values(note=None))
     # Stored indicator reports name volunteers in their evidence: dropped, computed again on demand.
-    forget_snapshots(session)
+    forget_snapshots(session, at=system_clock())   # real time, as the reports' own times
     record_action(session, actor, "erase", f"volunteer:{vid}",
                   f"devices={devices}; links={links}; scans={scans}", clock=clock)
     session.commit()

@@ -133,6 +133,8 @@ def register_web(app: Flask) -> None:
     api.init_api(app)
     from web.metrics import register_metrics
     register_metrics(app)
+    from web import indicator_cache
+    indicator_cache.init_app(app)
 
     @app.before_request
     def _forget_identity() -> None:

@@ -32,14 +32,16 @@ import threading
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
 
-from flask import Flask, current_app, has_request_context, request
+from flask import Flask, current_app, g, has_request_context, request
+from flask_babel import force_locale
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from extensions import db
 from services.clock import system_clock
-from services.indicator_snapshots import SHARED_EVIDENCE, Snapshot, compute_snapshot, load_snapshot, save_snapshot
+from services.indicator_snapshots import (SHARED_EVIDENCE, Marks, Snapshot, compute_snapshot, load_snapshot, mark_changed,
+                                         read_marks, save_snapshot)
 from services.indicators import IndicatorReport, with_evidence_limit
 from services.transactions import is_bookkeeping_commit
 
@@ -65,6 +67,9 @@ _NO_FIGURE_BLUEPRINTS = frozenset({"scan", "signin", "api_v1", "main", "channels
                                    "coord_auth", "coord_inbox", "coord_exports"})
 
 
+_forgotten_at = _EPOCH  # the last erasure done by this process (UTC)
+
+
 @event.listens_for(Engine, "commit")
 def _something_changed(_conn) -> None:
     global _generation, _changed_at
@@ -72,11 +77,32 @@ def _something_changed(_conn) -> None:
         return
     _generation += 1
     _changed_at = system_clock()
+    if has_request_context():
+        g.pingan_indicators_changed = True   # told to the other processes as the request ends
+
+
+def _tell_other_processes(_exc: BaseException | None = None) -> None:
+    """An office request that changed something leaves the time in `indicator_marks`: every web
+    worker then shows the reports started before it as "updating", not only this one."""
+    if not g.pop("pingan_indicators_changed", False):
+        return
+    try:
+        with Session(db.engine) as own:
+            mark_changed(own, system_clock())
+    except Exception:  # noqa: BLE001 - the others then show the change within INDICATOR_CACHE_SECONDS
+        log.warning("indicator change mark not stored", exc_info=True)
+
+
+def init_app(app: Flask) -> None:
+    app.teardown_request(_tell_other_processes)
 
 
 def forget() -> None:
-    """Drop this worker's reports (after an erasure: they name volunteers)."""
+    """Drop this worker's reports (after an erasure: they name volunteers) and any computation
+    already running here from being kept."""
+    global _forgotten_at
     with _lock:
+        _forgotten_at = system_clock()
         _cache.clear()
 
 
@@ -86,6 +112,8 @@ def _age(snapshot: Snapshot) -> float:
 
 def _remember(key: tuple, entry: _Entry) -> None:
     with _lock:
+        if entry.snapshot.started_at <= _forgotten_at:
+            return   # started before an erasure here: it may name the person
         if len(_cache) > 64:
             _cache.clear()
         held = _cache.get(key)
@@ -95,7 +123,10 @@ def _remember(key: tuple, entry: _Entry) -> None:
 
 def _compute(app: Flask, key: tuple, year: int, today: date, evidence_limit: int) -> Snapshot:
     generation = _generation  # read before computing: a change during the computation wins
-    snapshot = compute_snapshot(db.session, year, today=today, evidence_limit=evidence_limit)
+    # In Chinese whatever the page's language: the report is shared by every page and process
+    # (the scheduler's child and the background thread compute in Chinese too).
+    with force_locale("zh"):
+        snapshot = compute_snapshot(db.session, year, today=today, evidence_limit=evidence_limit)
     _remember(key, _Entry(snapshot, generation))
     try:
         with Session(db.engine) as own:   # its own transaction: the request's session is left alone
@@ -153,36 +184,62 @@ def _served(snapshot: Snapshot, *, updating: bool = False) -> IndicatorReport:
     return replace(snapshot.report, computed_at=snapshot.computed_at, updating=updating)
 
 
+def _marks() -> Marks:
+    try:
+        return read_marks(db.session)
+    except Exception:  # noqa: BLE001 - e.g. a database not yet migrated: this process's own marks only
+        log.warning("indicator marks not read", exc_info=True)
+        db.session.rollback()
+        return Marks()
+
+
+def _adopt(snapshot: Snapshot, generation: int, changed: datetime) -> _Entry:
+    """An entry for a stored report: current if it was started after the last change known here."""
+    return _Entry(snapshot, generation if snapshot.started_at > changed else -1)
+
+
 def _cached(year: int, today: date, evidence_limit: int) -> IndicatorReport:
     app = current_app._get_current_object()
     config = app.config
     ttl = float(config.get("INDICATOR_CACHE_SECONDS", 60))
     stale = float(config.get("INDICATOR_STALE_SECONDS", 900))
     inline = float(config.get("INDICATOR_INLINE_SECONDS", 1.0))
+    # While the scheduler stores the year every few minutes, a worker leaves recomputing to it
+    # (each computation costs a worker seconds of CPU and memory it keeps).
+    interval = float(config.get("INDICATOR_SNAPSHOT_SECONDS") or 0)
+    fresh = max(ttl, interval + 60) if interval > 0 else ttl
     key = (id(app), year, today, evidence_limit)
+    generation = _generation
+    marks = _marks()
+    changed = max(_changed_at, marks.changed_at or _EPOCH)
+    forgotten = max(_forgotten_at, marks.forgotten_at or _EPOCH)
     with _lock:
         held = _cache.get(key)
+        if held is not None and held.snapshot.started_at <= forgotten:
+            held = None   # it may name a person whose data was erased since
+            _cache.pop(key, None)
         failed = key in _failed
         _failed.discard(key)
     background = config.get("INDICATOR_BACKGROUND_REFRESH", True) and not app.testing and not failed
-    # Another process may have stored a newer computation (one that holds a change made there):
-    # a look at one row's time, the report itself read only when it is newer than the one held.
-    generation = _generation
-    stored = _load(year, today, evidence_limit, newer_than=held.snapshot.started_at if held else None)
+    if held is not None and held.snapshot.started_at <= changed:
+        held = replace(held, generation=-1)   # overtaken by a change made in another process
+    # Another process may have stored a newer computation: a look at one row's time, the report
+    # itself read only when it is newer than the one held.
+    newer_than = max(held.snapshot.started_at if held else _EPOCH, forgotten)
+    stored = _load(year, today, evidence_limit, newer_than=newer_than if newer_than > _EPOCH else None)
     if stored is not None:
-        # It holds this process's changes if it was started after the last of them.
-        held = _Entry(stored, generation if stored.started_at > _changed_at else -1)
+        held = _adopt(stored, generation, changed)
         _remember(key, held)
     if held is not None and held.generation == _generation:
         age = _age(held.snapshot)
-        if age < ttl:
+        if age < fresh:
             return _served(held.snapshot)
         if background and age < stale:
             _refresh_in_background(app, key, year, today, evidence_limit)
             return _served(held.snapshot)
     elif held is not None and background and held.snapshot.seconds >= inline and _age(held.snapshot) < stale:
-        # The figures from before this process's last change, while the new ones are computed:
-        # at district scale that takes seconds, too long to keep a coordinator waiting.
+        # The figures from before the last change, while the new ones are computed: at district
+        # scale that takes seconds, too long to keep a coordinator waiting.
         _refresh_in_background(app, key, year, today, evidence_limit)
         return _served(held.snapshot, updating=True)
     return _served(_compute(app, key, year, today, evidence_limit))
@@ -212,7 +269,7 @@ def warm_up(app: Flask) -> None:
                     if stored is None:
                         _compute(app, key, year, today, SHARED_EVIDENCE)
                     else:
-                        _remember(key, _Entry(stored, _generation if stored.started_at > _changed_at else -1))
+                        _remember(key, _adopt(stored, _generation, _changed_at))
                 finally:
                     db.session.remove()
         except Exception:  # noqa: BLE001 - a cold cache only costs the first page its wait

@@ -1,4 +1,5 @@
-"""indicator_snapshots: the year's indicators as last computed, shared by every process
+"""indicator_snapshots: the year's indicators as last computed, shared by every process; indicator_marks:
+the office's last change and the last erasure, which make a stored report stale
 
 The scheduler keeps it fresh and every process that computes the year writes it, so a web worker
 that has just started (or whose office has just changed something) answers the indicator pages
@@ -29,7 +30,14 @@ def upgrade():
         sa.Column("payload", sa.Text(), nullable=False),
         sa.UniqueConstraint("year", "asked_on", "evidence_limit", name="uq_indicator_snapshots_key"),
     )
+    op.create_table(
+        "indicator_marks",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("changed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("forgotten_at", sa.DateTime(timezone=True), nullable=True),
+    )
 
 
 def downgrade():
+    op.drop_table("indicator_marks")
     op.drop_table("indicator_snapshots")

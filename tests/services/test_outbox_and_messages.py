@@ -91,19 +91,20 @@ def test_a_claim_takes_at_most_its_limit_whatever_plan_the_database_picks(sessio
                     clock=fixed_clock(NOW))
     pending = session.scalar(select(func.count(OutboxItem.id)).where(OutboxItem.status == "pending"))
     assert pending == 12
-    conn = session.connection()
-    postgres = conn.dialect.name == "postgresql"
-    if postgres:
-        for setting in ("enable_hashagg", "enable_hashjoin", "enable_mergejoin", "enable_material", "enable_sort"):
-            conn.exec_driver_sql(f"SET {setting} = off")
-        conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
-    try:
-        assert len(claim_due(session, worker="w1", limit=2, clock=fixed_clock(NOW))) == 2
-        assert len(claim_due(session, worker="w1", limit=3, clock=fixed_clock(NOW))) == 3
-    finally:
-        if postgres:
-            session.connection().exec_driver_sql("RESET ALL")
-            session.commit()
+
+    def planner_on_that_plan() -> None:
+        """SET LOCAL: for the claim's own transaction only (it commits), nothing left on the pooled
+        connection for the tests after this one."""
+        conn = session.connection()
+        if conn.dialect.name == "postgresql":
+            for setting in ("enable_hashagg", "enable_hashjoin", "enable_mergejoin", "enable_material", "enable_sort"):
+                conn.exec_driver_sql(f"SET LOCAL {setting} = off")
+            conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
+
+    planner_on_that_plan()
+    assert len(claim_due(session, worker="w1", limit=2, clock=fixed_clock(NOW))) == 2
+    planner_on_that_plan()
+    assert len(claim_due(session, worker="w1", limit=3, clock=fixed_clock(NOW))) == 3
     assert session.scalar(select(func.count(OutboxItem.id)).where(OutboxItem.status == "sending")) == 5
 
 

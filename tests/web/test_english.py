@@ -27,9 +27,11 @@ def test_every_message_has_an_english_translation_with_the_same_placeholders():
     missing, broken = [], []
     for msgid in sorted(_source_messages()):
         entry = catalog.get(msgid)
-        if entry is None or not entry.string:
+        forms = entry.string if entry is not None and isinstance(entry.string, tuple) else (
+            (entry.string,) if entry is not None else ())   # a plural (ngettext) entry has one per form
+        if not forms or not all(forms):
             missing.append(msgid)
-        elif sorted(PLACEHOLDER.findall(msgid)) != sorted(PLACEHOLDER.findall(entry.string)):
+        elif any(sorted(PLACEHOLDER.findall(msgid)) != sorted(PLACEHOLDER.findall(form)) for form in forms):
             broken.append(msgid)
     assert not missing, f"untranslated (run `make translations`): {missing[:10]}"
     assert not broken, broken[:10]

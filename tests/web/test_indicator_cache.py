@@ -9,12 +9,19 @@ import web.indicator_cache
 from tests.services.test_indicators import Y, programme  # noqa: F401  (fixture)
 
 
+def _fresh_worker() -> None:
+    """As a web worker that has just started: nothing in memory (not an erasure)."""
+    with web.indicator_cache._lock:
+        web.indicator_cache._cache.clear()
+        web.indicator_cache._failed.clear()
+
+
 @pytest.fixture(autouse=True)
 def _empty_worker():
     """Each test starts as a fresh web worker: nothing from an earlier test's programme in memory."""
-    web.indicator_cache.forget()
+    _fresh_worker()
     yield
-    web.indicator_cache.forget()
+    _fresh_worker()
 
 
 def test_drill_downs_reuse_one_computation_until_a_commit(client, auth, programme, session, monkeypatch):  # noqa: F811
@@ -71,6 +78,7 @@ def test_an_aged_result_is_served_while_a_new_one_is_computed_in_the_background(
     monkeypatch.setattr(app, "testing", False)
     monkeypatch.setitem(app.config, "INDICATOR_CACHE_SECONDS", 0.0)
     monkeypatch.setitem(app.config, "INDICATOR_STALE_SECONDS", 600.0)
+    monkeypatch.setitem(app.config, "INDICATOR_SNAPSHOT_SECONDS", 0)   # no scheduler storing them
     auth.login()
     first = client.get(f"/api/v1/indicators?year={Y}").get_json()
     assert calls == [2000]
@@ -170,7 +178,7 @@ def test_a_worker_with_nothing_in_memory_answers_from_the_stored_report(client, 
     auth.login()
     stored = compute_snapshot(session, Y, today=_today(), evidence_limit=SHARED_EVIDENCE)
     save_snapshot(session, stored, evidence_limit=SHARED_EVIDENCE)
-    web.indicator_cache.forget()
+    _fresh_worker()
     calls = _counting(monkeypatch)
     body = client.get(f"/api/v1/indicators?year={Y}").get_json()
     assert calls == [] and body["computed_at"] == stored.computed_at.isoformat() and body["updating"] is False
@@ -185,7 +193,7 @@ def test_a_stored_report_older_than_this_workers_change_is_not_served_as_current
     save_snapshot(session, compute_snapshot(session, Y, today=_today(), evidence_limit=SHARED_EVIDENCE),
                   evidence_limit=SHARED_EVIDENCE)
     before = _complaints(client.get(f"/api/v1/indicators?year={Y}").get_json())
-    web.indicator_cache.forget()
+    _fresh_worker()
     _complain(session, 6)
     calls = _counting(monkeypatch)
     body = client.get(f"/api/v1/indicators?year={Y}").get_json()
@@ -246,3 +254,69 @@ def test_when_the_background_computation_fails_the_next_page_computes_in_the_req
     monkeypatch.setattr(services.indicator_snapshots, "compute_indicators", real)
     body = client.get(f"/api/v1/indicators?year={Y}").get_json()   # computed here, not "updating" again
     assert body["updating"] is False and calls == [2000, "broken", 2000]
+
+
+def test_while_the_scheduler_stores_the_year_a_worker_does_not_recompute_it(app, client, auth, programme,  # noqa: F811
+                                                                            monkeypatch):
+    """Every computation costs a web worker seconds of CPU and memory it keeps: with the scheduler
+    storing the year every INDICATOR_SNAPSHOT_SECONDS, a worker leaves aged figures to it."""
+    calls = _counting(monkeypatch)
+    monkeypatch.setattr(app, "testing", False)
+    monkeypatch.setitem(app.config, "INDICATOR_CACHE_SECONDS", 0.0)
+    monkeypatch.setitem(app.config, "INDICATOR_SNAPSHOT_SECONDS", 300)
+    auth.login()
+    client.get(f"/api/v1/indicators?year={Y}")
+    client.get(f"/api/v1/indicators?year={Y}")
+    import time
+    time.sleep(0.2)
+    assert calls == [2000]   # not aged for 360 s
+
+
+def test_a_change_made_in_another_process_shows_as_updating_here(app, client, auth, programme, session,  # noqa: F811
+                                                                monkeypatch):
+    """The office's change lands on one web worker; the others learn of it from `indicator_marks`
+    and show "updating" too, instead of the old figures as if current."""
+    from services.indicator_snapshots import mark_changed
+    from services.clock import system_clock
+    calls = _counting(monkeypatch)
+    monkeypatch.setattr(app, "testing", False)
+    monkeypatch.setitem(app.config, "INDICATOR_INLINE_SECONDS", 0.0)
+    auth.login()
+    assert client.get(f"/api/v1/indicators?year={Y}").get_json()["updating"] is False
+    mark_changed(session, system_clock())   # as another worker does at the end of its request
+    assert client.get(f"/api/v1/indicators?year={Y}").get_json()["updating"] is True
+    _wait_for_refresh(calls, 2)
+    assert client.get(f"/api/v1/indicators?year={Y}").get_json()["updating"] is False
+
+
+def test_an_office_request_that_changes_something_leaves_the_mark_for_the_others(client, auth, session):
+    from services.indicator_snapshots import read_marks
+    auth.login()
+    assert read_marks(session).changed_at is None
+    page = client.get("/coord/programme/budget").get_data(as_text=True)
+    import re
+    csrf = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+    r = client.post("/coord/programme/budget", data={"csrf_token": csrf, "line": "work_fund", "spent_on": "2026-11-20",
+                                                     "amount": "12.50", "description": "马甲清洗", "payee": "洗衣店"})
+    assert r.status_code in (302, 303)
+    session.expire_all()
+    assert read_marks(session).changed_at is not None
+
+
+def test_a_computation_started_before_an_erasure_is_neither_kept_nor_stored(programme, session):  # noqa: F811
+    """A worker's thread or the scheduler's child may finish after an erasure: its report may name
+    the person, so it is refused."""
+    from services.clock import system_clock
+    from services.indicator_snapshots import (SHARED_EVIDENCE, compute_snapshot, forget_snapshots, load_snapshot,
+                                              save_snapshot)
+    from tests.services.test_indicators import TODAY
+    running = compute_snapshot(session, Y, today=TODAY, evidence_limit=SHARED_EVIDENCE)
+    forget_snapshots(session, at=system_clock())   # the erasure, while `running` was being computed
+    session.commit()
+    assert not save_snapshot(session, running, evidence_limit=SHARED_EVIDENCE)
+    assert load_snapshot(session, Y, TODAY, SHARED_EVIDENCE) is None
+    web.indicator_cache.forget()   # as the erasure's own worker does
+    web.indicator_cache._remember(("k",), web.indicator_cache._Entry(running, web.indicator_cache._generation))
+    assert ("k",) not in web.indicator_cache._cache
+    later = compute_snapshot(session, Y, today=TODAY, evidence_limit=SHARED_EVIDENCE)
+    assert later.started_at < system_clock() and save_snapshot(session, later, evidence_limit=SHARED_EVIDENCE)

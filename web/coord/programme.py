@@ -40,7 +40,7 @@ from web.indicator_cache import cached_indicators
 from web.params import id_value, year_arg
 from web.coord import audit_import, protect
 from web.coord.exports import send_or_queue, send_tables
-from web.runtime import clock, now
+from web.runtime import clock, now, scan_rules
 
 bp = protect(Blueprint("coord_programme", __name__, url_prefix="/coord/programme"))
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -51,8 +51,9 @@ def _year() -> int:
 
 
 def _today() -> date:
-    from services.clock import SHANGHAI
-    return now().astimezone(SHANGHAI).date()
+    """In the programme's zone (TIMEZONE), as the API and the scheduler count it: the stored
+    indicators are kept per local day."""
+    return now().astimezone(scan_rules().zone).date()
 
 
 def _date(name: str) -> date:
