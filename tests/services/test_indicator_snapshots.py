@@ -112,3 +112,15 @@ def test_the_scheduler_stores_todays_report_at_start_and_every_few_minutes(app, 
     session.expire_all()
     assert session.scalar(select(func.count(IndicatorSnapshot.id))) == 1
     assert session.scalar(select(JobRun.outcome).where(JobRun.job == "indicator_snapshot")) == "ok"
+
+
+def test_the_cli_stores_the_year_of_the_day_it_is_given(programme, session, runner):  # noqa: F811
+    import json
+
+    result = runner.invoke(args=["indicators", "--store", "--today", "2025-12-30"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output.strip().splitlines()[-1])["year"] == Y
+    session.expire_all()
+    assert load_snapshot(session, Y, date(2025, 12, 30), SHARED_EVIDENCE) is not None
+    both = runner.invoke(args=["indicators", "--store", "--year", "2024"])
+    assert both.exit_code == 2 and "--year" in both.output   # --store computes the year of --today
