@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Callable
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import case, delete, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -110,10 +110,17 @@ def read_marks(session: Session) -> Marks:
     return Marks(row.changed_at, row.forgotten_at) if row is not None else Marks()
 
 
+def _insert(conn):
+    return pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+
+
 def _set_mark(conn, **values: datetime) -> None:
+    """One upsert (two processes may write the first mark at once); a mark only moves forward."""
     M = IndicatorMarks.__table__
-    if conn.execute(update(M).where(M.c.id == 1).values(**values)).rowcount == 0:
-        conn.execute(insert(M).values(id=1, **values))
+    upsert = _insert(conn)(M).values(id=1, **values)
+    later = {name: case((or_(M.c[name].is_(None), M.c[name] < upsert.excluded[name]), upsert.excluded[name]),
+                        else_=M.c[name]) for name in values}
+    conn.execute(upsert.on_conflict_do_update(index_elements=[M.c.id], set_=later))
 
 
 def mark_changed(session: Session, at: datetime) -> None:
@@ -157,7 +164,7 @@ def save_snapshot(session: Session, snapshot: Snapshot, *, evidence_limit: int) 
         values = {"year": report.year, "asked_on": snapshot.today, "evidence_limit": evidence_limit,
                   "started_at": snapshot.started_at, "computed_at": snapshot.computed_at,
                   "seconds": snapshot.seconds, "payload": report_to_json(report)}
-        upsert = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(S).values(**values)
+        upsert = _insert(conn)(S).values(**values)
         changed = {k: upsert.excluded[k] for k in ("started_at", "computed_at", "seconds", "payload")}
         stored = conn.execute(upsert.on_conflict_do_update(
             index_elements=[S.c.year, S.c.asked_on, S.c.evidence_limit], set_=changed,

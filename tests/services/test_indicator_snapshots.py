@@ -124,3 +124,14 @@ def test_the_cli_stores_the_year_of_the_day_it_is_given(programme, session, runn
     assert load_snapshot(session, Y, date(2025, 12, 30), SHARED_EVIDENCE) is not None
     both = runner.invoke(args=["indicators", "--store", "--year", "2024"])
     assert both.exit_code == 2 and "--year" in both.output   # --store computes the year of --today
+
+
+def test_a_mark_only_moves_forward(session):
+    """Two workers may write their change marks out of order: the later time stays."""
+    from services.indicator_snapshots import mark_changed, read_marks
+    t = datetime(2026, 11, 29, 8, tzinfo=timezone.utc)
+    mark_changed(session, t + timedelta(seconds=5))
+    mark_changed(session, t)
+    assert read_marks(session).changed_at == t + timedelta(seconds=5)
+    mark_changed(session, t + timedelta(seconds=9))
+    assert read_marks(session).changed_at == t + timedelta(seconds=9) and read_marks(session).forgotten_at is None
