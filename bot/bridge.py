@@ -4,10 +4,10 @@ Each call runs in a worker thread inside a Flask app context with its own databa
 handlers stay thin and the event loop never blocks on the database.
 
 The threads are the bridge's own, `BRIDGE_DB_THREADS` of them (2), not asyncio's default pool: that
-pool grows to cpu + 4 threads as soon as a broadcast keeps 16 sends in flight, and each thread
-brought its own database connection and malloc arena, which is how the sender grew by a tenth in a
-broadcast's first minute. Two threads keep up with Telegram's 25 messages a second with room to
-spare (marking a message sent takes a few milliseconds).
+pool grows to cpu + 4 threads as soon as a broadcast keeps its sends in flight, each thread with its
+own database connection and malloc arena. Two threads keep up with Telegram's 25 messages a second
+with room to spare (marking a message sent takes a few milliseconds). (The sender's growth in a
+broadcast's first minute turned out to be a claim that took the whole notice, services/outbox.py.)
 """
 from __future__ import annotations
 

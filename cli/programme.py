@@ -10,7 +10,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from extensions import db
-from services.clock import SHANGHAI
+from services.clock import SHANGHAI, local_date, local_zone, system_clock
 from services.digest import digest_text, send_digest
 from services.self_evaluation import evaluate
 from services.messaging import message_reach, reach_text
@@ -23,8 +23,7 @@ STATUS = {"green": "达成", "amber": "进行中", "red": "未达成"}
 
 
 def _today():
-    from services.clock import local_zone
-    return datetime.now(local_zone(current_app.config["TIMEZONE"])).date()
+    return local_date(system_clock(), local_zone(current_app.config["TIMEZONE"]))
 
 
 def _year(year: int | None) -> int:

@@ -79,10 +79,10 @@ def indicator_snapshot() -> None:
     import sys
     from pathlib import Path
 
-    from services.clock import local_zone
+    from services.clock import local_date, local_zone
 
     def _store(app, clock) -> dict:
-        today = clock().astimezone(local_zone(app.config["TIMEZONE"])).date()
+        today = local_date(clock(), local_zone(app.config["TIMEZONE"]))
         # The same database and instance (keys) as this process, whatever its environment said.
         env = dict(os.environ, DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"], INSTANCE_PATH=app.instance_path)
         done = subprocess.run(  # nosec B603 - sys.executable and our own command

@@ -13,9 +13,12 @@ Invalidation: a commit made by the office (a review, a ledger entry, an import, 
 edit, the CLI) in this process starts a new generation; a stamp such as a session's "last seen"
 (`bookkeeping`) does not. A volunteer's scan, sign-in or survey answer does not either: on a
 patrol night scans commit many times a second, and each would otherwise have made the next
-coordinator page recompute the year. Those changes, and every change made by another process
-(another gunicorn worker, the bot, the scheduler), show once the result is
-`INDICATOR_CACHE_SECONDS` old (60 s).
+coordinator page recompute the year. An office request that committed leaves its time in
+`indicator_marks` as it ends, so every web worker treats reports started before it as overtaken.
+Other changes (scans, the CLI, the scheduler's jobs) show at the next stored computation: a
+worker recomputes a report only once it is `INDICATOR_SNAPSHOT_SECONDS` + 60 s old while the
+scheduler stores them, `INDICATOR_CACHE_SECONDS` (60 s) without it. An erasure's time is marked
+too: a report started before it is dropped everywhere (it may name the person).
 
 Nobody waits for a long computation if figures exist: an aged result is served while a thread in
 the same worker computes the new one (stale-while-revalidate), for at most `INDICATOR_STALE_SECONDS`
@@ -61,13 +64,11 @@ _refreshing: set[tuple] = set()
 _failed: set[tuple] = set()   # the last background computation failed: the next page computes (and shows why)
 _generation = 0
 _changed_at = _EPOCH   # the last office commit in this process (UTC)
+_forgotten_at = _EPOCH  # the last erasure done by this process (UTC)
 # Requests whose commits change no figure: a phone's scan, sign-in, survey answer, inbox; a
 # coordinator's sign-in, inbox and export queue.
 _NO_FIGURE_BLUEPRINTS = frozenset({"scan", "signin", "api_v1", "main", "channels",
                                    "coord_auth", "coord_inbox", "coord_exports"})
-
-
-_forgotten_at = _EPOCH  # the last erasure done by this process (UTC)
 
 
 @event.listens_for(Engine, "commit")
@@ -136,15 +137,22 @@ def _compute(app: Flask, key: tuple, year: int, today: date, evidence_limit: int
     return snapshot
 
 
+def _read(what: str, read, default):
+    """Read the stored report or the marks; on failure (e.g. a database not yet migrated) go on
+    without them: the page computes, or knows only this process's own changes."""
+    try:
+        return read()
+    except Exception:  # noqa: BLE001
+        log.warning("indicator %s not read", what, exc_info=True)
+        db.session.rollback()
+        return default
+
+
 def _load(year: int, today: date, evidence_limit: int, *, newer_than: datetime | None) -> Snapshot | None:
     """The snapshot another process (or this one, before a restart) stored, if newer than what
     this worker holds."""
-    try:
-        return load_snapshot(db.session, year, today, evidence_limit, newer_than=newer_than)
-    except Exception:  # noqa: BLE001 - e.g. a database not yet migrated: compute instead
-        log.warning("indicator snapshot not read", exc_info=True)
-        db.session.rollback()
-        return None
+    return _read("snapshot", lambda: load_snapshot(db.session, year, today, evidence_limit, newer_than=newer_than),
+                 None)
 
 
 def _refresh_in_background(app: Flask, key: tuple, year: int, today: date, evidence_limit: int) -> None:
@@ -184,15 +192,6 @@ def _served(snapshot: Snapshot, *, updating: bool = False) -> IndicatorReport:
     return replace(snapshot.report, computed_at=snapshot.computed_at, updating=updating)
 
 
-def _marks() -> Marks:
-    try:
-        return read_marks(db.session)
-    except Exception:  # noqa: BLE001 - e.g. a database not yet migrated: this process's own marks only
-        log.warning("indicator marks not read", exc_info=True)
-        db.session.rollback()
-        return Marks()
-
-
 def _adopt(snapshot: Snapshot, generation: int, changed: datetime) -> _Entry:
     """An entry for a stored report: current if it was started after the last change known here."""
     return _Entry(snapshot, generation if snapshot.started_at > changed else -1)
@@ -210,7 +209,7 @@ def _cached(year: int, today: date, evidence_limit: int) -> IndicatorReport:
     fresh = max(ttl, interval + 60) if interval > 0 else ttl
     key = (id(app), year, today, evidence_limit)
     generation = _generation
-    marks = _marks()
+    marks = _read("marks", lambda: read_marks(db.session), Marks())
     changed = max(_changed_at, marks.changed_at or _EPOCH)
     forgotten = max(_forgotten_at, marks.forgotten_at or _EPOCH)
     with _lock:

@@ -16,6 +16,7 @@ from models.messaging import SurveyRound
 from models.programme import (BUDGET_LINES, Complaint, EquipmentDelivery, EquipmentIssue, Expenditure,
                               InsuranceCover, InsurancePolicy, ProgrammeDocument)
 from models.volunteer import Volunteer
+from services.clock import local_date
 from services.digest import digest_text, send_digest
 from services.errors import DomainError
 from services.export_jobs import PROGRAMME_KINDS
@@ -53,7 +54,7 @@ def _year() -> int:
 def _today() -> date:
     """In the programme's zone (TIMEZONE), as the API and the scheduler count it: the stored
     indicators are kept per local day."""
-    return now().astimezone(scan_rules().zone).date()
+    return local_date(now(), scan_rules().zone)
 
 
 def _date(name: str) -> date:
