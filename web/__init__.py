@@ -131,6 +131,8 @@ def register_web(app: Flask) -> None:
     coord.register(app)
     channels.register(app)
     api.init_api(app)
+    from web.ratelimits import identify_phones_first
+    identify_phones_first(app)
     from web.metrics import register_metrics
     register_metrics(app)
     from web import indicator_cache

@@ -7,11 +7,11 @@ address, so hammering a public poster URL costs the server almost nothing.
 """
 from __future__ import annotations
 
-from flask import current_app
+from flask import Flask, current_app, request
 from flask_limiter.util import get_remote_address
 
 from extensions import limiter
-from web.auth import current_volunteer
+from web.auth import DEVICE_COOKIE, current_volunteer
 
 
 def scan_device_id() -> int | None:
@@ -40,3 +40,19 @@ def _scope(_endpoint: str) -> str:
 # limit whose value, key and scope follow the sign-in, rather than two limits each exempting the
 # other's requests: Flask-Limiter's per-limit work is a tenth of a scan's cost under load.
 scan_limit = limiter.shared_limit(_limit, scope=_scope, key_func=_key)
+
+
+def identify_phones_first(app: Flask) -> None:
+    """Look the phone up before Flask-Limiter's hook does. The limiter treats any exception from a
+    key function as its storage failing: it switches every later request of the process to
+    in-memory limits and asks the key again on a session whose connection just died, which raised
+    something other than a database error (a 500 instead of the 503 the phone can act on). Asked
+    here first, a database that is down answers through the app's 503 handler and the limiter never
+    runs; asked successfully, the answer is kept on the request and the limiter reuses it.
+
+    Called before any other hook is inserted at the front (the metrics' request id stays first)."""
+    def _identify_phone() -> None:
+        if request.endpoint not in (None, "static") and DEVICE_COOKIE in request.cookies:
+            current_volunteer()
+
+    app.before_request_funcs.setdefault(None, []).insert(0, _identify_phone)

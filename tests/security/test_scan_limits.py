@@ -151,3 +151,41 @@ def test_a_coarse_fix_checks_in_as_no_location(app, session, clock, token, accur
     assert resp.get_json()["action"] == "check_in" and resp.get_json()["flags"] == ["no_location"]
     record = session.scalars(select(ScanRecord)).one()
     assert (record.lat, record.lon, record.accuracy_m) == (None, None, None)
+
+
+def test_a_database_lost_during_the_phone_lookup_is_a_503_and_not_a_rate_limiter_failure(
+        app, session, clock, token, monkeypatch):
+    """Flask-Limiter takes any exception from a key function for its own storage failing: it moves
+    the whole process to in-memory limits and asks again, and the second lookup on the dead
+    connection raised a non-database error (a 500; seen in CI with PostgreSQL killed mid-burst).
+    The phone is looked up before the limiter, so a lost database is the app's 503 and nothing else."""
+    from sqlalchemy.exc import OperationalError, PendingRollbackError
+
+    from extensions import limiter
+
+    (phone,) = _phones(app, 1)
+    page = phone.get(f"/p/{token}").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    calls = []
+
+    def lost(*_a, **_k):
+        """The first lookup of a request finds the connection dead; asking again on the same session
+        is what SQLAlchemy refuses until the transaction is rolled back."""
+        from flask import request
+        calls.append(1)
+        if request.environ.setdefault("test.lost", 0) == 0:
+            request.environ["test.lost"] = 1
+            raise OperationalError("SELECT devices…", {}, Exception("server closed the connection unexpectedly"))
+        raise PendingRollbackError("Can't reconnect until invalid transaction is rolled back")
+
+    monkeypatch.setattr("web.auth.device_volunteer", lost)
+    monkeypatch.setattr(limiter, "_storage_dead", False)
+    api = phone.post("/api/v1/scans", json={"token": token, "nonce": "n1"})
+    assert api.status_code == 503 and api.get_json()["error"]["code"] == "db_unavailable"
+    html = phone.post(f"/p/{token}", data={"csrf_token": csrf, "nonce": "n2"})
+    assert html.status_code == 503 and "本次没有记录" in html.get_data(as_text=True)
+    assert limiter._storage_dead is False   # the limiter's storage was never in doubt
+    assert len(calls) == 2                  # one lookup per request
+    monkeypatch.undo()
+    assert _scan(phone, token).status_code == 200   # and the phone scans once the database is back
+    assert _count(ScanRecord) == 1
