@@ -38,9 +38,9 @@ run: migrate
 	@scripts/debian-packages.sh run
 	$(FLASK) demo --auto
 	@trap 'kill $$(jobs -p) 2>/dev/null' INT TERM EXIT; \
-	$(FLASK) scheduler & \
-	$(FLASK) sender & \
-	if [ -n "$$TELEGRAM_BOT_TOKEN" ]; then echo "Starting the Telegram bot"; $(FLASK) bot & \
+	$(PY) -m scheduler & \
+	$(PY) -m delivery & \
+	if [ -n "$$TELEGRAM_BOT_TOKEN" ]; then echo "Starting the Telegram bot"; $(PY) -m bot & \
 	  else echo "Telegram bot off (set TELEGRAM_BOT_TOKEN to start it); messages wait in the outbox and the web inbox."; fi; \
 	$(FLASK) run --host $(HOST) --port $(PORT)
 

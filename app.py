@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 import access_log
 import models  # noqa: F401  (registers every table on the metadata)
 from config import DEFAULT_INSTANCE, _new_data_key, _new_secret, instance_key, load_config
-from extensions import babel, csrf, db, limiter, migrate
+from extensions import babel, csrf, db, limiter
 from services.lengths import install_length_guard
 
 SUPPORTED_LOCALES = ("zh", "en")
@@ -69,7 +69,12 @@ def _trust_proxies(app: Flask) -> None:
                                 x_prefix=0)
 
 
-def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+def create_app(test_config: Mapping[str, Any] | None = None, *, worker: bool = False) -> Flask:
+    """The app for the web and the CLI; with `worker=True`, the same configuration, database and
+    translations for the bot, the sender and the scheduler (`python -m bot|delivery|scheduler`)
+    without what only answers HTTP or runs commands: the web layer (and the spreadsheet, PDF and
+    OpenAPI libraries its views import), the rate limiter's Redis client, CSRF and Alembic. That is
+    a fifth of those processes' memory (docs/performance.md)."""
     base = Path(__file__).resolve().parent
     overrides = dict(test_config or {})
     instance_path = Path(overrides.get("INSTANCE_PATH") or os.environ.get("INSTANCE_PATH") or DEFAULT_INSTANCE)
@@ -99,7 +104,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     access_log.install()
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(base / "migrations"), render_as_batch=True)
+    babel.init_app(app, locale_selector=select_locale,
+                   timezone_selector=lambda: app.config["TIMEZONE"])
+    if worker:
+        return app
+
+    from flask_migrate import Migrate
+    Migrate(app, db, directory=str(base / "migrations"), render_as_batch=True)
     # Flask's own default (False) is already in app.config, so `setdefault` would never apply: the
     # session cookie is Secure whenever the public address is https://, unless set explicitly.
     if "SESSION_COOKIE_SECURE" not in overrides and os.environ.get("SESSION_COOKIE_SECURE", "") == "":
@@ -110,8 +121,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     _trust_proxies(app)
     csrf.init_app(app)
     limiter.init_app(app)
-    babel.init_app(app, locale_selector=select_locale,
-                   timezone_selector=lambda: app.config["TIMEZONE"])
 
     from web import register_web
     register_web(app)

@@ -1,14 +1,14 @@
 """Flask extensions, created unbound and initialised in `create_app`.
 
 Plumbing only: nothing here imports from `services/` (the key factories are in `keys.py`, the
-cipher in `crypto.py`), so the domain layer can never be pulled in by the app's set-up.
+cipher in `crypto.py`), so the domain layer can never be pulled in by the app's set-up. Flask-Migrate
+is not here: it brings Alembic, which only the web and the CLI need (`create_app(worker=True)`).
 """
 from __future__ import annotations
 
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
@@ -29,7 +29,6 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
-migrate = Migrate()
 babel = Babel()
 csrf = CSRFProtect()
 # Storage comes from RATELIMIT_STORAGE_URI (memory:// by default; redis:// for several workers).

@@ -2,7 +2,7 @@
 
 Starts a local fake Bot API server (tests/fake_telegram.py) that answers every `--429-every`-th
 sendMessage with 429 and `retry_after`, a fresh database with N volunteers linked to chats, and the
-real sender (`flask --app app sender`) in its own process; queues one notice and times
+real sender (`python -m delivery`, as its unit starts it) in its own process; queues one notice and times
 it until the server holds one copy for every chat. Prints the time against the target
 1.2 × (N ÷ rate + the retry_after delays imposed) and the highest per-second rate the server saw.
 
@@ -66,7 +66,7 @@ def main() -> None:
                         fault=lambda m, p, i: "429" if args.every_429 and i % args.every_429 == args.every_429 - 1 else None)
     fake.start()
     env.update(TELEGRAM_BOT_TOKEN=fake.token, TELEGRAM_API_BASE_URL=fake.base_url)
-    proc = subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "sender"], cwd=ROOT, env=env)
+    proc = subprocess.Popen([sys.executable, "-m", "delivery"], cwd=ROOT, env=env)  # as its unit starts it
     try:
         fake.wait_for(lambda: [c for c in fake.calls if c.method == "getMe"], timeout=30)
         time.sleep(1.0)

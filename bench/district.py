@@ -360,12 +360,14 @@ def gunicorn(name: str, port: int, env: dict, work: Path) -> subprocess.Popen:
 
 
 def flask(cmd: str, env: dict, work: Path, name: str) -> subprocess.Popen:
-    """`flask <cmd>` with its systemd unit's own `Environment=` (e.g. MALLOC_ARENA_MAX)."""
+    """The `bot`, `sender` or `scheduler` process as its systemd unit starts it (`python -m …`,
+    with the unit's own `Environment=`, e.g. MALLOC_ARENA_MAX)."""
     from deploy.check import unit_environment
 
     prom = work / f"prom-{name}"
     prom.mkdir(exist_ok=True)
-    return start([str(VENV_BIN / "flask"), "--app", "app", cmd],
+    module = {"bot": "bot", "sender": "delivery", "scheduler": "scheduler"}[cmd]
+    return start([str(VENV_BIN / "python"), "-m", module],
                  dict(env, **unit_environment(f"pingan-{cmd}"), PROMETHEUS_MULTIPROC_DIR=str(prom)),
                  work / f"{name}.log")
 

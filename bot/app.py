@@ -52,6 +52,7 @@ async def _post_init(application: Application) -> None:
                               chat_interval=float(cfg["OUTBOX_CHAT_INTERVAL_SECONDS"]),
                               concurrency=int(cfg["OUTBOX_CONCURRENCY"]),
                               stale_after=float(cfg["OUTBOX_STALE_CLAIM_SECONDS"]))
+        sender.connected = True  # the application's bot reached the API before this hook runs
         stop = asyncio.Event()
         application.bot_data["sender_stop"] = stop
         application.bot_data["sender_task"] = asyncio.create_task(sender.run(stop))

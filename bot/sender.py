@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from datetime import timedelta
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
 
 from bot.bridge import Bridge
 from delivery.base import ChannelSender, RateWindow, utcnow
@@ -85,7 +86,7 @@ class OutboxSender(ChannelSender):
 
     def __init__(self, bridge: Bridge, bot: Bot, *, rate: float = 25, chat_interval: float = 1.0,
                  concurrency: int = 4, batch: int = 50, idle: float = 0.5, stale_after: float = 60.0,
-                 slots: asyncio.Semaphore | None = None) -> None:
+                 slots: asyncio.Semaphore | None = None, retry_max: float = 60.0) -> None:
         # `slots` is shared with the other channels' senders in the `sender` process (one crash
         # bound for all); the bot's own `--with-sender` has a pool of its own.
         super().__init__(bridge, slots=slots or asyncio.Semaphore(concurrency), batch=batch, idle=idle,
@@ -95,12 +96,39 @@ class OutboxSender(ChannelSender):
         self.concurrency = concurrency
         self.sent = 0
         self._outage = 0.0  # seconds of the current Bot API outage backoff (0: none)
+        self.retry_max = retry_max
+        self.connected = False
 
     async def start(self) -> None:
-        await self.bot.initialize()  # getMe: a wrong token fails here, loudly
+        """Connect once. A wrong token stops the process here, loudly (a configuration error). The
+        Bot API down or unreachable does not: the process would exit, and with it the SMS and WeCom
+        senders beside this one, again at every restart (a server where Telegram is blocked).
+        `run` then keeps trying with backoff, and the other channels send meanwhile."""
+        self.connected = await self._connect()
+
+    async def _connect(self) -> bool:
+        try:
+            await self.bot.initialize()  # getMe
+        except InvalidToken:
+            raise
+        except TelegramError as exc:  # 5xx, timeouts, refused connections, 429 (the token is never logged)
+            log.warning("Bot API not available (%s); Telegram messages wait in the outbox", type(exc).__name__)
+            return False
         # Open the connections the first batch will use: a send that first waits for a TCP/TLS
         # handshake arrives late and bunches up with the next ones, and the server counts arrivals.
         await asyncio.gather(*(self.bot.get_me() for _ in range(self.concurrency)), return_exceptions=True)
+        return True
+
+    async def run(self, stop: asyncio.Event) -> None:
+        delay = 1.0
+        while not self.connected and not stop.is_set():
+            await self._wait(stop, delay * random.uniform(0.8, 1.2))
+            delay = min(self.retry_max, delay * 2)
+            if not stop.is_set():
+                self.connected = await self._connect()
+        if self.connected:
+            log.info("Bot API reached: sending Telegram messages")
+        await super().run(stop)
 
     async def close(self) -> None:
         try:

@@ -56,3 +56,17 @@ def _clear_database_errors(callback):
             error = storage_error(exc)
             raise click.ClickException(f"{error.code}: {error.message}") from exc
     return wrapper
+
+
+def run_worker(command, prog_name: str) -> None:
+    """`python -m bot`, `python -m delivery`, `python -m scheduler`: the long-running command, as
+    its systemd unit starts it, on `create_app(worker=True)`. The `flask` CLI would load every
+    command and plugin (Flask-Migrate brings Alembic) and the app the web and the commands need, a
+    fifth of these processes' memory for nothing; `flask --app app bot|sender|scheduler` still works
+    the same way for a developer."""
+    from app import create_app
+
+    app = create_app(worker=True)
+    command.callback = _clear_database_errors(command.callback)
+    with app.app_context():
+        command.main(prog_name=prog_name)

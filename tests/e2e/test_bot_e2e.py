@@ -1,4 +1,4 @@
-"""End to end: the real bot process (`flask --app app bot`) against a local fake Bot API server."""
+"""End to end: the real bot process (`python -m bot`, as its unit runs it) against a local fake Bot API server."""
 from __future__ import annotations
 
 import os
@@ -23,9 +23,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class BotProcess:
-    """`flask --app app bot` (Telegram commands); `SenderProcess` is the outbox sender beside it."""
+    """The bot as its systemd unit starts it, `python -m bot` (Telegram commands); `SenderProcess`
+    is the outbox sender beside it, `python -m delivery`."""
 
     command = "bot"
+    module = "bot"
 
     def __init__(self, app, fake: FakeTelegram, *args: str, **env) -> None:
         self.args = list(args)
@@ -40,7 +42,7 @@ class BotProcess:
     def start(self) -> "BotProcess":
         self.log.parent.mkdir(exist_ok=True)
         self._out = self.log.open("ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", self.command, *self.args], cwd=ROOT, env=self.env,
+        self.proc = subprocess.Popen([sys.executable, "-m", self.module, *self.args], cwd=ROOT, env=self.env,
                                      stdout=self._out, stderr=subprocess.STDOUT)
         return self
 
@@ -62,6 +64,7 @@ class BotProcess:
 
 class SenderProcess(BotProcess):
     command = "sender"
+    module = "delivery"
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ def _start(app, log: Path) -> tuple[subprocess.Popen, object]:
            "DATA_KEY": app.config["DATA_KEY"], "SCHEDULER_TICK_SECONDS": "1", "SCHEDULER_STANDBY_SECONDS": "1",
            "LOG_LEVEL": "INFO"}
     out = log.open("ab")
-    return subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "scheduler"], cwd=ROOT, env=env,
+    return subprocess.Popen([sys.executable, "-m", "scheduler"], cwd=ROOT, env=env,
                             stdout=out, stderr=subprocess.STDOUT), out
 
 

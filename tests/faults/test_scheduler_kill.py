@@ -26,7 +26,7 @@ def _scheduler(app, log) -> subprocess.Popen:
            "INSTANCE_PATH": app.config["INSTANCE_PATH"], "SECRET_KEY": app.config["SECRET_KEY"],
            "DATA_KEY": app.config["DATA_KEY"], "SCHEDULER_TICK_SECONDS": "1", "SCHEDULER_STANDBY_SECONDS": "1",
            "REMINDER_LEAD_HOURS": "1", "LOG_LEVEL": "INFO"}
-    return subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "scheduler"], cwd=ROOT, env=env,
+    return subprocess.Popen([sys.executable, "-m", "scheduler"], cwd=ROOT, env=env,
                             stdout=log, stderr=subprocess.STDOUT)
 
 
