@@ -6,7 +6,7 @@ Why a table and not each worker's memory alone: at district scale the year takes
 cache per worker meant that the first indicator page after a restart, on each worker, computed it
 while a coordinator waited.
 
-The report travels as JSON with a few tags (dates, tuples, dictionaries keyed by numbers), which
+The report travels as JSON with a few tags (dates, tuples, dictionaries keyed by numbers, phrases), which
 the tests check comes back equal to what was computed: pickle would be shorter, but a row in a
 table must not be able to run code when it is read.
 """
@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from models.indicator_snapshot import IndicatorMarks, IndicatorSnapshot
 from services.clock import Clock, system_clock
 from services.indicators import IndicatorReport, IndicatorRow, compute_indicators
+from services.phrases import Phrase
 from services.transactions import bookkeeping, write_transaction
 
 KEEP_DAYS = 7   # a report computed for an older day is deleted when a newer one is stored
@@ -57,6 +58,8 @@ def _encode(value: Any) -> Any:
         return {"~date": value.isoformat()}
     if isinstance(value, Decimal):
         return {"~decimal": str(value)}
+    if isinstance(value, Phrase):   # before `str`: it is one, and keeps what an English page needs
+        return {"~phrase": [value.msgid, _encode(value.params), str(value)]}
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     raise TypeError(f"cannot keep {type(value).__name__} in an indicator snapshot")
@@ -68,6 +71,7 @@ _TAGS: dict[str, Callable[[Any], Any]] = {
     "~datetime": datetime.fromisoformat,
     "~date": date.fromisoformat,
     "~decimal": Decimal,
+    "~phrase": lambda item: Phrase(item[0], _decode(item[1]), item[2]),
 }
 
 

@@ -18,6 +18,7 @@ from models.volunteer import Volunteer
 from services.clock import SHANGHAI
 from services.errors import DomainError
 from services.i18n import _
+from services.phrases import localized
 from services.indicators import GREEN, PLUMBING_JOBS, IndicatorReport, active_volunteer_ids, hours_by_volunteer
 from services.hours import floor_hours
 from services.programme import programme_year
@@ -225,7 +226,7 @@ def drilldown(session: Session, report: IndicatorReport, number: int, *, team: s
             people = _volunteers(session, [i["volunteer_id"] for i in items])
             extra_cols = [_("原因"), _("日期")]
             data = [(i["volunteer_id"], [people[i["volunteer_id"]].name, people[i["volunteer_id"]].team or "",
-                                         people[i["volunteer_id"]].phone, i["reason_text"], i["date"] or ""])
+                                         people[i["volunteer_id"]].phone, localized(i["reason_text"]), i["date"] or ""])
                     for i in items if i["volunteer_id"] in people]
             title = _("未按时投保的志愿者")
             summary = [_("%(n)d 名志愿者未按时投保", n=ev.get("late_count", 0))]
@@ -482,7 +483,7 @@ def remind_below_target(session: Session, report: IndicatorReport, *, team: str 
 def hours_reminder_text(report: IndicatorReport) -> str:
     """What the volunteers under the hours target are sent (shown to the coordinator before it goes)."""
     return _("本年度志愿服务时长目标为每人 %(t)s，您目前还未达到。请在“我的班次”中报名近期的巡逻班次，谢谢！",
-             t=report.row(6).target.lstrip("≥"))
+             t=localized(report.row(6).target).lstrip("≥ "))
 
 
 def gap_text(row) -> str:

@@ -24,7 +24,8 @@ from models.programme import (LINE_WORK_FUND, Complaint, EquipmentDelivery, Equi
                               InsuranceCover, InsurancePolicy, JobRun, ProgrammeDocument, ProgrammeYear)
 from models.volunteer import Volunteer
 from services.clock import SHANGHAI
-from services.i18n import _
+# Every string of a row is a Phrase: Chinese, and sayable again on an English page (services/phrases.py).
+from services.phrases import phrase as _
 from services.hours import floor_hours
 from services.programme import programme_year
 from services.programme_year import year_bounds, year_dates
@@ -81,7 +82,12 @@ def _amount(x: Decimal | float) -> str:
 
 
 def _yuan(x: Decimal | float) -> str:
-    return f"{Decimal(x):,.2f} 元"
+    return _("%(n)s 元", n=f"{Decimal(x):,.2f}")
+
+
+def _of(share: float, part: int, whole: int) -> str:
+    """"37.6%（188/500）": a rate and the counts behind it."""
+    return _("%(p)s（%(a)d/%(n)d）", p=_pct(share), a=part, n=whole)
 
 
 def _insurance_reason(reason: str) -> str:
@@ -138,7 +144,7 @@ def compute_indicators(session: Session, year: int, *, today: date, evidence_lim
     spent = Decimal(session.scalar(select(func.coalesce(func.sum(Expenditure.amount), 0)).where(
         Expenditure.year == year, Expenditure.line == LINE_WORK_FUND)) or 0)
     target = Decimal(settings.target_work_fund)
-    rows.append(IndicatorRow(1, "成本指标", "经济成本指标", "志愿者工作开展成本", f"≤{_amount(target)} 元", _yuan(spent),
+    rows.append(IndicatorRow(1, _("成本指标"), _("经济成本指标"), _("志愿者工作开展成本"), _("≤%(n)s 元", n=_amount(target)), _yuan(spent),
                              GREEN if spent <= target else RED, float(spent),
                              evidence={"entries": session.scalar(select(func.count(Expenditure.id)).where(
                                  Expenditure.year == year, Expenditure.line == LINE_WORK_FUND))}))
@@ -169,8 +175,9 @@ def compute_indicators(session: Session, year: int, *, today: date, evidence_lim
     highest = max((Decimal(p.premium_per_person) for p, n in policies if n), default=Decimal(0))
     limit = Decimal(settings.target_insurance_per_person)
     status = (GREEN if per_person <= limit and highest <= limit else RED) if insured else (AMBER if ytd else RED)
-    rows.append(IndicatorRow(2, "成本指标", "经济成本指标", "平安志愿者意外险投保标准", f"≤{_amount(limit)} 元/人",
-                             f"{per_person:.2f} 元/人（最高 {highest:.2f} 元）" if insured else _("尚无投保记录"),
+    rows.append(IndicatorRow(2, _("成本指标"), _("经济成本指标"), _("平安志愿者意外险投保标准"), _("≤%(n)s 元/人", n=_amount(limit)),
+                             _("%(n)s 元/人（最高 %(h)s 元）", n=f"{per_person:.2f}", h=f"{highest:.2f}") if insured
+                             else _("尚无投保记录"),
                              status, float(round(per_person, 2)),
                              note=_("保费按保障期落在本年度的天数分摊") if apportioned else "",
                              evidence={"insured": len(insured), "premiums": float(round(premiums, 2)),
@@ -187,14 +194,14 @@ def compute_indicators(session: Session, year: int, *, today: date, evidence_lim
     equipped = len(first_issue)
     cost_pp = total_cost / equipped if equipped else Decimal(0)
     limit = Decimal(settings.target_equipment_per_person)
-    rows.append(IndicatorRow(3, "成本指标", "经济成本指标", "人员装备制作单位成本", f"≤{_amount(limit)} 元/人",
-                             f"{cost_pp:.2f} 元/人" if equipped else _("尚无发放记录"),
+    rows.append(IndicatorRow(3, _("成本指标"), _("经济成本指标"), _("人员装备制作单位成本"), _("≤%(n)s 元/人", n=_amount(limit)),
+                             _("%(n)s 元/人", n=f"{cost_pp:.2f}") if equipped else _("尚无发放记录"),
                              (GREEN if cost_pp <= limit else RED) if equipped else (AMBER if ytd else RED),
                              float(cost_pp), evidence={"total_cost": float(total_cost), "equipped": equipped}))
 
     # 4 number of volunteers -----------------------------------------------------------------------
     tv = settings.target_volunteers
-    rows.append(IndicatorRow(4, "产出指标", "数量指标", "志愿者人数", f"={tv} 人", f"{n_active} 人",
+    rows.append(IndicatorRow(4, _("产出指标"), _("数量指标"), _("志愿者人数"), _("=%(n)d 人", n=tv), _("%(n)d 人", n=n_active),
                              GREEN if n_active >= tv else (AMBER if ytd and n_active >= tv * 0.95 else RED), n_active,
                              note=_("在册且未退出的志愿者（%(d)s）", d=as_of.isoformat())))
 
@@ -202,7 +209,7 @@ def compute_indicators(session: Session, year: int, *, today: date, evidence_lim
     sets = sum(s for s, _c, _p in deliveries)
     ts = settings.target_equipment_sets
     due = settings.equipment_due or end
-    rows.append(IndicatorRow(5, "产出指标", "数量指标", "人员装备制作数量", f"≥{ts} 套", f"{sets} 套",
+    rows.append(IndicatorRow(5, _("产出指标"), _("数量指标"), _("人员装备制作数量"), _("≥%(n)d 套", n=ts), _("%(n)d 套", n=sets),
                              GREEN if sets >= ts else (AMBER if ytd and as_of < due else RED), sets,
                              evidence={"deliveries": len(deliveries)}))
 
@@ -219,7 +226,7 @@ def compute_indicators(session: Session, year: int, *, today: date, evidence_lim
         status = GREEN if n_active and at_target == n_active else (AMBER if ytd and mean >= target_h * fraction else RED)
     else:
         status = _ge_status(mean, target_h, ytd, fraction) if n_active else RED
-    rows.append(IndicatorRow(6, "产出指标", "数量指标", "志愿者工作时长", f"≥{target_h:g} 小时",
+    rows.append(IndicatorRow(6, _("产出指标"), _("数量指标"), _("志愿者工作时长"), _("≥%(h)s 小时", h=f"{target_h:g}"),
                              _("人均 %(m).1f 小时；达标 %(p)s（%(a)d/%(n)d）", m=mean_shown, p=_pct(share), a=at_target, n=n_active),
                              status, round(mean, 2),
                              note=_("口径：%(r)s", r=_("每人均达标") if settings.hours_rule == "every" else _("人均")),
@@ -236,8 +243,8 @@ def compute_indicators(session: Session, year: int, *, today: date, evidence_lim
         A.review_status == REVIEW_APPROVED, and_(A.status == "closed", A.review_status == REVIEW_NONE)))) or 0
     flagged = session.scalar(select(func.count(A.id)).where(closed, A.review_status == "flagged")) or 0
     quality = normal / total_att if total_att else 1.0
-    rows.append(IndicatorRow(7, "产出指标", "质量指标", "志愿者工作质量达标率", "=100%",
-                             _pct(quality) + (f"（{normal}/{total_att}）" if total_att else ""),
+    rows.append(IndicatorRow(7, _("产出指标"), _("质量指标"), _("志愿者工作质量达标率"), "=100%",
+                             _of(quality, normal, total_att) if total_att else _pct(quality),
                              GREEN if quality >= 1.0 else (AMBER if ytd and flagged else RED), round(quality, 4),
                              note=_("待核对 %(f)d 条", f=flagged) if flagged else "",
                              evidence={"normal": normal, "total": total_att, "flagged": flagged}))
@@ -245,8 +252,8 @@ def compute_indicators(session: Session, year: int, *, today: date, evidence_lim
     # 8 equipment quality --------------------------------------------------------------------------
     passed = sum(p for _s, _c, p in deliveries)
     eq_quality = passed / sets if sets else 0.0
-    rows.append(IndicatorRow(8, "产出指标", "质量指标", "人员装备制作达标率", "=100%",
-                             _pct(eq_quality) + (f"（{passed}/{sets}）" if sets else "") if sets else _("尚无到货记录"),
+    rows.append(IndicatorRow(8, _("产出指标"), _("质量指标"), _("人员装备制作达标率"), "=100%",
+                             _of(eq_quality, passed, sets) if sets else _("尚无到货记录"),
                              GREEN if sets and passed == sets else (AMBER if ytd and not sets else RED), round(eq_quality, 4)))
 
     # first patrol of the year per volunteer (for 9 and 10); a rejected record is not a patrol
@@ -260,8 +267,8 @@ def compute_indicators(session: Session, year: int, *, today: date, evidence_lim
                                          and (v not in first_patrol or first_issue[v] <= first_patrol[v]))]
     on_time = n_active - len(late_eq)
     ratio = on_time / n_active if n_active else 0.0
-    rows.append(IndicatorRow(9, "产出指标", "时效指标", "志愿者工作装备制作及时率", "=100%",
-                             _pct(ratio) + f"（{on_time}/{n_active}）",
+    rows.append(IndicatorRow(9, _("产出指标"), _("时效指标"), _("志愿者工作装备制作及时率"), "=100%",
+                             _of(ratio, on_time, n_active),
                              GREEN if n_active and on_time == n_active else (AMBER if ytd and as_of <= eq_due else RED),
                              round(ratio, 4), note=_("截止日期 %(d)s", d=eq_due.isoformat()),
                              evidence={"late_count": len(late_eq), "late": [{"volunteer_id": v, "name": names.get(v, "")}
@@ -308,8 +315,8 @@ def compute_indicators(session: Session, year: int, *, today: date, evidence_lim
     uninsured_vols = set(uninsured_days)
     ok_ins = n_active - len(late_ins)
     ratio = ok_ins / n_active if n_active else 0.0
-    rows.append(IndicatorRow(10, "产出指标", "时效指标", "平安志愿者意外险投保及时率", "=100%",
-                             _pct(ratio) + f"（{ok_ins}/{n_active}）",
+    rows.append(IndicatorRow(10, _("产出指标"), _("时效指标"), _("平安志愿者意外险投保及时率"), "=100%",
+                             _of(ratio, ok_ins, n_active),
                              GREEN if n_active and ok_ins == n_active else (
                                  AMBER if ytd and as_of <= ins_due and not uninsured_vols else RED),
                              round(ratio, 4), note=_("截止日期 %(d)s；未投保签到 %(n)d 人", d=ins_due.isoformat(), n=len(uninsured_vols)),
@@ -323,8 +330,8 @@ def compute_indicators(session: Session, year: int, *, today: date, evidence_lim
     complaints = session.scalar(select(func.count(Complaint.id)).where(Complaint.received_on.between(start, end))) or 0
     open_c = session.scalar(select(func.count(Complaint.id)).where(Complaint.received_on.between(start, end),
                                                                    Complaint.status == "open")) or 0
-    rows.append(IndicatorRow(11, "效益指标", "社会效益指标", "志愿者投诉发生数", f"≤{settings.target_complaints} 次",
-                             f"{complaints} 次", GREEN if complaints <= settings.target_complaints else RED, complaints,
+    rows.append(IndicatorRow(11, _("效益指标"), _("社会效益指标"), _("志愿者投诉发生数"), _("≤%(n)d 次", n=settings.target_complaints),
+                             _("%(n)d 次", n=complaints), GREEN if complaints <= settings.target_complaints else RED, complaints,
                              note=_("未办结 %(n)d 件", n=open_c) if open_c else "",
                              evidence={"complaints": complaints, "open": open_c}))
 
@@ -344,7 +351,7 @@ def compute_indicators(session: Session, year: int, *, today: date, evidence_lim
     events = list(session.scalars(select(Event.name).where(Event.id.in_(
         select(A.event_id).where(A.work_date.between(start, end)))).order_by(Event.starts_on)))
     points = session.scalar(select(func.count(func.distinct(A.point_id))).where(A.work_date.between(start, end))) or 0
-    rows.append(IndicatorRow(12, "效益指标", "社会效益指标", "平安建设推进情况", "推进",
+    rows.append(IndicatorRow(12, _("效益指标"), _("社会效益指标"), _("平安建设推进情况"), _("推进"),
                              settings.assessment_safety or _("重大节点 %(e)d 个、点位 %(p)d 个、累计 %(h).1f 小时（待评估）",
                                                              e=len(events), p=points, h=floor_hours(month_minutes)),
                              GREEN if settings.assessment_safety else AMBER, None,
@@ -366,7 +373,7 @@ def compute_indicators(session: Session, year: int, *, today: date, evidence_lim
                                        JobRun.job.not_in(PLUMBING_JOBS))
                                 .group_by(JobRun.job)).all())
     roster_updated = session.scalar(select(func.max(Volunteer.updated_at)))
-    rows.append(IndicatorRow(13, "效益指标", "可持续影响指标", "志愿者队伍建设长效管理机制健全性", "健全且执行有效",
+    rows.append(IndicatorRow(13, _("效益指标"), _("可持续影响指标"), _("志愿者队伍建设长效管理机制健全性"), _("健全且执行有效"),
                              settings.assessment_mechanism or _("制度文件 %(d)d 份、自动任务运行 %(r)d 次、提醒与周报送达 %(s)d 条（待评估）",
                                                                 d=sum(docs.values()), r=sum(runs.values()),
                                                                 s=sent.get("reminder", 0) + sent.get("digest", 0)),
@@ -384,13 +391,13 @@ def compute_indicators(session: Session, year: int, *, today: date, evidence_lim
     if round_id:
         res = survey_results(session, round_id)
         rate = res.satisfaction_rate
-        rows.append(IndicatorRow(14, "满意度指标", "服务对象满意度指标", "平安志愿者满意度", f"≥{round(ts * 100, 2):g}%",
+        rows.append(IndicatorRow(14, _("满意度指标"), _("服务对象满意度指标"), _("平安志愿者满意度"), f"≥{round(ts * 100, 2):g}%",
                                  _("%(r)s（%(n)d 份，回收率 %(rr)s）", r=_pct(rate), n=res.responses, rr=_pct(res.response_rate)),
                                  GREEN if res.responses and rate >= ts else RED, round(rate, 4), note=res.name,
                                  evidence={"round": res.name, "responses": res.responses, "eligible": res.eligible,
                                            "response_rate": round(res.response_rate, 4), "by_score": res.by_score}))
     else:
-        rows.append(IndicatorRow(14, "满意度指标", "服务对象满意度指标", "平安志愿者满意度", f"≥{round(ts * 100, 2):g}%",
+        rows.append(IndicatorRow(14, _("满意度指标"), _("服务对象满意度指标"), _("平安志愿者满意度"), f"≥{round(ts * 100, 2):g}%",
                                  _("尚未开展调查"), AMBER if ytd else RED, None))
 
     _fill_names(session, rows)

@@ -200,6 +200,8 @@ def register_web(app: Flask) -> None:
 
     from services.hours import hours_text
     app.add_template_filter(hours_text, "hours")
+    from services.phrases import localized
+    app.add_template_filter(localized, "tr")   # a shared report's phrase in this page's language
 
     @app.template_filter("local")
     def local_filter(value, fmt: str = "%Y-%m-%d %H:%M"):

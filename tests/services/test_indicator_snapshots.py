@@ -135,3 +135,24 @@ def test_a_mark_only_moves_forward(session):
     assert read_marks(session).changed_at == t + timedelta(seconds=5)
     mark_changed(session, t + timedelta(seconds=9))
     assert read_marks(session).changed_at == t + timedelta(seconds=9) and read_marks(session).forgotten_at is None
+
+
+def test_a_stored_report_can_still_be_said_in_english(programme, app, session):  # noqa: F811
+    """Computed in Chinese and shared; an English page says each row again in English."""
+    from flask_babel import force_locale
+
+    from services.phrases import Phrase, localized
+
+    with force_locale("zh"):
+        report = compute_snapshot(session, Y, today=TODAY, evidence_limit=SHARED_EVIDENCE).report
+    back = report_from_json(report_to_json(report))
+    six = back.row(6)
+    assert isinstance(six.name, Phrase) and six.name == "志愿者工作时长" and six.target == "≥6 小时"
+    assert str(six.actual).startswith("人均 ")
+    with app.test_request_context(), force_locale("en"):
+        assert localized(six.name) == "Volunteers' patrol hours"
+        assert localized(six.target) == "≥ 6 hours"
+        assert localized(six.actual).startswith("Mean ") and "（" not in localized(six.actual)
+        assert localized(six.note) == "Rule: mean"    # a phrase inside a phrase
+        assert localized(back.row(1).level1) == "Cost" and localized(back.row(4).actual).endswith(" people")
+        assert localized("周浦塘桥路口") == "周浦塘桥路口"       # anything else as it is

@@ -8,6 +8,8 @@ from pathlib import Path
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
+from tests.services.test_indicators import Y, programme  # noqa: F401  (fixture)
+
 ROOT = Path(__file__).resolve().parents[2]
 PLACEHOLDER = re.compile(r"%\([a-z_]+\)[-+ #0-9.]*[sdf]|%%|%s")
 METHODS = [("**.py", "python"), ("**.html", "jinja2")]
@@ -75,3 +77,39 @@ def test_the_browser_language_is_followed_until_the_person_chooses(client):
     client.get("/lang/zh")
     chosen = client.get("/signin", headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert "志愿者登录" in chosen and '<html lang="zh-CN">' in chosen
+
+
+def test_the_indicator_pages_in_english_say_the_rows_in_english(client, auth, session, programme):  # noqa: F811
+    """The year's report is computed once, in Chinese, and shared; the English pages must not show
+    "志愿者工作时长 · 人均 4.7 小时". Only what people typed (a survey round's name) stays as typed."""
+    import re as _re
+
+    from sqlalchemy import select
+
+    from models import ProgrammeYear, SurveyRound
+
+    from flask_babel import refresh
+
+    typed = set(session.scalars(select(SurveyRound.name)))
+    for year in session.scalars(select(ProgrammeYear)):   # the office's own assessments, as written
+        typed |= {t for t in (year.assessment_safety, year.assessment_mechanism, year.assessed_by) if t}
+    auth.login(role="admin", username="en-office")
+    client.set_cookie("lang", "en")
+    refresh()   # the fixture's app context is reused by the requests: forget the locale it cached
+    han = _re.compile(r"[\u4e00-\u9fff]")
+    page = client.get(f"/coord/programme/?year={Y}").get_data(as_text=True)
+    cards = _re.findall(r'<a class="indicator status-[a-z]+".*?</a>', page, flags=_re.S)
+    assert len(cards) == 14
+    for card in cards:
+        text = _re.sub(r"<[^>]+>", " ", card)
+        for name in typed:
+            text = text.replace(name, "")
+        assert not han.search(text), text
+    assert "Volunteers&#39; patrol hours" in page and "≥ 6 hours" in page
+    for number in (2, 6, 10, 13):
+        detail = client.get(f"/coord/programme/indicator/{number}?year={Y}").get_data(as_text=True)
+        head = detail.split('<div class="card status-', 1)[1].split("</div>", 1)[0]
+        assert not han.search(_re.sub(r"<[^>]+>", " ", head)), head
+    client.set_cookie("lang", "zh")
+    refresh()
+    assert "志愿者工作时长" in client.get(f"/coord/programme/?year={Y}").get_data(as_text=True)

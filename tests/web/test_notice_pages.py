@@ -145,6 +145,7 @@ def test_the_notice_page_shows_recipients_a_page_at_a_time(app, client, auth):
                            recipients=[Recipient(volunteer_id=v.id) for v in vols]).message_id
     first = client.get(f"/coord/notices/{mid}").get_data(as_text=True)
     assert "收件人 130" in first and first.count("戊") == 100 and 'id="delivery-pager"' in first
+    assert 'id="delivery-pager-top"' in first  # above the list too: 100 rows are long on a phone
     assert "戊000" in first and "戊129" not in first
     second = client.get(f"/coord/notices/{mid}?page=2").get_data(as_text=True)
     assert second.count("戊") == 30 and "戊129" in second and "戊000" not in second
