@@ -82,6 +82,12 @@ def test_drilldown_exports_to_xlsx_and_remind_sends_one_notice(session, client, 
     auth.login()
     page = client.get(f"/coord/programme/indicator/6?year={Y}&team=塘口居委").get_data(as_text=True)
     assert "队员1" in page and "队员3" not in page and "tel:13800000001" in page and "<pre" not in page
+    # Sorting from the form (a phone shows the table as cards, without its column titles).
+    sorted_page = client.get(f"/coord/programme/indicator/6?year={Y}&team=塘口居委&sort=3&desc=1").get_data(as_text=True)
+    assert '<option value="3" selected>已计时长（小时）</option>' in sorted_page
+    assert '<option value="1" selected>从大到小</option>' in sorted_page
+    assert sorted_page.index("队员1") < sorted_page.index("队员0")
+    assert client.get(f"/coord/programme/indicator/6?year={Y}&sort=&desc=0").status_code == 200   # "default order"
     xlsx = client.get(f"/coord/programme/indicator/6/export.xlsx?year={Y}&team=塘口居委&sort=3&desc=1")
     assert xlsx.status_code == 200
     rows = list(load_workbook(BytesIO(xlsx.data)).active.iter_rows(values_only=True))

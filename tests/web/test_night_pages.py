@@ -63,6 +63,21 @@ def test_dashboard_opens_on_today(client, auth, night):
     page = client.get("/coord/").get_data(as_text=True)
     assert "今晚的班次" in page and "一号点" in page and "待核对记录" in page and "发送失败的消息" in page
     assert 'class="count"' in page  # the waiting count in the menu
+    assert "另有" not in page   # everyone on patrol is on tonight's shift: one count, nothing to explain
+
+
+def test_the_dashboard_says_why_on_patrol_and_present_differ(client, auth, night, session):
+    """A walk-in is on patrol but on no shift tonight: the two counts differ, and the page says why."""
+    walk_in = Volunteer(name="周九", phone="13900000009", joined_on=date(2026, 1, 1))
+    session.add(walk_in)
+    session.flush()
+    session.add(Attendance(volunteer_id=walk_in.id, point_id=session.get(Shift, night["shift_id"]).point_id,
+                           status="open", check_in_at=from_local(datetime(2027, 2, 5, 18, 10)),
+                           work_date=date(2027, 2, 5)))
+    session.commit()
+    auth.login()
+    page = client.get("/coord/").get_data(as_text=True)
+    assert "在岗 1 人；另有 1 人不在今晚的班次名单上、也已签到（临时到岗等），所以上方“正在巡逻”是 2 人" in page
 
 
 def test_review_queue_shows_why_and_decides_in_bulk(client, auth, night, app):
