@@ -43,7 +43,8 @@ def test_one_points_board_and_back_to_it_after_an_action(client, auth, night, ap
     token = csrf_from(client, "/coord/board/")
     resp = client.post(f"/coord/board/remind/{night['shift_id']}/{night['away']}",
                        data={"csrf_token": token, "point": point_id})
-    assert resp.status_code == 302 and resp.headers["Location"].endswith(f"/coord/board/?point={point_id}")
+    assert resp.status_code == 302
+    assert resp.headers["Location"].endswith(f"/coord/board/?point={point_id}#m-{night['shift_id']}-{night['away']}")
     assert client.get("/coord/board/?point=999999").status_code == 200   # an unknown point: an empty board
 
 

@@ -51,7 +51,10 @@ def test_board_lists_the_missing_with_phone_and_reminds_once(client, auth, night
     assert "钱七" not in missing  # checked in, so not missing
     token = csrf_from(client, "/coord/board/")
     url = f"/coord/board/remind/{night['shift_id']}/{night['away']}"
-    assert "已发送到岗提醒" in client.post(url, data={"csrf_token": token}, follow_redirects=True).get_data(as_text=True)
+    # Back at the row (a long board scrolled to the top lost the place); it says 已提醒 there.
+    first = client.post(url, data={"csrf_token": token})
+    assert first.headers["Location"].endswith(f"/coord/board/#m-{night['shift_id']}-{night['away']}")
+    assert f'id="m-{night["shift_id"]}-{night["away"]}"' in client.get("/coord/board/").get_data(as_text=True)
     assert "不再重复发送" in client.post(url, data={"csrf_token": token}, follow_redirects=True).get_data(as_text=True)
     with app.app_context():
         assert db.session.scalar(select(func.count(Message.id)).where(Message.kind == "reminder")) == 1

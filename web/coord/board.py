@@ -39,9 +39,11 @@ def _live() -> dict:
             "leave": leave_list(db.session, clock=clock())}
 
 
-def _back():
-    """Back to the board the form was on (one point's, if filtered)."""
-    return redirect(url_for(".index", point=request.form.get("point", type=int) or None))
+def _back(anchor: str | None = None):
+    """Back to the board the form was on (one point's, if filtered); at the row acted on when it
+    worked (on a long board the top is a long way up; the row itself shows what was done), at
+    the top when it did not (the error is there)."""
+    return redirect(url_for(".index", point=request.form.get("point", type=int) or None, _anchor=anchor))
 
 
 @bp.get("/")
@@ -78,7 +80,8 @@ def remind(shift_id: int, volunteer_id: int):
     except DomainError as exc:
         db.session.rollback()
         flash(exc.message, "error")
-    return _back()
+        return _back()
+    return _back(f"m-{shift_id}-{volunteer_id}")
 
 
 @bp.post("/check-in")
