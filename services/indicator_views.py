@@ -28,6 +28,21 @@ OK, SHORT, NEUTRAL = "#1a7f37", "#c62828", "#0b61a4"
 STATUS_COLOURS = {"green": OK, "amber": "#b7791f", "red": SHORT}
 
 
+def text_width(text: str, size: float = 15) -> float:
+    """Roughly how wide `text` is drawn at `size` px: a Chinese character is square, Latin letters
+    and digits about 0.57 of it. Enough to give an SVG chart's labels the room they need."""
+    return sum(size if ord(ch) >= 0x2E80 else size * 0.57 for ch in text)
+
+
+def fit_text(text: str, width: float, size: float = 15) -> str:
+    """`text` cut with "…" to fit `width` (the chart keeps the whole text in the bar's tooltip)."""
+    if text_width(text, size) <= width:
+        return text
+    while text and text_width(text + "…", size) > width:
+        text = text[:-1]
+    return text + "…"
+
+
 @dataclass(frozen=True)
 class Bar:
     label: str
@@ -42,6 +57,22 @@ class Chart:
     target: float | None = None
     target_label: str = ""
     unit: str = ""
+
+    WIDTH = 420        # the SVG's own units; it scales to the card
+    MAX_LABEL = 170    # a longer label (a survey round's name) is cut with "…"
+
+    @property
+    def label_width(self) -> float:
+        """Room for the longest label (week labels, "0–3 h", a round's name), so none is cut at the edge."""
+        return min(self.MAX_LABEL, max([text_width(b.label) for b in self.bars] + [40])) + 10
+
+    @property
+    def value_width(self) -> float:
+        """Room after the longest bar for its value ("182 people" in bold)."""
+        return max([text_width(b.text) * 1.08 for b in self.bars] + [30]) + 8
+
+    def short_label(self, bar: Bar) -> str:
+        return fit_text(bar.label, self.MAX_LABEL)
 
 
 def meets(value: float, target: float, *, at_most: bool = False) -> bool:

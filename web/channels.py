@@ -10,6 +10,7 @@ from services.channels import settings as cs
 from services.channels.costs import cost_status
 from services.channels.office import save_settings, template_rows
 from services.channels.signin_sms import queue_signin_sms
+from services.sms.templates import sms_ready
 from services.channels.prefs import ORDERS, channel_label, my_preferences, set_preferences
 from services.channels.survey_links import resolve_survey_token
 from services.channels.wecom import remove_team_robot, set_team_robot, team_robots
@@ -115,7 +116,9 @@ def register(app) -> None:
     app.register_blueprint(admin_bp)
     app.register_blueprint(staff_bp)
     app.jinja_env.globals["channel_label"] = channel_label
+    app.add_template_filter(channel_label, "channel_label")
     app.jinja_env.globals["channel_orders"] = lambda: [(o, " → ".join(channel_label(c) for c in o.split(",")))
                                                        for o in ORDERS]
     app.jinja_env.globals["my_channel_preferences"] = preferences_for
+    app.jinja_env.globals["sms_available"] = lambda: sms_ready(db.session)
 

@@ -141,8 +141,15 @@ def test_the_menu_collapses_on_a_phone(night, profile):
         assert summary.bounding_box()["height"] >= 44
         board_link = menu.get_by_role("link", name="今晚")
         assert not board_link.is_visible()
+        closed_at = summary.bounding_box()
         summary.tap()
         assert board_link.is_visible()
+        opened_at = summary.bounding_box()   # the button stays under the finger: it used to jump
+        assert abs(opened_at["x"] - closed_at["x"]) < 2 and abs(opened_at["y"] - closed_at["y"]) < 2
+        assert menu.locator("nav").bounding_box()["x"] >= 0   # the list is on the screen
+        summary.tap()                        # so the same tap closes it again
+        assert not board_link.is_visible()
+        summary.tap()
         with page.expect_navigation():
             board_link.tap()
         assert page.url.endswith("/coord/board/")

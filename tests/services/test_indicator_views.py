@@ -154,3 +154,18 @@ def test_indicator_7_lists_the_attendances_that_did_not_close_normally(session, 
     assert ("志愿者A", "13911110001", f"{Y}-10-01", "no_location", "待核对") in [(r[0], r[2], r[3], r[8], r[9])
                                                                             for r in dd.rows]
     assert drilldown(session, report, 7, team="别的居委").rows == []
+
+
+def test_chart_labels_get_the_room_they_need_and_long_ones_are_cut():
+    """Week labels were cut at the SVG's left edge ("月28日–10月4日") and "182 people" at its right."""
+    from services.indicator_views import Bar, Chart, text_width
+
+    weekly = Chart([Bar("9月28日–10月4日", 12.0, "#000", "12 h"), Bar("10月5日–11日", 3.0, "#000", "3 h")])
+    assert weekly.label_width >= text_width("9月28日–10月4日") + 6
+    people = Chart([Bar("0–3 h", 182, "#000", "182 people")])
+    assert people.value_width >= text_width("182 people") * 1.05
+    long = Chart([Bar("2026年年中满意度调查（浦锦街道全体平安志愿者）", 87.6, "#000", "87.6%")])
+    short = long.short_label(long.bars[0])
+    assert short.endswith("…") and text_width(short) <= Chart.MAX_LABEL and short.startswith("2026年")
+    assert long.label_width <= Chart.MAX_LABEL + 10
+    assert weekly.short_label(weekly.bars[0]) == "9月28日–10月4日"   # fits: kept whole

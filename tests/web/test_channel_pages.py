@@ -20,8 +20,11 @@ from tests.e2e.test_channels_e2e import TEMPLATE_TEXT, enable_sms
 
 def test_a_volunteer_opts_out_of_sms_and_picks_an_order_on_me(app, client, auth):
     vid = auth.volunteer()
+    page = client.get("/me").get_data(as_text=True)   # no Telegram, no SMS: nothing to choose yet
+    assert "接收方式" in page and "目前只有网页消息" in page and "不接收短信" not in page and 'name="order"' not in page
+    enable_sms(app)
     page = client.get("/me").get_data(as_text=True)
-    assert "不接收短信" in page and "接收方式" in page
+    assert "不接收短信" in page and 'name="order"' in page and "目前只有网页消息" not in page
     resp = client.post("/me/channels", data={"csrf_token": csrf_from(client, "/me"), "order": "sms,telegram",
                                              "sms_opt_out": "1"})
     assert resp.status_code == 302
