@@ -22,7 +22,7 @@ from models.user import ROLE_LEADER, STAFF_ROLES, User
 from models.volunteer import Volunteer
 from services.clock import SHANGHAI, Clock, local_date, system_clock
 from services.errors import DomainError
-from services.i18n import _
+from services.i18n import _, in_programme_language
 from services.volunteers import withdrawal_in_effect
 from services.messaging import post_message, telegram_text
 from services.outbox import Recipient
@@ -167,14 +167,16 @@ def _tell_office(session: Session, vol: Volunteer, s: Shift, shift: MyShift, *, 
     if not recipients:
         return
     who = vol.name + (f"（{vol.team}）" if vol.team else "")
-    if leave:
-        title = _("请假：%(n)s", n=vol.name)
-        body = _("%(who)s 请假，不能参加 %(w)s 在 %(p)s 的班次（%(e)s）。请另行安排。",
-                 who=who, w=_when(shift), p=shift.point_name, e=shift.event_name)
-    else:
-        title = _("撤销请假：%(n)s", n=vol.name)
-        body = _("%(who)s 撤销了请假，会参加 %(w)s 在 %(p)s 的班次（%(e)s）。",
-                 who=who, w=_when(shift), p=shift.point_name, e=shift.event_name)
+    with in_programme_language():   # to the office: in Chinese, whatever the volunteer's phone reads
+        if leave:
+            title = _("请假：%(n)s", n=vol.name)
+            body = _("%(who)s 请假，不能参加 %(w)s 在 %(p)s 的班次（%(e)s）。请另行安排。",
+                     who=who, w=_when(shift), p=shift.point_name, e=shift.event_name)
+        else:
+            title = _("撤销请假：%(n)s", n=vol.name)
+            body = _("%(who)s 撤销了请假，会参加 %(w)s 在 %(p)s 的班次（%(e)s）。",
+                     who=who, w=_when(shift), p=shift.point_name, e=shift.event_name)
+        office = _("平安办")
     # One message per shift and volunteer per LEAVE_MERGE_MINUTES window: flipping leave / undo
     # cannot flood the office. A later change in the same window rewrites that message (the
     # inbox shows where things stand, unread again) and its still-unsent deliveries, sends nothing new.
@@ -183,7 +185,7 @@ def _tell_office(session: Session, vol: Volunteer, s: Shift, shift: MyShift, *, 
     existing = session.scalar(select(Message).where(Message.dedupe_key == key))
     if existing is None:
         post_message(session, kind="leave", title=title, body=body, recipients=recipients, dedupe_key=key,
-                     audience=_("平安办"), clock=clock, commit=False)
+                     audience=office, clock=clock, commit=False)
         return
     if (existing.title, existing.body) == (title, body):
         return

@@ -20,7 +20,7 @@ from models.point import PatrolPoint
 from models.volunteer import Volunteer
 from services.clock import SHANGHAI, Clock, local_date, system_clock
 from services.errors import DomainError
-from services.i18n import _
+from services.i18n import _, in_programme_language
 from services.messaging import QueuedMessage, post_message
 from services.outbox import Recipient
 from services.review import AttendanceRow, on_patrol
@@ -386,12 +386,13 @@ def remind(session: Session, shift_id: int, volunteer_id: int, *, by_user_id: in
         raise DomainError("not_assigned", _("该志愿者不在这个班次的名单中"))
     point = session.get(PatrolPoint, shift.point_id)
     starts = _utc(shift.starts_at).astimezone(zone)
-    body = _("您今晚 %(t)s 在“%(p)s”有巡逻班次，还没有签到。到岗后请扫点位二维码签到；来不了请回复或联系平安办。",
-             t=starts.strftime("%H:%M"), p=point.name if point else "")
-    return post_message(session, kind="reminder", title=_("到岗提醒"), body=body,
-                        recipients=[Recipient(volunteer_id=volunteer_id)],
-                        dedupe_key=remind_key(shift_id, volunteer_id), audience=_("缺岗提醒"),
-                        created_by_user_id=by_user_id, clock=clock)
+    with in_programme_language():   # to the volunteer: in Chinese, whoever tapped 提醒
+        body = _("您今晚 %(t)s 在“%(p)s”有巡逻班次，还没有签到。到岗后请扫点位二维码签到；来不了请回复或联系平安办。",
+                 t=starts.strftime("%H:%M"), p=point.name if point else "")
+        return post_message(session, kind="reminder", title=_("到岗提醒"), body=body,
+                            recipients=[Recipient(volunteer_id=volunteer_id)],
+                            dedupe_key=remind_key(shift_id, volunteer_id), audience=_("缺岗提醒"),
+                            created_by_user_id=by_user_id, clock=clock)
 
 
 @dataclass(frozen=True)

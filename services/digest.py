@@ -12,7 +12,8 @@ from models.messaging import OutboxItem
 from models.user import STAFF_ROLES, User
 from services.clock import SHANGHAI, Clock, system_clock
 from services.hours import floor_hours
-from services.i18n import _
+from services.i18n import _, in_programme_language
+from services.phrases import localized
 from services.indicators import IndicatorReport, compute_indicators
 from services.messaging import QueuedMessage, post_message
 from services.outbox import Recipient
@@ -47,7 +48,7 @@ def digest_text(session: Session, *, now: datetime,
     failed = session.scalar(select(func.count(OutboxItem.id)).where(
         OutboxItem.status.in_(("failed", "unreachable")), OutboxItem.created_at >= now - timedelta(days=7))) or 0
     lines += ["", _("本周：巡逻 %(p)d 人次，%(h).1f 小时", p=patrols, h=floor_hours(int(minutes))),
-              _("未达 %(t)s 的志愿者 %(n)d 人，全年还剩 %(w)d 周", t=hours_row.target, n=hours_row.evidence.get("below_count", 0),
+              _("未达 %(t)s 的志愿者 %(n)d 人，全年还剩 %(w)d 周", t=localized(hours_row.target), n=hours_row.evidence.get("below_count", 0),
                 w=weeks_left),
               _("未按时投保 %(a)d 人，未按时领装备 %(b)d 人", a=ins_row.evidence.get("late_count", 0),
                 b=eq_row.evidence.get("late_count", 0)),
@@ -59,11 +60,13 @@ def digest_text(session: Session, *, now: datetime,
 def send_digest(session: Session, *, clock: Clock = system_clock) -> QueuedMessage | None:
     """Queue this week's digest to every active admin and coordinator (once per ISO week)."""
     now = clock()
-    title, body = digest_text(session, now=now)
+    with in_programme_language():   # the same digest for every account, in Chinese
+        title, body = digest_text(session, now=now)
+        audience = _("平安办账号")
     users = list(session.scalars(select(User.id).where(User.active.is_(True), User.role.in_(STAFF_ROLES))))
     if not users:
         return None
     iso = now.astimezone(SHANGHAI).isocalendar()
     return post_message(session, kind="digest", title=title, body=body,
                         recipients=[Recipient(user_id=u) for u in users], dedupe_key=f"digest:{iso[0]}-W{iso[1]:02d}",
-                        audience=_("平安办账号"), clock=clock)
+                        audience=audience, clock=clock)

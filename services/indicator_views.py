@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from models.volunteer import Volunteer
 from services.clock import SHANGHAI
 from services.errors import DomainError
-from services.i18n import _
+from services.i18n import _, in_programme_language
 from services.phrases import localized
 from services.indicators import GREEN, PLUMBING_JOBS, IndicatorReport, active_volunteer_ids, hours_by_volunteer
 from services.hours import floor_hours
@@ -503,18 +503,21 @@ def remind_below_target(session: Session, report: IndicatorReport, *, team: str 
     ids = [v for v in dd.volunteer_ids if v is not None]
     if not ids:
         raise DomainError("no_recipients", _("没有需要提醒的志愿者"))
-    body = hours_reminder_text(report) + "\n\n—— " + sender_line(session, created_by_user_id)
-    result = post_message(session, kind="notice", title=_("服务时长提醒"), body=body,
-                          recipients=[Recipient(volunteer_id=v) for v in ids], dedupe_key=f"hours-remind:{nonce}",
-                          audience=_("未达到时长目标的志愿者") + (f"（{team}）" if team else ""),
-                          created_by_user_id=created_by_user_id, clock=clock)
+    with in_programme_language():   # to volunteers: in Chinese, as the page showed it before sending
+        body = hours_reminder_text(report) + "\n\n—— " + sender_line(session, created_by_user_id)
+        result = post_message(session, kind="notice", title=_("服务时长提醒"), body=body,
+                              recipients=[Recipient(volunteer_id=v) for v in ids], dedupe_key=f"hours-remind:{nonce}",
+                              audience=_("未达到时长目标的志愿者") + (f"（{team}）" if team else ""),
+                              created_by_user_id=created_by_user_id, clock=clock)
     return result.message_id, result.recipients
 
 
 def hours_reminder_text(report: IndicatorReport) -> str:
-    """What the volunteers under the hours target are sent (shown to the coordinator before it goes)."""
-    return _("本年度志愿服务时长目标为每人 %(t)s，您目前还未达到。请在“我的班次”中报名近期的巡逻班次，谢谢！",
-             t=localized(report.row(6).target).lstrip("≥ "))
+    """What the volunteers under the hours target are sent (shown to the coordinator before it
+    goes, as it will be sent: in Chinese)."""
+    with in_programme_language():
+        return _("本年度志愿服务时长目标为每人 %(t)s，您目前还未达到。请在“我的班次”中报名近期的巡逻班次，谢谢！",
+                 t=localized(report.row(6).target).lstrip("≥ "))
 
 
 def gap_text(row) -> str:

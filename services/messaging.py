@@ -21,7 +21,7 @@ from models.user import User
 from models.volunteer import Volunteer
 from services.clock import SHANGHAI, Clock, local_date, system_clock
 from services.errors import DomainError
-from services.i18n import _
+from services.i18n import _, in_programme_language
 from services.volunteers import on_roster, withdrawal_in_effect
 from services.channels.wecom import team_robot_ready
 from services.lengths import check_length
@@ -361,11 +361,12 @@ def send_notice(session: Session, *, text: str, audience: Audience, nonce: str, 
     vids = audience_volunteers(session, audience, clock=clock)
     if not vids:
         raise DomainError("no_recipients", _("没有符合条件的在册志愿者"))
-    body = text + "\n\n—— " + sender_line(session, created_by_user_id)
-    return post_message(session, kind="notice", title=title or _("巡逻通知"), body=body,
-                        recipients=[Recipient(volunteer_id=v) for v in vids], dedupe_key=f"notice:{nonce}",
-                        audience=audience.describe(session), created_by_user_id=created_by_user_id, clock=clock,
-                        team_group=str(audience.value) if audience.kind == "team" else None)
+    with in_programme_language():   # the signature, default title and audience label: in Chinese for everyone
+        body = text + "\n\n—— " + sender_line(session, created_by_user_id)
+        return post_message(session, kind="notice", title=title or _("巡逻通知"), body=body,
+                            recipients=[Recipient(volunteer_id=v) for v in vids], dedupe_key=f"notice:{nonce}",
+                            audience=audience.describe(session), created_by_user_id=created_by_user_id, clock=clock,
+                            team_group=str(audience.value) if audience.kind == "team" else None)
 
 
 @dataclass(frozen=True)

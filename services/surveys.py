@@ -11,7 +11,7 @@ from models.messaging import SurveyAnswer, SurveyComment, SurveyRound
 from models.volunteer import Volunteer
 from services.clock import SHANGHAI, Clock, local_date, system_clock
 from services.errors import DomainError
-from services.i18n import _
+from services.i18n import _, in_programme_language
 from services.lengths import check_length
 from services.messaging import QueuedMessage, post_message
 from services.outbox import Recipient
@@ -133,11 +133,12 @@ def send_round(session: Session, round_id: int, *, clock: Clock = system_clock) 
         raise DomainError("no_survey", _("调查轮次不存在"))
     vids = list(session.scalars(select(Volunteer.id).where(on_roster(local_date(clock())), eligible_condition(r))
                                 .order_by(Volunteer.id)))
-    result = post_message(session, kind="survey", title=_("满意度调查：%(n)s", n=r.name),
-                          body=r.question + "\n" + _("请点下面的按钮作答（5 非常满意 … 1 非常不满意），也可以在平安马甲网页上作答。"),
-                          recipients=[Recipient(volunteer_id=v) for v in vids], dedupe_key=f"survey:{r.id}",
-                          audience=_("全体在册志愿者"), survey_round_id=r.id, buttons=survey_buttons(r.id),
-                          clock=clock, commit=False, sms_params={"name": r.name})
+    with in_programme_language():   # to volunteers: in Chinese, whoever pressed "send"
+        result = post_message(session, kind="survey", title=_("满意度调查：%(n)s", n=r.name),
+                              body=r.question + "\n" + _("请点下面的按钮作答（5 非常满意 … 1 非常不满意），也可以在平安马甲网页上作答。"),
+                              recipients=[Recipient(volunteer_id=v) for v in vids], dedupe_key=f"survey:{r.id}",
+                              audience=_("全体在册志愿者"), survey_round_id=r.id, buttons=survey_buttons(r.id),
+                              clock=clock, commit=False, sms_params={"name": r.name})
     if r.sent_at is None:
         r.sent_at = clock()
     session.commit()
@@ -152,11 +153,12 @@ def remind_round(session: Session, round_id: int, *, clock: Clock = system_clock
     answered = select(SurveyAnswer.volunteer_id).where(SurveyAnswer.round_id == r.id)
     vids = list(session.scalars(select(Volunteer.id).where(on_roster(local_date(clock())), eligible_condition(r),
                                                            Volunteer.id.not_in(answered)).order_by(Volunteer.id)))
-    result = post_message(session, kind="survey", title=_("满意度调查提醒：%(n)s", n=r.name),
-                          body=r.question + "\n" + _("您还没有作答，请点下面的按钮（约 5 秒）。"),
-                          recipients=[Recipient(volunteer_id=v) for v in vids], dedupe_key=f"survey-reminder:{r.id}",
-                          audience=_("未作答的志愿者"), survey_round_id=r.id, buttons=survey_buttons(r.id),
-                          clock=clock, commit=False, sms_params={"name": r.name})
+    with in_programme_language():
+        result = post_message(session, kind="survey", title=_("满意度调查提醒：%(n)s", n=r.name),
+                              body=r.question + "\n" + _("您还没有作答，请点下面的按钮（约 5 秒）。"),
+                              recipients=[Recipient(volunteer_id=v) for v in vids], dedupe_key=f"survey-reminder:{r.id}",
+                              audience=_("未作答的志愿者"), survey_round_id=r.id, buttons=survey_buttons(r.id),
+                              clock=clock, commit=False, sms_params={"name": r.name})
     if r.reminded_at is None:
         r.reminded_at = clock()
     session.commit()

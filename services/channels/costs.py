@@ -21,7 +21,7 @@ from models.programme import LINE_WORK_FUND, Expenditure
 from models.user import User
 from services.channels import settings as cs
 from services.clock import Clock, system_clock
-from services.i18n import _
+from services.i18n import _, in_programme_language
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 AUTO_PREFIX = "messaging:"
@@ -122,9 +122,12 @@ def maybe_warn_office(session: Session, *, clock: Clock = system_clock) -> bool:
     admins = list(session.scalars(select(User.id).where(User.role == ROLE_ADMIN, User.active.is_(True))))
     if not admins:
         return False
-    result = post_message(session, kind="system", title=_("短信费用提醒"),
-                          body=_("本月短信费用已达 %(s)s 元，月度上限 %(c)s 元。达到上限后群发短信将停止（今晚班次提醒照发），请在“消息设置”中调整。",
-                                 s=f"{status.spent:.2f}", c=f"{status.cap:.2f}"),
+    with in_programme_language():
+        title = _("短信费用提醒")
+        body = _("本月短信费用已达 %(s)s 元，月度上限 %(c)s 元。达到上限后群发短信将停止（今晚班次提醒照发），请在“消息设置”中调整。",
+                 s=f"{status.spent:.2f}", c=f"{status.cap:.2f}")
+    result = post_message(session, kind="system", title=title,
+                          body=body,
                           recipients=[Recipient(user_id=u) for u in admins], dedupe_key=f"sms-cap-warning:{status.month}",
                           clock=clock)
     return result.created

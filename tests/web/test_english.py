@@ -9,6 +9,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
 from tests.services.test_indicators import Y, programme  # noqa: F401  (fixture)
+from tests.web.test_night_pages import night  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
 PLACEHOLDER = re.compile(r"%\([a-z_]+\)[-+ #0-9.]*[sdf]|%%|%s")
@@ -113,3 +114,28 @@ def test_the_indicator_pages_in_english_say_the_rows_in_english(client, auth, se
     client.set_cookie("lang", "zh")
     refresh()
     assert "志愿者工作时长" in client.get(f"/coord/programme/?year={Y}").get_data(as_text=True)
+
+
+def test_what_an_english_coordinator_sends_is_written_in_chinese(client, auth, session, night):  # noqa: F811
+    """The coordinator reads the pages in English; the volunteer's nudge, the notice's signature and
+    the labels stored for every coordinator stay in the programme's language."""
+    from flask_babel import refresh
+    from sqlalchemy import select
+
+    from models import Message
+    from tests.conftest import csrf_from
+
+    auth.login(username="en-coord")
+    client.set_cookie("lang", "en")
+    refresh()   # the fixture's app context is reused by the requests: forget the locale it cached
+    token = csrf_from(client, "/coord/board/")
+    client.post(f"/coord/board/remind/{night['shift_id']}/{night['away']}", data={"csrf_token": token})
+    resp = client.post("/coord/notices/send", data={"csrf_token": token, "text": "今晚 19:00 集合", "audience": "all",
+                                                    "nonce": "en-1"})
+    assert resp.status_code == 302
+    page = client.get(resp.headers["Location"]).get_data(as_text=True)
+    assert 'lang="en"' in page   # the coordinator's pages were English throughout
+    nudge = session.scalars(select(Message).where(Message.kind == "reminder")).one()
+    assert nudge.title == "到岗提醒" and nudge.body.startswith("您今晚 18:00") and nudge.audience == "缺岗提醒"
+    notice = session.scalars(select(Message).where(Message.kind == "notice")).one()
+    assert notice.title == "巡逻通知" and notice.body.endswith("—— 平安办 en-coord") and notice.audience == "全体在册志愿者"
