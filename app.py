@@ -101,6 +101,10 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, worker: bool = F
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
                                            defaults={"request_id": "-"}))
     logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"), handlers=[handler])
+    # httpx logs every request's URL at INFO, and a Bot API URL holds the bot token (the bot and
+    # the sender use httpx; so do the SMS and WeCom senders). Here, not with the web's logging:
+    # the worker app has no web layer.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     access_log.install()
 
     db.init_app(app)

@@ -102,7 +102,8 @@ def wait_for_bot_api(config: Mapping[str, Any], *, first_delay: float = 1.0, max
             me = asyncio.run(_get_me(bot))
             return me.username or ""
         except InvalidToken:
-            raise
+            # PTB's message quotes the token; the journal must not.
+            raise SystemExit("TELEGRAM_BOT_TOKEN was refused by the Bot API: check it in the env file") from None
         except RetryAfter as exc:
             retry_after = exc.retry_after
             wait = retry_after.total_seconds() if hasattr(retry_after, "total_seconds") else float(retry_after)

@@ -96,7 +96,7 @@ class OutboxSender(ChannelSender):
         self.concurrency = concurrency
         self.sent = 0
         self._outage = 0.0  # seconds of the current Bot API outage backoff (0: none)
-        self.retry_max = retry_max
+        self.retry_max = max(1.0, retry_max)   # 0 or less would retry in a tight loop
         self.connected = False
 
     async def start(self) -> None:
@@ -110,7 +110,8 @@ class OutboxSender(ChannelSender):
         try:
             await self.bot.initialize()  # getMe
         except InvalidToken:
-            raise
+            # PTB's message quotes the token; the journal must not.
+            raise SystemExit("TELEGRAM_BOT_TOKEN was refused by the Bot API: check it in the env file") from None
         except TelegramError as exc:  # 5xx, timeouts, refused connections, 429 (the token is never logged)
             log.warning("Bot API not available (%s); Telegram messages wait in the outbox", type(exc).__name__)
             return False

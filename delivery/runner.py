@@ -44,7 +44,7 @@ def build_senders(flask_app: Flask, bridge: Bridge) -> list:
         senders.append(OutboxSender(bridge, telegram_bot(cfg), rate=float(cfg["OUTBOX_RATE_PER_SECOND"]),
                                     chat_interval=float(cfg["OUTBOX_CHAT_INTERVAL_SECONDS"]),
                                     concurrency=int(cfg["OUTBOX_CONCURRENCY"]), stale_after=stale, slots=slots,
-                                    retry_max=float(cfg["TELEGRAM_RETRY_MAX_SECONDS"])))
+                                    retry_max=float(cfg["TELEGRAM_RETRY_MAX_SECONDS"] or 60)))
     provider = provider_from_config(cfg)
     if provider is not None:
         senders.append(SmsSender(bridge, provider, rate=int(cfg["SMS_RATE_PER_SECOND"]), slots=slots,

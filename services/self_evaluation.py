@@ -163,7 +163,8 @@ def equals_text(row: IndicatorRow) -> str:
     target = target_number(row.target)
     if target is None or row.value is None:
         return row.actual
-    unit = row.target.split(" ", 1)[1].strip() if " " in row.target.strip() else ""
+    # The unit is what follows the number: "=500 人" → "人", and on an English page "= 500 people".
+    unit = re.sub(r"^[=≤≥<>]?\s*[\d,.]+\s*", "", row.target.strip())
     if "%" in row.target:
         diff = round((float(row.value) - target) * 100, 1)
         actual, diff_text = f"{float(row.value) * 100:.1f}%", _("%(d)s 个百分点", d=f"{abs(diff):g}")

@@ -26,9 +26,11 @@ def test_the_worker_app_leaves_the_web_the_cli_and_alembic_out(tmp_path):
     done = _run("import sys\nfrom app import create_app\napp = create_app(worker=True)\n"
                 "import bot.app, bot.handlers, delivery.runner, delivery.sms, delivery.wecom\n"
                 f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
-                "print(sorted(app.blueprints), 'db' in app.cli.commands)", tmp_path)
+                "print(sorted(app.blueprints), 'db' in app.cli.commands)\n"
+                "import logging; print(logging.getLogger('httpx').getEffectiveLevel())", tmp_path)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["[]", "[] False"]
+    # ... and httpx, whose INFO lines hold the Bot API URL with the token, is quiet here too.
+    assert done.stdout.splitlines() == ["[]", "[] False", "30"]
 
 
 def test_the_full_app_still_has_them(tmp_path):

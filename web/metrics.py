@@ -112,8 +112,7 @@ class _RequestIdRecord(logging.LogRecord):
 def install_logging(app: Flask) -> None:
     if logging.getLogRecordFactory() is not _RequestIdRecord:
         logging.setLogRecordFactory(_RequestIdRecord)
-    # httpx logs every Bot API URL at INFO, and the URL holds the bot token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # (httpx's own INFO lines, which hold the bot token, are silenced in `create_app`.)
 
 
 def _watch_pool(app: Flask) -> None:

@@ -11,7 +11,7 @@ from flask import Flask, current_app, request
 from flask_limiter.util import get_remote_address
 
 from extensions import limiter
-from web.auth import DEVICE_COOKIE, current_volunteer
+from web.auth import DEVICE_COOKIE, VOLUNTEER_BLUEPRINTS, current_volunteer
 
 
 def scan_device_id() -> int | None:
@@ -50,9 +50,13 @@ def identify_phones_first(app: Flask) -> None:
     here first, a database that is down answers through the app's 503 handler and the limiter never
     runs; asked successfully, the answer is kept on the request and the limiter reuses it.
 
+    Only on the volunteers' blueprints, whose limits are keyed by the phone: an office page, the
+    language switch or /healthz never looked the phone up and must not start to (its "last seen"
+    write would count as an office change to the indicators).
+
     Called before any other hook is inserted at the front (the metrics' request id stays first)."""
     def _identify_phone() -> None:
-        if request.endpoint not in (None, "static") and DEVICE_COOKIE in request.cookies:
+        if request.blueprint in VOLUNTEER_BLUEPRINTS and DEVICE_COOKIE in request.cookies:
             current_volunteer()
 
     app.before_request_funcs.setdefault(None, []).insert(0, _identify_phone)

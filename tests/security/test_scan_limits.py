@@ -189,3 +189,24 @@ def test_a_database_lost_during_the_phone_lookup_is_a_503_and_not_a_rate_limiter
     monkeypatch.undo()
     assert _scan(phone, token).status_code == 200   # and the phone scans once the database is back
     assert _count(ScanRecord) == 1
+
+
+def test_office_pages_never_look_the_phone_up(app, session, clock, token, auth, client):
+    """Only the volunteers' pages look the device cookie up (before the rate limiter): an office
+    page visited from a phone that is also signed in as a volunteer must not stamp its "last seen"
+    (a commit on an office page counts as a change to the indicators)."""
+    from models import Device
+
+    (phone,) = _phones(app, 1)
+    device = session.scalars(select(Device)).one()
+    seen_before = device.last_seen_at
+    auth.login()
+    client.set_cookie("pv_device", phone.get_cookie("pv_device").value)
+    clock.advance(minutes=30)
+    for path in ("/coord/board/", "/healthz", "/lang/en"):
+        client.get(path)
+    session.expire_all()
+    assert session.get(Device, device.id).last_seen_at == seen_before
+    client.get("/me")   # a volunteer page: looked up, and stamped
+    session.expire_all()
+    assert session.get(Device, device.id).last_seen_at != seen_before

@@ -71,6 +71,8 @@ def test_met_rows_score_full_unmet_in_proportion_capped_and_qualitative_as_recor
 def test_equals_targets_show_the_actual_against_the_target():
     assert equals_text(_row(4, "=500 人", 501, "green")) == "501 人，超出 1 人"
     assert equals_text(_row(4, "=500 人", 480, "red")) == "480 人，差 20 人"
+    # The same row computed for an English page: the unit is what follows the number, spaces and all.
+    assert equals_text(_row(4, "= 500 people", 501, "green")) == "501 people，超出 1 people"
     assert equals_text(_row(7, "=100%", 0.95, "red")) == "95.0%，差 5 个百分点"
     assert equals_text(_row(7, "=100%", 1.0, "green")) == "100.0%，与指标值一致"
 

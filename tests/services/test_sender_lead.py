@@ -62,3 +62,19 @@ def test_the_pacer_pauses_everyone():
     pacer = Pacer(rate=5, chat_interval=1.0, clock=lambda: now[0])
     pacer.pause(3.0)
     assert pacer.paused_until == 3.0 and pacer.window.wait_time() == 0.0
+
+
+def test_a_wrong_token_stops_the_sender_without_writing_the_token_and_zero_backoff_is_not_a_tight_loop():
+    import pytest
+    from telegram.error import InvalidToken
+
+    class Refused:
+        async def initialize(self):
+            raise InvalidToken("The token `123456:SECRET-token` was rejected by the server.")
+
+    sender = OutboxSender(SimpleNamespace(flask_app=None), bot=Refused(), retry_max=0)
+    assert sender.retry_max >= 1.0
+    with pytest.raises(SystemExit) as stopped:
+        asyncio.run(sender.start())
+    assert "SECRET" not in str(stopped.value) and "TELEGRAM_BOT_TOKEN" in str(stopped.value)
+    assert stopped.value.__cause__ is None and stopped.value.__suppress_context__
