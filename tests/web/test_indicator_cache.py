@@ -213,12 +213,13 @@ def test_after_the_offices_change_a_slow_year_is_shown_updating_while_it_is_reco
     assert calls == [2000] and first["updating"] is False
     _complain(session, 7)
     page = client.get(f"/coord/programme/?year={Y}").get_data(as_text=True)
-    assert '<meta http-equiv="refresh" content="5">' in page and "刚才的修改正在计入指标" in page
+    assert '<meta name="pv-reload-after" content="5">' in page and "刚才的修改正在计入指标" in page
+    assert '<noscript><meta http-equiv="refresh" content="5"></noscript>' in page   # without scripts too
     _wait_for_refresh(calls, 2)
     body = client.get(f"/api/v1/indicators?year={Y}").get_json()
     assert body["updating"] is False and _complaints(body) == _complaints(first) + 1 and len(calls) == 2
     page = client.get(f"/coord/programme/indicator/10?year={Y}").get_data(as_text=True)
-    assert 'http-equiv="refresh"' not in page and "刚才的修改正在计入指标" not in page
+    assert 'http-equiv="refresh"' not in page and "pv-reload-after" not in page and "刚才的修改正在计入指标" not in page
 
 
 def test_after_the_offices_change_a_quick_year_is_computed_in_the_request(app, client, auth, programme,  # noqa: F811
