@@ -8,10 +8,7 @@
    - <form data-mark-read-on-view>: once the inbox has been visible for two seconds, post the
      form (CSRF token and the ids shown) in the background; a GET never marks anything read.
    - <button data-wait-seconds="60" data-wait-label="%(s)s …">: disabled for that long, counting
-     down in its label ("重新发送" a sign-in code: the server would hold a second text anyway).
-   - <meta name="pv-reload-after" content="5">: reload the page every 5 s (an indicator page while
-     the office's change is being counted), but not while a field has the focus or holds
-     something the person changed: a plain refresh dropped a half-typed filter. */
+     down in its label ("重新发送" a sign-in code: the server would hold a second text anyway). */
 (function () {
   function markReadOnView(form) {
     var timer = null, sent = false;
@@ -44,33 +41,7 @@
     tick();
   }
 
-  function busyWithAForm() {
-    var active = document.activeElement;
-    if (active && /^(INPUT|SELECT|TEXTAREA)$/.test(active.tagName)) return true;
-    var fields = document.querySelectorAll("input, select, textarea");
-    for (var i = 0; i < fields.length; i++) {
-      var f = fields[i];
-      if (f.type === "hidden") continue;
-      if (f.type === "checkbox" || f.type === "radio") { if (f.checked !== f.defaultChecked) return true; }
-      else if (f.tagName === "SELECT") {
-        // As loaded: the option marked `selected`, or the first when none is.
-        var loaded = 0;
-        for (var j = 0; j < f.options.length; j++) if (f.options[j].defaultSelected) loaded = j;
-        if (f.options.length && f.selectedIndex !== loaded) return true;
-      } else if (f.value !== f.defaultValue) return true;
-    }
-    return false;
-  }
-
-  function reloadWhenIdle(seconds) {
-    setTimeout(function () {
-      if (busyWithAForm()) reloadWhenIdle(seconds); else window.location.reload();
-    }, seconds * 1000);
-  }
-
   document.addEventListener("DOMContentLoaded", function () {
-    var reload = document.querySelector('meta[name="pv-reload-after"]');
-    if (reload) reloadWhenIdle(parseInt(reload.getAttribute("content"), 10) || 5);
     var forms = document.querySelectorAll("form[data-mark-read-on-view]");
     for (var i = 0; i < forms.length; i++) markReadOnView(forms[i]);
     var waits = document.querySelectorAll("button[data-wait-seconds]");

@@ -1,5 +1,5 @@
 """An indicator page that is still counting the office's change reloads itself every few seconds
-(static/js/app.js, `<meta name="pv-reload-after">`), but never under a coordinator's fingers: a
+(static/js/reload.js, `<meta name="pv-reload-after">`), but never under a coordinator's fingers: a
 plain refresh dropped a half-typed filter."""
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ def test_the_page_waits_while_a_field_is_being_filled_in_and_reloads_after():
     from playwright.sync_api import sync_playwright
 
     executable = chromium_path()
-    script = (ROOT / "static/js/app.js").read_text(encoding="utf-8")
+    script = (ROOT / "static/js/reload.js").read_text(encoding="utf-8")
     html = ('<!doctype html><html><head><meta name="pv-reload-after" content="1"></head><body>'
             '<form><input id="team" name="team" value=""><select id="sort" name="sort"><option value="">-</option>'
             '<option value="1">1</option></select></form><script>' + script + '</script></body></html>')
