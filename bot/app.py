@@ -14,7 +14,7 @@ from telegram.request import BaseRequest
 
 from bot import handlers, texts
 from bot.bridge import Bridge
-from bot.sender import OutboxSender
+from bot.sender import OutboxSender, token_refused
 from services.settings import TELEGRAM_BOT_USERNAME, set_setting
 
 log = logging.getLogger(__name__)
@@ -102,8 +102,7 @@ def wait_for_bot_api(config: Mapping[str, Any], *, first_delay: float = 1.0, max
             me = asyncio.run(_get_me(bot))
             return me.username or ""
         except InvalidToken:
-            # PTB's message quotes the token; the journal must not.
-            raise SystemExit("TELEGRAM_BOT_TOKEN was refused by the Bot API: check it in the env file") from None
+            raise token_refused() from None
         except RetryAfter as exc:
             retry_after = exc.retry_after
             wait = retry_after.total_seconds() if hasattr(retry_after, "total_seconds") else float(retry_after)

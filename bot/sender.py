@@ -81,6 +81,12 @@ def _markup(payload: dict) -> InlineKeyboardMarkup | None:
                                  for row in rows])
 
 
+def token_refused() -> SystemExit:
+    """A wrong TELEGRAM_BOT_TOKEN ends the bot or the sender with this, not with PTB's
+    `InvalidToken`, whose message quotes the token: the journal must not."""
+    return SystemExit("TELEGRAM_BOT_TOKEN was refused by the Bot API: check it in the env file")
+
+
 class OutboxSender(ChannelSender):
     channel = CHANNEL_TELEGRAM
 
@@ -110,8 +116,7 @@ class OutboxSender(ChannelSender):
         try:
             await self.bot.initialize()  # getMe
         except InvalidToken:
-            # PTB's message quotes the token; the journal must not.
-            raise SystemExit("TELEGRAM_BOT_TOKEN was refused by the Bot API: check it in the env file") from None
+            raise token_refused() from None
         except TelegramError as exc:  # 5xx, timeouts, refused connections, 429 (the token is never logged)
             log.warning("Bot API not available (%s); Telegram messages wait in the outbox", type(exc).__name__)
             return False

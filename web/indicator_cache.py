@@ -36,13 +36,13 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
 
 from flask import Flask, current_app, g, has_request_context, request
-from flask_babel import force_locale
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from extensions import db
 from services.clock import system_clock
+from services.i18n import in_programme_language
 from services.indicator_snapshots import (SHARED_EVIDENCE, Marks, Snapshot, compute_snapshot, load_snapshot, mark_changed,
                                          read_marks, save_snapshot)
 from services.indicators import IndicatorReport, with_evidence_limit
@@ -126,7 +126,7 @@ def _compute(app: Flask, key: tuple, year: int, today: date, evidence_limit: int
     generation = _generation  # read before computing: a change during the computation wins
     # In Chinese whatever the page's language: the report is shared by every page and process
     # (the scheduler's child and the background thread compute in Chinese too).
-    with force_locale("zh"):
+    with in_programme_language():
         snapshot = compute_snapshot(db.session, year, today=today, evidence_limit=evidence_limit)
     _remember(key, _Entry(snapshot, generation))
     try:
