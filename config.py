@@ -95,9 +95,12 @@ def load_config(instance_path: Path | None = None) -> dict[str, Any]:
         # A scan kept on a phone without signal counts at the phone's time only if it arrives
         # within this delay (minutes, or "2h" / "90m"); older ones wait for a coordinator.
         "OFFLINE_SCAN_MAX_DELAY": os.environ.get("OFFLINE_SCAN_MAX_DELAY") or "2h",
-        # Scans per signed-in device (never per address: volunteers share carrier addresses) and
-        # refused scans per address from phones that are not signed in.
-        "SCAN_RATE_LIMIT_PER_DEVICE": os.environ.get("SCAN_RATE_LIMIT_PER_DEVICE") or "30 per minute",
+        # Scans per signed-in volunteer, all their phones together (never per address: volunteers
+        # share carrier addresses; not per phone: one card signs in any number of phones), and
+        # refused scans per address from phones that are not signed in. The older name
+        # SCAN_RATE_LIMIT_PER_DEVICE is still read.
+        "SCAN_RATE_LIMIT_PER_VOLUNTEER": (os.environ.get("SCAN_RATE_LIMIT_PER_VOLUNTEER")
+                                          or os.environ.get("SCAN_RATE_LIMIT_PER_DEVICE") or "30 per minute"),
         "SCAN_RATE_LIMIT_ANONYMOUS": os.environ.get("SCAN_RATE_LIMIT_ANONYMOUS") or "10 per minute",
         "SCAN_WINDOW_BEFORE_MINUTES": _env_int("SCAN_WINDOW_BEFORE_MINUTES", 30),
         "SCAN_WINDOW_AFTER_MINUTES": _env_int("SCAN_WINDOW_AFTER_MINUTES", 30),

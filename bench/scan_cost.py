@@ -48,7 +48,7 @@ def main() -> None:
             "INSTANCE_PATH": str(work / "instance"), "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
             "RATELIMIT_STORAGE_URI": f"redis://127.0.0.1:6379/{args.redis_db}",
             "METRICS_TOKEN": "bench-metrics-token", "PROMETHEUS_MULTIPROC_DIR": str(work / "prom"),
-            "LOG_LEVEL": "INFO", "SCAN_RATE_LIMIT_PER_DEVICE": "100000 per minute",
+            "LOG_LEVEL": "INFO", "SCAN_RATE_LIMIT_PER_VOLUNTEER": "100000 per minute",
             "SCAN_DEBOUNCE_SECONDS": "0", "GEOFENCE_MODE": "flag"})
         (work / "prom").mkdir()
         subprocess.run(["redis-cli", "-n", str(args.redis_db), "FLUSHDB"], check=True, capture_output=True)

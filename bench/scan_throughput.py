@@ -7,8 +7,8 @@ Why wrk: a Python load generator on the same two cores caps `/healthz` near 1,10
 and so flatters the ratio; wrk (C, epoll) costs the server's cores far less per request.
 
 The server is the deployment's: gunicorn with deploy/gunicorn.conf.py (2 sync workers), Redis-backed
-rate limits, Prometheus metrics in multiprocess mode, INFO logging. The per-device scan limit is
-raised above what a benchmark device sends (`SCAN_RATE_LIMIT_PER_DEVICE`, default here 600 a
+rate limits, Prometheus metrics in multiprocess mode, INFO logging. The per-volunteer scan limit (each device is its own volunteer) is
+raised above what a benchmark device sends (`SCAN_RATE_LIMIT_PER_VOLUNTEER`, default here 600 a
 minute: each device scans about once a second); the limiter still runs on every scan.
 `SCAN_DEBOUNCE_SECONDS=0` lets a check-out follow its check-in within the same minute (the debounce
 query still runs) and `GEOFENCE_MODE=flag` lets scans without a location through as flagged.
@@ -162,7 +162,7 @@ def main() -> None:
         "RATELIMIT_STORAGE_URI": redis_uri,
         "METRICS_TOKEN": "bench-metrics-token", "PROMETHEUS_MULTIPROC_DIR": str(work / "prom"),
         "LOG_LEVEL": "INFO",
-        "SCAN_RATE_LIMIT_PER_DEVICE": args.per_device_limit,
+        "SCAN_RATE_LIMIT_PER_VOLUNTEER": args.per_device_limit,
         "SCAN_DEBOUNCE_SECONDS": "0", "GEOFENCE_MODE": "flag",
     })
     (work / "prom").mkdir()

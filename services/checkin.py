@@ -522,7 +522,10 @@ def scan(session: Session, volunteer_id: int | None, token: str, *, signer: Code
     point_id, version = _signed_point_id(signer, token)  # no database needed to reject a forged code
     # The scan's local day, before the lock is held: the state query answers the day's checks for
     # it, and `_decide` asks again in the rare case the time read under the lock is another day.
-    day = (client_time if client_time is not None and client_time.tzinfo else clock()).astimezone(rules.zone).date()
+    try:
+        day = (client_time if client_time is not None and client_time.tzinfo else clock()).astimezone(rules.zone).date()
+    except OverflowError:   # year 1 or 9999 with an offset: no phone's clock, and nothing is written
+        raise DomainError("bad_client_time", _("手机上的时间不合理，请检查手机的日期和时间")) from None
     with write_transaction(session) as conn:
         if volunteer_id and conn.dialect.name == "postgresql":
             conn.execute(_LOCK, {"vid": volunteer_id})

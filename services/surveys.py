@@ -26,6 +26,9 @@ SCALE = {5: N_("非常满意"), 4: N_("满意"), 3: N_("一般"), 2: N_("不满�
 SATISFIED = (4, 5)
 # After a score on Telegram, the next message counts as a comment only this long.
 COMMENT_WINDOW = timedelta(minutes=10)
+# Comments one volunteer may leave in one round: room for a thought sent in several messages, and
+# a bound on what one signed-in phone can store.
+MAX_COMMENTS = 20
 MAX_COMMENT_LENGTH = 1000
 DEFAULT_QUESTION = "您对平安志愿者工作的组织和保障（排班、装备、保险、通知）是否满意？"
 
@@ -219,6 +222,13 @@ def add_comment(session: Session, round_id: int, volunteer_id: int, text: str, *
         raise DomainError("no_answer", _("请先选择满意程度"))
     text = (text or "").strip()[:MAX_COMMENT_LENGTH]
     if text:
+        kept = session.scalars(select(SurveyComment.text).where(SurveyComment.answer_id == row.id)
+                               .order_by(SurveyComment.id.desc())).all()
+        if kept and kept[0] == text:   # the same words again: a second tap on 提交, kept once
+            return True
+        if len(kept) >= MAX_COMMENTS:
+            raise DomainError("too_many_comments", _("本轮已收到您 %(n)d 条意见，不能再添加。还有话想说，请直接联系平安办",
+                                                     n=MAX_COMMENTS))
         session.add(SurveyComment(answer_id=row.id, text=text, channel=channel, created_at=clock()))
     session.commit()
     return bool(text)

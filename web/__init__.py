@@ -24,7 +24,7 @@ DOMAIN_STATUS = {"not_found": 404, "not_signed_in": 401, "bad_token": 404, "poin
                  "point_inactive": 410, "volunteer_withdrawn": 403, "outside_geofence": 403, "no_location": 403,
                  "shift_full": 409, "no_active_shift": 409, "wrong_event": 409, "link_used": 410,
                  "link_expired": 410, "card_revoked": 410, "uninsured": 403, "forbidden": 403,
-                 "bad_location": 422, "offline_too_old": 422, "offline_superseded": 422,
+                 "bad_location": 422, "bad_client_time": 422, "offline_too_old": 422, "offline_superseded": 422,
                  "export_not_ready": 409, "export_expired": 410, "too_many_exports": 429}
 
 
@@ -42,6 +42,10 @@ SECURITY_HEADERS = {
     "Permissions-Policy": "geolocation=(self), camera=(self), microphone=(), payment=(), usb=()",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
+
+
+# Pages and answers about people: the office's pages, a volunteer's own pages and API answers.
+PERSONAL_PATHS = ("/coord", "/me", "/api/v1/me")
 
 
 def domain_status(exc: DomainError) -> int:
@@ -123,7 +127,9 @@ def too_many(exc):
 
 def register_web(app: Flask) -> None:
     from web import api, channels, coord, health, main, scan, signin
+    from web.params import IdConverter
 
+    app.url_map.converters["int"] = IdConverter   # before any route is added: they compile with it
     app.register_blueprint(health.bp)
     app.register_blueprint(main.bp)
     app.register_blueprint(signin.bp)
@@ -172,6 +178,10 @@ def register_web(app: Flask) -> None:
             response.headers.setdefault(name, value)
         if request.is_secure or app.config["PUBLIC_BASE_URL"].startswith("https://"):
             response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        if "Cache-Control" not in response.headers and request.path.startswith(PERSONAL_PATHS):
+            # Names, phone numbers and hours: not kept by a shared phone's browser or a proxy (a
+            # page that revalidates, like the board with its ETag, says so itself).
+            response.headers["Cache-Control"] = "private, no-store"
         return response
 
     zone = local_zone(app.config["TIMEZONE"])

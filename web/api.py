@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import marshmallow as ma
 from flask import Flask, g, jsonify, request
@@ -179,17 +180,35 @@ class Me(MethodView):
                 "upcoming_shifts": upcoming_shifts(db.session, vol.id, clock=clock())}
 
 
+def _plausible_time(value: datetime) -> None:
+    """A phone's time in the years a programme can run; year 1 or 9999 with an offset overflowed
+    the conversion to UTC (a 500)."""
+    if not YEAR_MIN <= value.year <= YEAR_MAX:
+        raise ma.ValidationError(_("手机上的时间不合理，请检查手机的日期和时间"))
+
+
+class JsonNumber(ma.fields.Float):
+    """A JSON number and nothing else: marshmallow's Float also takes "31.1" in quotes (and true),
+    which no phone of ours sends; docs/security.md promises text a 422."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, (str, bool)):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 class ScanIn(ma.Schema):
     token = ma.fields.String(required=True, metadata={"description": "the token in the poster's URL (after /p/)"})
-    lat = ma.fields.Float(allow_none=True, load_default=None)
-    lon = ma.fields.Float(allow_none=True, load_default=None)
-    accuracy = ma.fields.Float(allow_none=True, load_default=None, metadata={"description": "metres"})
+    lat = JsonNumber(allow_none=True, load_default=None)
+    lon = JsonNumber(allow_none=True, load_default=None)
+    accuracy = JsonNumber(allow_none=True, load_default=None, metadata={"description": "metres"})
     nonce = ma.fields.String(allow_none=True, load_default=None,
                              metadata={"description": "idempotency key: a repeat returns the first answer"})
     confirm = ma.fields.Boolean(load_default=False, metadata={
         "description": "true: end the patrol now even if early (after a confirm_checkout answer, or from an "
                        "offline queue); false: an early check-out is answered with confirm_checkout"})
-    client_time = ma.fields.AwareDateTime(allow_none=True, load_default=None, metadata={
+    client_time = ma.fields.AwareDateTime(allow_none=True, load_default=None, validate=_plausible_time,
+                                          metadata={
         "description": "ISO 8601 with offset: the phone's time of a scan it kept while offline. More than 2 "
                        "minutes late it counts at this time, flagged offline_late, within OFFLINE_SCAN_MAX_DELAY "
                        "(default 2 h); older: refused with offline_too_old"})
@@ -242,7 +261,7 @@ def _load_json(schema: ma.Schema) -> dict:
         if raw:
             try:
                 data = json.loads(raw)
-            except ValueError:
+            except (ValueError, RecursionError):   # 100,000 nested brackets: Python's parser gives up
                 abort(400, messages={"json": ["Invalid JSON body."]})
     try:
         return schema.load(data)

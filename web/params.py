@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from flask import request
+from werkzeug.routing import IntegerConverter
 
 from services.errors import DomainError
 from services.i18n import _
@@ -19,6 +20,19 @@ YEAR_MIN, YEAR_MAX = 2000, 2100
 def is_id(value: str | None) -> bool:
     """A database id as typed: 1–9 ASCII digits."""
     return bool(value) and value.isascii() and value.isdigit() and len(value) <= 9
+
+
+def db_int(value: str) -> int:
+    """For `request.args.get(name, type=db_int)`: an id or a page number the database can hold.
+    Anything else raises ValueError, which Werkzeug turns into the default (`int` let
+    99999999999999999999 through to the query: a 500 on SQLite and on PostgreSQL)."""
+    value = value.strip()
+    if not is_id(value):
+        raise ValueError(value)
+    return int(value)
+
+
+ID_MAX = 2**31 - 1   # PostgreSQL's integer; SQLite's ids stay far below it
 
 
 def ids(values: Iterable[str]) -> list[int]:
@@ -45,3 +59,12 @@ def year_arg(name: str = "year") -> int | None:
     if not (raw.isascii() and raw.lstrip("-").isdigit() and len(raw) <= 6):
         raise DomainError("bad_year", _("年份应在 %(a)d 到 %(b)d 之间", a=YEAR_MIN, b=YEAR_MAX))
     return check_year(int(raw))
+
+
+class IdConverter(IntegerConverter):
+    """`<int:…>` in every route: at most PostgreSQL's integer, so a 20-digit id in a URL is the
+    same 404 as a missing one instead of an overflow in the query (a 500 on both databases)."""
+
+    def __init__(self, map, fixed_digits: int = 0, min: int | None = None, max: int | None = ID_MAX,
+                 signed: bool = False) -> None:
+        super().__init__(map, fixed_digits, min, max, signed)

@@ -1,9 +1,11 @@
 """Rate limits on scans (issue 10, item 15).
 
-A signed-in phone is limited per device, never per address: 500 volunteers at one street corner
+A signed-in phone is limited per volunteer, never per address: 500 volunteers at one street corner
 may reach the server through one carrier address, and none of them may be refused because of the
-others. A phone that is not signed in is refused by the service before any write and limited per
-address, so hammering a public poster URL costs the server almost nothing.
+others. Not per phone either: a volunteer card signs in any number of phones, and each phone with a
+budget of its own multiplied what one photographed card could write. A phone that is not signed in
+is refused by the service before any write and limited per address, so hammering a public poster
+URL costs the server almost nothing.
 """
 from __future__ import annotations
 
@@ -14,29 +16,29 @@ from extensions import limiter
 from web.auth import DEVICE_COOKIE, VOLUNTEER_BLUEPRINTS, current_volunteer
 
 
-def scan_device_id() -> int | None:
-    """The signed-in device of this request: the same once-per-request lookup the scan uses."""
+def scan_volunteer_id() -> int | None:
+    """The volunteer signed in on this phone: the same once-per-request lookup the scan uses."""
     vol = current_volunteer()
-    return vol.device_id if vol else None
+    return vol.id if vol else None
 
 
 def _signed_in() -> bool:
-    return scan_device_id() is not None
+    return scan_volunteer_id() is not None
 
 
 def _limit() -> str:
-    return current_app.config["SCAN_RATE_LIMIT_PER_DEVICE" if _signed_in() else "SCAN_RATE_LIMIT_ANONYMOUS"]
+    return current_app.config["SCAN_RATE_LIMIT_PER_VOLUNTEER" if _signed_in() else "SCAN_RATE_LIMIT_ANONYMOUS"]
 
 
 def _key() -> str:
-    return f"device:{scan_device_id()}" if _signed_in() else get_remote_address()
+    return f"volunteer:{scan_volunteer_id()}" if _signed_in() else get_remote_address()
 
 
 def _scope(_endpoint: str) -> str:
-    return "scan-device" if _signed_in() else "scan-anonymous"
+    return "scan-volunteer" if _signed_in() else "scan-anonymous"
 
 
-# Shared by the scan page's POST and POST /api/v1/scans (one budget per device or address). One
+# Shared by the scan page's POST and POST /api/v1/scans (one budget per volunteer or address). One
 # limit whose value, key and scope follow the sign-in, rather than two limits each exempting the
 # other's requests: Flask-Limiter's per-limit work is a tenth of a scan's cost under load.
 scan_limit = limiter.shared_limit(_limit, scope=_scope, key_func=_key)

@@ -80,8 +80,15 @@ def card(code: str):
                            kind="card")
 
 
+def _card_key() -> str:
+    return "card:" + (request.view_args or {}).get("code", "")[:200]
+
+
 @bp.post("/card/<code>")
 @limiter.limit("20 per minute", deduct_when=_failed)
+# Per card, every sign-in counted: a card is not used up, so a photographed one could otherwise sign
+# in any number of phones (each a new row, each sending scans). A volunteer needs a few a year.
+@limiter.limit("10 per hour", key_func=_card_key, scope="card-signins")
 def card_confirm(code: str):
     try:
         result = sign_in_with_card(db.session, code_signer(), code, user_agent=request.headers.get("User-Agent"))
@@ -290,6 +297,7 @@ def my_inbox_read():
 
 
 @bp.route("/me/survey/<int:round_id>", methods=["GET", "POST"])
+@limiter.limit("10 per minute;60 per hour", methods=["POST"], key_func=_volunteer_key, scope="survey-answers")
 def my_survey(round_id: int):
     vol, redirect_resp = _require_volunteer()
     if vol is None:
@@ -314,6 +322,7 @@ def my_survey(round_id: int):
 
 
 @bp.post("/me/telegram")
+@limiter.limit("10 per hour", key_func=_volunteer_key, scope="telegram-links")   # each tap stores a link token
 def my_telegram():
     vol, redirect_resp = _require_volunteer()
     if vol is None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from extensions import db
 from models import Event, PatrolPoint, Shift, Volunteer
 from services.clock import from_local
+from tests.conftest import Auth
 from tests.e2e.browser import CHROMIUM_FLAGS, chromium_path
 from tests.live import live_server
 
@@ -30,6 +31,19 @@ def test_every_response_carries_the_security_headers(app, client, auth):
         resp.close()
     auth.login()
     assert client.get("/coord/").headers["X-Frame-Options"] == "DENY"
+
+
+def test_pages_about_people_are_not_stored_by_browsers_or_proxies(app, client, auth):
+    auth.login()
+    for path in ("/coord/", "/coord/volunteers/", "/coord/attendance/"):
+        assert client.get(path).headers["Cache-Control"] == "private, no-store", path
+    assert "no-cache" in client.get("/coord/board/rows").headers["Cache-Control"]   # revalidated by ETag
+    volunteer = app.test_client()
+    Auth(app, volunteer).volunteer()
+    assert volunteer.get("/me").headers["Cache-Control"] == "private, no-store"
+    assert volunteer.get("/api/v1/me").headers["Cache-Control"] == "private, no-store"
+    assert "no-store" not in client.get("/static/js/app.js").headers.get("Cache-Control", "")
+    assert "no-store" not in client.get("/").headers.get("Cache-Control", "")
 
 
 def test_hsts_when_https(app, client, monkeypatch):

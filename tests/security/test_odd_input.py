@@ -78,3 +78,28 @@ def test_a_csv_field_over_128_kib_is_a_bad_file(session, cipher):
     data = ("姓名,手机号\n" + "甲" * 140_000 + ",13900000001\n").encode("utf-8")
     report = import_volunteers(session, data, "r.csv", cipher=cipher)
     assert [e.code for e in report.errors] == ["bad_file"]
+
+
+HUGE = "99999999999999999999"   # beyond SQLite's 64-bit integers and PostgreSQL's integer
+
+
+def test_ids_no_database_can_hold_are_a_404_not_a_500(app, client, auth, vol_id):
+    """Every `<int:…>` route shares one converter bounded at PostgreSQL's integer."""
+    assert client.get(f"/api/v1/events/{HUGE}").status_code == 404
+    assert client.get(f"/api/v1/events/{2**31}").status_code == 404
+    auth.login()
+    for path in (f"/coord/volunteers/{HUGE}", f"/coord/events/{HUGE}", f"/coord/events/shifts/{HUGE}",
+                 f"/coord/exports/{HUGE}", f"/coord/notices/{HUGE}", f"/coord/points/{HUGE}/qr.png",
+                 f"/coord/volunteers/{HUGE}/card.pdf", f"/coord/volunteers/{2**31}"):
+        assert client.get(path).status_code == 404, path
+    # As a query value it is as if absent (the whole board, the first page).
+    for path in ("/coord/board/", "/coord/attendance/", "/coord/volunteers/"):
+        resp = client.get(path, query_string={"point": HUGE, "point_id": HUGE, "event_id": HUGE, "page": HUGE})
+        assert resp.status_code == 200, path
+    assert client.get(f"/coord/volunteers/{vol_id}").status_code == 200
+
+
+def test_a_volunteers_huge_shift_id_is_a_404(app, client, auth):
+    auth.volunteer()
+    token = csrf_from(client, "/me")
+    assert client.post(f"/me/shifts/{HUGE}/confirm", data={"csrf_token": token}).status_code == 404

@@ -1,4 +1,4 @@
-"""Anonymous writes are bounded; scans are limited per device, not per address (issue 10, item 15)."""
+"""Anonymous writes are bounded; scans are limited per volunteer, not per address (issue 10, item 15)."""
 from __future__ import annotations
 
 import re
@@ -100,11 +100,11 @@ def test_one_device_over_its_limit_is_refused_and_the_others_are_not(app, sessio
     greedy, other = _phones(app, 2)
     answers = [_scan(greedy, token, nonce=f"n{i}") for i in range(31)]
     statuses = [a.status_code for a in answers]
-    assert statuses[:30] == [200] * 30 and statuses[30] == 429  # 30 a minute per device
+    assert statuses[:30] == [200] * 30 and statuses[30] == 429  # 30 a minute per volunteer
     # The 429 says when to come back (the X-RateLimit-* headers are off: a second Redis call per scan).
     assert 1 <= int(answers[30].headers["Retry-After"]) <= 61
     assert "X-RateLimit-Remaining" not in answers[0].headers
-    # The refusal is per device: the other phone at the same address scans on, on the page too.
+    # The refusal is per volunteer: the other phone at the same address scans on, on the page too.
     assert _scan(other, token).status_code == 200
     page = greedy.get(f"/p/{token}").get_data(as_text=True)
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
@@ -210,3 +210,59 @@ def test_office_pages_never_look_the_phone_up(app, session, clock, token, auth, 
     client.get("/me")   # a volunteer page: looked up, and stamped
     session.expire_all()
     assert session.get(Device, device.id).last_seen_at != seen_before
+
+
+def test_a_volunteers_phones_share_one_budget(app, session, clock, token):
+    """One card signs in any number of phones: a budget per phone multiplied what it could write."""
+    (first,) = _phones(app, 1)
+    with app.app_context():
+        vol_id = db.session.scalar(select(Volunteer.id))
+        url = issue_login_link(db.session, vol_id, base_url="http://x", created_by="t").url
+        second = app.test_client()
+        second.set_cookie("pv_device", confirm_login_link(db.session, url.rsplit("/", 1)[1]).device_secret)
+    statuses = [_scan(phone, token, nonce=f"n{i}").status_code for i in range(15) for phone in (first, second)]
+    assert statuses == [200] * 30
+    assert _scan(second, token, nonce="over").status_code == 429
+    assert _scan(first, token, nonce="over2").status_code == 429
+
+
+@pytest.mark.parametrize("client_time", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-12:00",
+                                         "1970-01-01T00:00:00+00:00"])
+def test_a_phone_time_of_no_programme_year_is_a_422(app, session, clock, token, client_time):
+    (phone,) = _phones(app, 1)
+    resp = phone.post("/api/v1/scans", json={"token": token, "nonce": "t", "client_time": client_time})
+    assert resp.status_code == 422, resp.get_data(as_text=True)
+    assert "client_time" in resp.get_json()["error"]["details"]["fields"]["json"]
+    assert _count(ScanRecord) == 0
+
+
+def test_the_service_refuses_an_overflowing_phone_time_too(app, session, clock, token):
+    from datetime import timezone as tz, timedelta
+    from services.checkin import ScanRules, scan
+    from services.errors import DomainError
+
+    (phone,) = _phones(app, 1)
+    with app.app_context():
+        vol_id = db.session.scalar(select(Volunteer.id))
+        with pytest.raises(DomainError) as refused:
+            scan(db.session, vol_id, token, signer=code_signer(), rules=ScanRules(), clock=clock,
+                 client_time=datetime(1, 1, 1, tzinfo=tz(timedelta(hours=14))))
+        assert refused.value.code == "bad_client_time"
+    assert _count(ScanRecord) == 0
+
+
+def test_a_body_nested_beyond_reason_is_a_400(app, session, clock, token):
+    (phone,) = _phones(app, 1)
+    body = '{"token": "x", "z": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    resp = phone.post("/api/v1/scans", data=body, content_type="application/json")
+    assert resp.status_code == 400
+    assert _count(ScanRecord) == 0
+
+
+def test_a_location_in_quotes_is_refused_by_the_api(app, session, clock, token):
+    (phone,) = _phones(app, 1)
+    for bad in ({"lat": "31.0689", "lon": 121.5049}, {"lat": 31.0689, "lon": 121.5049, "accuracy": True}):
+        resp = phone.post("/api/v1/scans", json={"token": token, "nonce": "q", **bad})
+        assert resp.status_code == 422, bad
+    assert _count(ScanRecord) == 0
+    assert _scan(phone, token, lat=31.0689, lon=121.5049, accuracy=15).status_code == 200

@@ -218,3 +218,23 @@ def test_set_team_is_for_a_leader_account(session):
     assert session.get(User, leader.id).team == "芦胜居委"
     with pytest.raises(DomainError):
         set_team(session, leader.id, "居" * 65)
+
+
+def test_a_comment_sent_twice_is_kept_once_and_a_round_takes_a_bounded_number(session):
+    """A second tap on 提交 must not double a comment; one signed-in phone must not fill the table."""
+    from services.surveys import MAX_COMMENTS
+
+    vol = Volunteer(name="丙", phone="13600000011", joined_on=date(2026, 1, 1))
+    session.add(vol)
+    session.commit()
+    r = create_round(session, "2027 二季度", opens_at=NOW - timedelta(days=1))
+    record_answer(session, r.id, vol.id, 3, channel="web", clock=fixed_clock(NOW))
+    assert add_comment(session, r.id, vol.id, "路灯太暗", clock=fixed_clock(NOW))
+    assert add_comment(session, r.id, vol.id, " 路灯太暗 ", clock=fixed_clock(NOW))
+    assert [c.text for c in comments(session, r.id, vol.id)] == ["路灯太暗"]
+    for i in range(MAX_COMMENTS - 1):
+        add_comment(session, r.id, vol.id, f"第{i}条", clock=fixed_clock(NOW))
+    with pytest.raises(DomainError) as refused:
+        add_comment(session, r.id, vol.id, "再一条", clock=fixed_clock(NOW))
+    assert refused.value.code == "too_many_comments"
+    assert session.scalar(select(func.count(SurveyComment.id))) == MAX_COMMENTS

@@ -8,6 +8,7 @@ from datetime import date
 from urllib.parse import quote
 
 import pytest
+from sqlalchemy import func, select
 
 from extensions import db, limiter
 from keys import code_signer
@@ -400,3 +401,17 @@ def test_odd_tokens_get_the_refusal_page_on_every_token_route(app, client, auth,
     assert client.get("/api/v1/me").status_code == 401
     client.set_cookie("session", token.encode("utf-8", "replace").decode("latin-1", "replace")[:3000])
     assert client.get("/coord/").status_code == 302
+
+
+def test_one_card_signs_in_a_bounded_number_of_phones(app):
+    """A card is not used up when it signs in, so a photographed one could otherwise sign in
+    phones without end (each a device row with its own scans); ten an hour per card."""
+    vol_id = _vol(app)
+    path = _card_path(app, vol_id)
+    statuses = []
+    for _ in range(11):
+        phone = app.test_client()
+        statuses.append(phone.post(path, data={"csrf_token": csrf_from(phone, path)}).status_code)
+    assert statuses == [302] * 10 + [429]
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Device.id)).where(Device.volunteer_id == vol_id)) == 10

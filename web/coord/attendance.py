@@ -20,6 +20,7 @@ from services.review import (add_adjustment, list_attendances, queue_shifts, ref
 from services.volunteers import teams
 from web.auth import actor, current_user, safe_next
 from web.coord import import_page, protect
+from web.params import db_int
 from web.runtime import clock, scan_rules
 
 bp = protect(Blueprint("coord_attendance", __name__, url_prefix="/coord/attendance"))
@@ -27,14 +28,14 @@ bp = protect(Blueprint("coord_attendance", __name__, url_prefix="/coord/attendan
 def _filters() -> dict:
     args = request.args
     walk = args.get("walk_in")
-    return {"event_id": args.get("event_id", type=int), "point_id": args.get("point_id", type=int),
+    return {"event_id": args.get("event_id", type=db_int), "point_id": args.get("point_id", type=db_int),
             "team": args.get("team") or None, "review": args.get("review") or None, "flag": args.get("flag") or None,
             "source": args.get("source") or None, "walk_in": True if walk == "1" else None}
 
 
 @bp.get("/")
 def index():
-    page = list_attendances(db.session, page=request.args.get("page", 1, type=int),
+    page = list_attendances(db.session, page=request.args.get("page", 1, type=db_int),
                             cursor=request.args.get("cursor") or None, **_filters())
     return render_template("coord/attendance.html", page=page, teams=teams(db.session),
                            events=db.session.scalars(select(Event).order_by(Event.starts_on.desc())).all(),
@@ -56,7 +57,7 @@ def _back(default: str, anchor: str | None = None):
 
 
 def _anchor(field: str) -> str | None:
-    value = request.form.get(field, type=int)
+    value = request.form.get(field, type=db_int)
     return f"att-{value}" if value else None
 
 
@@ -64,7 +65,7 @@ def _anchor(field: str) -> str | None:
 def queue():
     """The records waiting for a decision, 50 at a time each with its evidence; decided one by one
     or the page's all at once. The shift and flag filters ride along with the page cursor."""
-    shift_id = request.args.get("shift_id", type=int)
+    shift_id = request.args.get("shift_id", type=db_int)
     flag = request.args.get("flag") if request.args.get("flag") in FLAG_NAMES else None
     try:
         page = review_queue_page(db.session, shift_id=shift_id, flag=flag, cursor=request.args.get("cursor") or None)

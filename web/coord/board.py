@@ -19,6 +19,7 @@ from services.i18n import _
 from services.review import find_volunteer
 from web.auth import actor, current_user
 from web.coord import protect
+from web.params import db_int
 from web.runtime import clock, scan_rules
 
 bp = protect(Blueprint("coord_board", __name__, url_prefix="/coord/board"), leaders=True)
@@ -32,7 +33,7 @@ def _points():
 def _live() -> dict:
     """What the live part shows: the summarised board (one point's in full with `?point=`), the
     people on patrol and the leave list."""
-    point = request.args.get("point", type=int) or None
+    point = request.args.get("point", type=db_int) or None
     board = tonight(db.session, clock=clock(), grace_minutes=current_app.config.get("BOARD_MISSING_GRACE_MINUTES", 15),
                     zone=scan_rules().zone, point_id=point)
     return {"board": board, "patrol": on_patrol_list(db.session, point_id=point),
@@ -43,7 +44,7 @@ def _back(anchor: str | None = None):
     """Back to the board the form was on (one point's, if filtered); at the row acted on when it
     worked (on a long board the top is a long way up; the row itself shows what was done), at
     the top when it did not (the error is there)."""
-    return redirect(url_for(".index", point=request.form.get("point", type=int) or None, _anchor=anchor))
+    return redirect(url_for(".index", point=request.form.get("point", type=db_int) or None, _anchor=anchor))
 
 
 @bp.get("/")

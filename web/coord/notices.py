@@ -22,6 +22,7 @@ from services.volunteers import teams
 from web.auth import current_user
 from web.coord import protect, qr_data_uri
 from web.messaging_helpers import bot_username
+from web.params import db_int
 from web.runtime import clock
 
 bp = protect(Blueprint("coord_notices", __name__, url_prefix="/coord/notices"))
@@ -101,7 +102,7 @@ def detail(message_id: int):
     show = request.args.get("show", "all")
     show = show if show in DELIVERY_FILTERS else "all"
     # A page at a time: a notice to 50,000 people must not render 50,000 rows.
-    page = delivery_page(db.session, message_id, show=show, page=request.args.get("page", 1, type=int))
+    page = delivery_page(db.session, message_id, show=show, page=request.args.get("page", 1, type=db_int))
     counts = delivery_counts(db.session, message_id)
     return render_template("coord/notices/detail.html", message=message, rows=page.rows, page=page, show=show,
                            summary=delivery_summary(counts), counts=counts,

@@ -38,7 +38,7 @@ from services.programme import (LINE_NAMES, add_complaint, add_delivery, add_doc
 from services.spreadsheet import workbook_bytes, workbook_to_csv
 from web.auth import actor, current_user
 from web.indicator_cache import cached_indicators
-from web.params import id_value, year_arg
+from web.params import db_int, id_value, year_arg
 from web.coord import audit_import, protect
 from web.coord.exports import send_or_queue, send_tables
 from web.runtime import clock, now, scan_rules
@@ -91,7 +91,7 @@ def dashboard():
 
 
 def _drill_args() -> dict:
-    sort = request.args.get("sort", type=int)
+    sort = request.args.get("sort", type=db_int)
     return {"team": (request.args.get("team") or "").strip() or None, "sort": sort,
             "descending": request.args.get("desc") == "1"}
 
@@ -103,7 +103,7 @@ def indicator(number: int):
     year = _year()
     report = cached_indicators(year, today=_today(), evidence_limit=DRILL_EVIDENCE)
     args = _drill_args()
-    page = request.args.get("page", 1, type=int)
+    page = request.args.get("page", 1, type=db_int)
     if number == 4:  # the whole roster: filtered, sorted and paged in the database
         table, pg = roster_drilldown_page(db.session, report, page=page, **args)
     else:

@@ -27,7 +27,7 @@ from services.messaging import chat_link_of
 from services.review import list_adjustments, list_attendances
 from web.indicator_cache import forget as forget_indicators
 from web.auth import actor, current_user
-from web.params import year_arg
+from web.params import db_int, year_arg
 from web.runtime import clock, now, scan_rules
 from web.coord import import_page, protect, qr_data_uri
 from web.coord.exports import send_or_queue
@@ -40,10 +40,10 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 @bp.get("/")
 def index():
     args = request.args
-    year = args.get("year", type=int) or current_year(db.session, now(), scan_rules().zone)
+    year = year_arg() or current_year(db.session, now(), scan_rules().zone)
     filters = {"q": args.get("q", ""), "team": args.get("team", ""), "status": args.get("status", ""),
                "band": args.get("band", ""), "not_signed_in": args.get("not_signed_in") == "1"}
-    page = roster(db.session, year=year, page=args.get("page", 1, type=int), **filters)
+    page = roster(db.session, year=year, page=args.get("page", 1, type=db_int), **filters)
     return render_template("coord/volunteers/index.html", page=page, teams=teams(db.session), year=year,
                            bands=[b[0] for b in HOUR_BANDS], **filters)
 
