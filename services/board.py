@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from models.attendance import ATT_OPEN, REVIEW_FLAGGED, Attendance
 from models.event import ASSIGNMENT_DECLINED, Assignment, Event, Shift
-from models.messaging import OUT_FAILED, Message, OutboxItem
+from models.messaging import OUT_FAILED, OUT_PENDING, OUT_SENDING, OUT_SENT, Message, OutboxItem
 from models.point import PatrolPoint
 from models.volunteer import Volunteer
 from services.clock import SHANGHAI, Clock, local_date, system_clock
@@ -44,6 +44,7 @@ class Person:
     check_in_at: datetime | None = None
     check_out_at: datetime | None = None
     reminded_at: datetime | None = None
+    reminded_web_only: bool = False   # the reminder reached no phone channel: only a call will
 
 
 @dataclass
@@ -331,11 +332,16 @@ def _missing_people(session: Session, rows: dict[int, PointRow], limit: int | No
         stmt = stmt.limit(limit)
     found = session.execute(stmt).all()
     keys = [remind_key(r[0], r[1]) for r in found]
-    reminded = dict(session.execute(select(Message.dedupe_key, Message.created_at)
-                                    .where(Message.dedupe_key.in_(keys))).all()) if keys else {}
+    reminded = {key: (at, pushes) for key, at, pushes in session.execute(
+        select(Message.dedupe_key, Message.created_at,
+               func.count(case((OutboxItem.status.in_((OUT_PENDING, OUT_SENDING, OUT_SENT)), OutboxItem.id))))
+        .outerjoin(OutboxItem, OutboxItem.message_id == Message.id)
+        .where(Message.dedupe_key.in_(keys)).group_by(Message.id, Message.dedupe_key, Message.created_at))} \
+        if keys else {}
     people = []
     for sid, vid, name, phone, team, vest in found:
-        person = Person(vid, name, phone, team, vest, reminded_at=_utc(reminded.get(remind_key(sid, vid))))
+        at, pushes = reminded.get(remind_key(sid, vid), (None, 0))
+        person = Person(vid, name, phone, team, vest, reminded_at=_utc(at), reminded_web_only=at is not None and not pushes)
         rows[sid].missing.append(person)
         people.append((rows[sid], person))
     return people

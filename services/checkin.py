@@ -834,6 +834,15 @@ def open_attendance(session: Session, volunteer_id: int) -> AttendanceView | Non
     return _attendance_view(session.connection(), row) if row else None
 
 
+def last_check_out(session: Session, volunteer_id: int, *, since: datetime) -> AttendanceView | None:
+    """The volunteer's latest patrol that ended after `since` (the scan page says "checked out at
+    21:02" above a fresh 签到 button, so a scan "to make sure" does not start a new patrol)."""
+    row = session.execute(select(A.c.id).where(A.c.volunteer_id == volunteer_id, A.c.status != ATT_OPEN,
+                                               A.c.check_out_at >= since)
+                          .order_by(A.c.check_out_at.desc()).limit(1)).scalar()
+    return _attendance_view(session.connection(), row) if row else None
+
+
 @dataclass(frozen=True)
 class ShiftInfo:
     id: int

@@ -7,12 +7,13 @@ geofence.
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from flask import Blueprint, current_app, g, render_template, request, send_from_directory, session
 
 from extensions import db
 from keys import code_signer
-from services.checkin import current_shift_at, next_shift_at, open_attendance, scan
+from services.checkin import current_shift_at, last_check_out, next_shift_at, open_attendance, scan
 from services.i18n import _
 from services.settings import SELF_SERVICE_SIGNIN, get_bool
 from services.errors import DomainError
@@ -23,6 +24,9 @@ from web import domain_status
 from web.auth import current_browser_id, current_device_id, current_volunteer, remember_browser
 from web.ratelimits import scan_limit
 from web.runtime import clock, now, scan_rules
+
+# A patrol that ended this recently is named on the point's page above the 签到 button.
+LAST_CHECK_OUT_SHOWN = timedelta(hours=2)
 
 bp = Blueprint("scan", __name__)
 bp.after_app_request(remember_browser)  # every volunteer page (see VOLUNTEER_BLUEPRINTS), registered once
@@ -97,8 +101,13 @@ def point(token: str):
     current = open_attendance(db.session, vol.id)
     shift = current_shift_at(db.session, point.id, vol.id, rules=rules, clock=clock())
     summary = current_hours(db.session, vol.id, now(), rules.zone)
+    last = None if current else last_check_out(db.session, vol.id, since=now() - LAST_CHECK_OUT_SHOWN)
     return render_template("volunteer/scan.html", point=point, vol=vol, current=current, shift=shift,
-                           summary=summary, nonce=uuid.uuid4().hex,
+                           summary=summary, nonce=uuid.uuid4().hex, last=last,
+                           just_checked_in=bool(current and now() - current.check_in_at < rules.debounce),
+                           debounce_seconds=int(rules.debounce.total_seconds()),
+                           arm_ms=int((rules.debounce - (now() - current.check_in_at)).total_seconds() * 1000)
+                           if current else 0,
                            geofence=point.has_geofence and rules.geofence_mode != "off",
                            next_shift=None if current or shift else next_shift_text(point.id))
 

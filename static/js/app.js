@@ -1,14 +1,7 @@
-/* 平安马甲: the page behaviours that used to be inline handlers. The Content-Security-Policy
-   allows no inline script, so every page loads this one file instead:
-   - <form data-confirm="question">: ask before submitting (rotating a point's key, deleting a
-     shift, revoking a card); Cancel sends nothing.
-   - <select data-autosubmit>: submit the form when the choice changes (a <noscript> button
-     stays for browsers without JavaScript).
-   - <input data-select>: select the whole value on click, for copying a link.
-   - <form data-mark-read-on-view>: once the inbox has been visible for two seconds, post the
-     form (CSRF token and the ids shown) in the background; a GET never marks anything read.
-   - <button data-wait-seconds="60" data-wait-label="%(s)s …">: disabled for that long, counting
-     down in its label ("重新发送" a sign-in code: the server would hold a second text anyway). */
+/* 平安马甲 page behaviours (the CSP allows no inline script): form[data-confirm] asks first;
+   select[data-autosubmit] submits on change; input[data-select] selects all on click;
+   form[data-mark-read-on-view] posts after two visible seconds (a GET marks nothing read);
+   button[data-wait-seconds] stays off, counting down in data-wait-label. */
 (function () {
   function markReadOnView(form) {
     var timer = null, sent = false;

@@ -1,7 +1,5 @@
-/* 平安马甲 scan page: add the phone's location when the point has a geofence, keep a double tap
-   from sending twice, and keep a scan that cannot reach the server (no signal, a timeout, a 503)
-   on the phone until the connection returns (scanqueue.js). Without JavaScript the form still
-   posts; without a service worker (WeChat on iOS) the queue still works while a page is open. */
+/* 平安马甲 scan page: the phone's location, no double send, and a scan that cannot reach the
+   server kept on the phone until it can (scanqueue.js). Without JavaScript the form still posts. */
 (function () {
   var Q = window.PinganQueue, box = document.getElementById("offline-box");
   var form = document.getElementById("scan-form");
@@ -24,7 +22,6 @@
     return li;
   }
 
-  /* Words and colour: what is waiting, what was counted, what was refused and why. */
   function render() {
     if (!Q || !box) return Promise.resolve();
     return Promise.all([Q.all("queue"), Q.all("done")]).then(function (r) {
@@ -37,7 +34,7 @@
       wait.forEach(function (i) { list.appendChild(line(i, "wait", txt("waiting"))); });
       done.forEach(function (i) {
         var a = i.answer || {}, act = a.action;
-        list.appendChild(i.ok ? line(i, "ok", txt("sent-" + (act === "check_out" ? "out" : act === "check_in" ? "in" : "dup")))
+        list.appendChild(i.ok ? line(i, act === "duplicate" ? "wait" : "ok", txt("sent-" + (act === "check_out" ? "out" : act === "check_in" ? "in" : "dup")))
                               : line(i, "bad", txt("refused") + ((a.error && a.error.message) || "")));
       });
       var clear = document.getElementById("offline-clear");
@@ -73,7 +70,13 @@
   var token = decodeURIComponent(location.pathname.split("/p/")[1] || "");
   var wantsLocation = form.getAttribute("data-geofence") === "1" && navigator.geolocation;
   var located = false, submitted = false;
-  if (!form.elements.nonce.value) form.elements.nonce.value = nonce();
+  if (form.elements.nonce && !form.elements.nonce.value) form.elements.nonce.value = nonce();
+  // Off at first: "end now?" for a second (a double tap on 签退), 签退 for a minute after check-in.
+  var arm = parseInt(form.getAttribute("data-arm-ms") || "0", 10), armed = !(arm > 0);
+  if (!armed) {
+    button.disabled = true;
+    setTimeout(function () { armed = true; button.disabled = false; }, arm);
+  }
   if (always && !token) form.hidden = true;
 
   function say(text) { if (status) status.textContent = text; }
@@ -93,7 +96,7 @@
 
   function keep(item) {
     Q.add(item).then(function () {
-      // the next tap is a new scan (the other action), with a nonce of its own
+      // the next tap: the other action, its own nonce
       form.elements.nonce.value = nonce();
       var other = form.getAttribute("data-other");
       if (other) { form.setAttribute("data-other", button.textContent); button.textContent = other; }
@@ -138,9 +141,9 @@
 
   form.addEventListener("submit", function (ev) {
     ev.preventDefault();
-    if (submitted) return;
+    if (submitted || !armed) return;
     if (wantsLocation && !located) {
-      // Give the GPS a few more seconds, then send without a location (it is flagged for review).
+      // a few more seconds for the GPS, then without a location (flagged)
       submitted = true;
       button.disabled = true;
       say(status.getAttribute("data-wait"));

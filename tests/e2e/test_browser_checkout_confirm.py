@@ -60,6 +60,28 @@ def test_an_early_second_scan_asks_first(app):
                 page.get_by_role("link", name="不，继续巡逻").tap()
                 page.wait_for_selector("text=已签到")
 
+                # An older hand's double tap on 签退 (two taps 0.3 s apart, same spot): the second
+                # lands on "no" (moved to where 签退 was) or on a "yes" not yet armed, never ends it.
+                button = page.get_by_role("button", name="签退")
+                box = button.bounding_box()
+                x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+                page.touchscreen.tap(x, y)
+                page.wait_for_timeout(300)
+                page.touchscreen.tap(x, y)
+                page.wait_for_timeout(1500)
+                with app.app_context():
+                    assert db.session.query(Attendance).one().status == "open"
+                page.goto(url)
+                page.get_by_role("button", name="签退").click()
+                page.wait_for_selector("text=现在结束巡逻？")
+                yes = page.get_by_role("button", name="是，结束巡逻并签退").bounding_box()
+                page.touchscreen.tap(yes["x"] + yes["width"] / 2, yes["y"] + yes["height"] / 2)   # within its first second
+                page.wait_for_timeout(300)
+                with app.app_context():
+                    assert db.session.query(Attendance).one().status == "open"   # a tap in its first second
+                page.get_by_role("link", name="不，继续巡逻").tap()
+                page.wait_for_selector("text=已签到")
+
                 clock.advance(hours=2, minutes=59)  # 21:02, after the shift's end: no question
                 page.goto(url)
                 page.get_by_role("button", name="签退").click()

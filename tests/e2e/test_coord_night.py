@@ -171,8 +171,11 @@ def test_the_board_shows_who_is_missing_first(night, profile, app):
     assert page.locator("#missing-count").inner_text() == "2"
     with page.expect_navigation():
         missing.get_by_role("button", name="提醒").first.click()
-    assert "已发送到岗提醒" in page.locator(".flash").inner_text()
+    # Nobody here has Telegram or SMS: the reminder is only in the web inbox, and the board says so
+    # (at the top and on the row the page comes back to), not "sent".
+    assert "提醒只进了网页消息" in page.locator(".flash").inner_text()
     assert "已提醒 18:30" in page.locator("#missing").inner_text()
+    assert "仅网页消息，请打电话" in page.locator("#missing").inner_text()
     if profile == "pixel7":
         # refreshed in place: someone arrives, the list updates without a reload and keeps the scroll
         page.evaluate("window.__noReload = true; window.scrollTo(0, 300)")

@@ -54,7 +54,10 @@ def test_board_lists_the_missing_with_phone_and_reminds_once(client, auth, night
     # Back at the row (a long board scrolled to the top lost the place); it says 已提醒 there.
     first = client.post(url, data={"csrf_token": token})
     assert first.headers["Location"].endswith(f"/coord/board/#m-{night['shift_id']}-{night['away']}")
-    assert f'id="m-{night["shift_id"]}-{night["away"]}"' in client.get("/coord/board/").get_data(as_text=True)
+    board = client.get("/coord/board/").get_data(as_text=True)
+    assert f'id="m-{night["shift_id"]}-{night["away"]}"' in board
+    # No Telegram, no SMS: the board does not say "sent" and leave the coordinator waiting.
+    assert "提醒只进了网页消息" in board and "仅网页消息，请打电话" in board and "已发送到岗提醒" not in board
     assert "不再重复发送" in client.post(url, data={"csrf_token": token}, follow_redirects=True).get_data(as_text=True)
     with app.app_context():
         assert db.session.scalar(select(func.count(Message.id)).where(Message.kind == "reminder")) == 1

@@ -181,3 +181,28 @@ def test_a_withdrawal_dated_tomorrow_keeps_the_phone_scanning_today(client, auth
     assert "签到成功" in _post(client, point_path).get_data(as_text=True)
     clock.advance(days=1)
     assert client.get("/api/v1/me").status_code == 401
+
+
+def test_the_page_says_where_the_volunteer_stands_between_scans(client, auth, clock, point_path):
+    """Scanned again a moment after checking in, the page says "on patrol" instead of offering a
+    签退 button that would only answer "刚刚已经扫过了"; after a check-out it names the last patrol
+    above 签到, so a scan "to make sure" is not mistaken for nothing."""
+    auth.volunteer()
+    assert "签到成功" in _post(client, point_path, lat="31.0689", lon="121.5049").get_data(as_text=True)
+    clock.advance(seconds=20)
+    page = client.get(point_path).get_data(as_text=True)
+    assert "刚刚签到，正在巡逻中" in page and "60 秒内再扫码不会签退" in page
+    assert 'data-arm-ms="40000"' in page and "已签到：18:02" in page   # the page may stay open for the night
+    # The duplicate answer itself says the patrol goes on.
+    dup = client.post(point_path, data={"csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', page).group(1),
+                                        "nonce": "again"}).get_data(as_text=True)
+    assert "还没有签退：您 18:02 签到，仍在巡逻中" in dup
+    clock.advance(seconds=50)
+    page = client.get(point_path).get_data(as_text=True)
+    assert 'id="scan-form"' in page and "刚刚签到" not in page and "data-arm-ms" not in page
+    clock.now = from_local(datetime(2027, 2, 5, 21, 5))
+    assert "签退成功" in _post(client, point_path, lat="31.0689", lon="121.5049").get_data(as_text=True)
+    page = client.get(point_path).get_data(as_text=True)
+    assert "21:05 已在“周浦塘桥路口”签退，本次计 2.9 小时" in page and "再次签到将开始新的一次巡逻" in page
+    clock.advance(hours=3)
+    assert "已在“周浦塘桥路口”签退" not in client.get(point_path).get_data(as_text=True)

@@ -16,6 +16,7 @@ from services.assignments import leave_list
 from services.checkin import proxy_check_in, proxy_check_out
 from services.errors import DomainError
 from services.i18n import _
+from services.messaging import message_reach
 from services.review import find_volunteer
 from web.auth import actor, current_user
 from web.coord import protect
@@ -75,7 +76,10 @@ def remind(shift_id: int, volunteer_id: int):
         if sent.created:
             record_action(db.session, actor(), "remind", f"volunteer:{volunteer_id}", f"shift={shift_id}")
             db.session.commit()
-            flash(_("已发送到岗提醒"), "success")
+            if not message_reach(db.session, sent.message_id).web_only:
+                flash(_("已发送到岗提醒"), "success")
+            else:   # no Telegram, no SMS: "sent" would let the coordinator wait for someone who never hears
+                flash(_("提醒只进了网页消息（此人没有可用的 Telegram 或短信），可能看不到：请直接打电话。"), "error")
         else:
             flash(_("已经提醒过了，不再重复发送"), "success")
     except DomainError as exc:
