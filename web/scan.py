@@ -13,6 +13,7 @@ from flask import Blueprint, current_app, g, render_template, request, send_from
 
 from extensions import db
 from keys import code_signer
+from services.assignments import office_phone
 from services.checkin import current_shift_at, last_check_out, next_shift_at, open_attendance, scan
 from services.i18n import _
 from services.settings import SELF_SERVICE_SIGNIN, get_bool
@@ -93,7 +94,8 @@ def point(token: str):
     try:
         point = resolve_point_token(db.session, code_signer(), token)
     except DomainError as exc:
-        return render_template("volunteer/refused.html", error=exc), domain_status(exc)
+        return render_template("volunteer/refused.html", error=exc, office_phone=office_phone(db.session)), \
+            domain_status(exc)
     vol = current_volunteer()
     if vol is None:
         return signin_page(point)
@@ -135,8 +137,8 @@ def point_scan(token: str):
                 next_shift = next_shift_text(resolve_point_token(db.session, code_signer(), token).id)
             except DomainError:
                 pass
-        return render_template("volunteer/refused.html", error=exc, retry=request.path,
-                               next_shift=next_shift), domain_status(exc)
+        return render_template("volunteer/refused.html", error=exc, retry=request.path, next_shift=next_shift,
+                               office_phone=office_phone(db.session)), domain_status(exc)
     g.scan_outcome = (result.action, "ok")
     if result.action == "confirm_checkout":
         # nothing changed yet: the same form, confirmed, ends the patrol; cancelling goes back

@@ -206,3 +206,16 @@ def test_the_page_says_where_the_volunteer_stands_between_scans(client, auth, cl
     assert "21:05 已在“周浦塘桥路口”签退，本次计 2.9 小时" in page and "再次签到将开始新的一次巡逻" in page
     clock.advance(hours=3)
     assert "已在“周浦塘桥路口”签退" not in client.get(point_path).get_data(as_text=True)
+
+
+def test_a_poster_that_does_not_work_says_nothing_was_recorded_and_whom_to_tell(client, auth, clock, point_path, session):
+    from services.settings import OFFICE_PHONE, set_setting
+
+    set_setting(session, OFFICE_PHONE, "021-64000000", by="test")
+    auth.volunteer()
+    page = client.get("/p/1.1.AAAAAAAAAAAAAAAAAAAAAA")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 404 and "请拍下这张二维码海报，告诉平安办" in html and 'href="tel:021-64000000"' in html
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get(point_path).get_data(as_text=True)).group(1)
+    resp = client.post("/p/1.1.AAAAAAAAAAAAAAAAAAAAAA", data={"csrf_token": token, "nonce": "x"})
+    assert "本次扫码没有记录签到或签退" in resp.get_data(as_text=True)
