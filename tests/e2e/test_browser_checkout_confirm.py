@@ -56,7 +56,7 @@ def test_an_early_second_scan_asks_first(app):
                 page.get_by_role("button", name="签退").click()
                 page.wait_for_selector("text=现在结束巡逻？")
                 text = page.inner_text("main")
-                assert "已经 0 小时 5 分钟" in text and "21:00 结束" in text
+                assert "已经 5 分钟" in text and "0 小时" not in text and "21:00 结束" in text
                 page.get_by_role("link", name="不，继续巡逻").tap()
                 page.wait_for_selector("text=已签到")
 
