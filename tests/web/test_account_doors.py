@@ -415,3 +415,21 @@ def test_one_card_signs_in_a_bounded_number_of_phones(app):
     assert statuses == [302] * 10 + [429]
     with app.app_context():
         assert db.session.scalar(select(func.count(Device.id)).where(Device.volunteer_id == vol_id)) == 10
+
+
+def test_guesses_at_one_account_from_many_addresses_stop_after_twenty_an_hour(app, auth):
+    """The address limit alone let guesses spread over many addresses go on without end."""
+    auth.user("admin2", "admin", "right-password-1")
+    statuses = []
+    for i in range(21):
+        guesser = app.test_client()
+        addr = {"REMOTE_ADDR": f"198.51.100.{i + 1}"}
+        token = csrf_from(guesser, "/coord/login")
+        statuses.append(guesser.post("/coord/login", data={"username": "Admin2 ", "password": f"guess-{i}",
+                                                          "csrf_token": token}, environ_base=addr).status_code)
+    assert statuses == [401] * 20 + [429]
+    other = app.test_client()   # another account is not held up by it
+    auth.user("coord9", "coordinator", "right-password-2")
+    token = csrf_from(other, "/coord/login")
+    assert other.post("/coord/login", data={"username": "coord9", "password": "right-password-2", "csrf_token": token},
+                      environ_base={"REMOTE_ADDR": "198.51.100.99"}).status_code == 302

@@ -13,8 +13,20 @@ from web.auth import SESSION_KEY, coordinator_required, current_user, safe_next
 bp = Blueprint("coord_auth", __name__, url_prefix="/coord")
 
 
+def _account_key() -> str:
+    return "account:" + request.form.get("username", "").strip().lower()[:80]
+
+
+def _wrong_password(response) -> bool:
+    return response.status_code == 401
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit("10 per minute;50 per hour", methods=["POST"])
+# Per account name too, failures only: guesses spread over many addresses (the address limit alone
+# let them go on) stop after 20 an hour; the account's owner waits out the hour, as the message says.
+@limiter.limit("20 per hour", methods=["POST"], key_func=_account_key, scope="coord-login-account",
+               deduct_when=_wrong_password)
 def login():
     next_url = safe_next(request.values.get("next"), url_for("coord_auth.dashboard"))
     if request.method == "POST":
