@@ -78,6 +78,9 @@ FLAG_AUTO_CLOSED = "auto_closed"
 FLAG_UNINSURED = "uninsured"
 FLAG_WITHDRAWN = "withdrawn"
 FLAG_OFFLINE_LATE = "offline_late"
+# Checked in or out on someone's behalf by a team leader: a coordinator looks at it before it counts
+# as settled (a leader's account reaches every team's volunteers on the board).
+FLAG_PROXY_LEADER = "proxy_by_leader"
 # Refusal codes of scans that came late from a phone's offline queue (the coordinators' list).
 OFFLINE_REFUSALS = ("offline_too_old", "offline_superseded")
 INSURANCE_GATES = ("flag", "enforce", "off")
@@ -901,11 +904,13 @@ def upcoming_shifts(session: Session, volunteer_id: int, *, clock: Clock = syste
 
 
 def proxy_check_in(session: Session, volunteer_id: int, point_id: int, *, by_user_id: int,
-                   rules: ScanRules = ScanRules(), clock: Clock = system_clock) -> AttendanceView:
+                   rules: ScanRules = ScanRules(), clock: Clock = system_clock,
+                   by_leader: bool = False) -> AttendanceView:
     """A coordinator (or team leader) checks in a volunteer without a working phone.
 
     Same shift rule as a scan, no geofence or capacity check (the person is standing there);
-    recorded as `proxy` with who did it, and counted as adjusted time, not scan-verified.
+    recorded as `proxy` with who did it, and counted as adjusted time, not scan-verified. A team
+    leader's is flagged `proxy_by_leader` for the review queue.
     """
     with write_transaction(session) as conn:
         volunteer = lock_volunteer(conn, volunteer_id)
@@ -923,7 +928,7 @@ def proxy_check_in(session: Session, volunteer_id: int, point_id: int, *, by_use
         if shift is None:
             raise DomainError("no_active_shift", _("点位“%(name)s”现在没有可签到的班次", name=point.name))
         assigned = shift.my_status
-        flag_text = _flags_str(insurance_flags(conn, volunteer_id, now, rules))
+        flag_text = _flags_str(insurance_flags(conn, volunteer_id, now, rules), [FLAG_PROXY_LEADER] if by_leader else [])
         new_id = conn.execute(insert(A).values(
             volunteer_id=volunteer_id, event_id=shift.event_id, shift_id=shift.id, point_id=point.id,
             source=SOURCE_PROXY, status=ATT_OPEN, check_in_at=now, credited_minutes=0,
@@ -936,8 +941,9 @@ def proxy_check_in(session: Session, volunteer_id: int, point_id: int, *, by_use
 
 
 def proxy_check_out(session: Session, attendance_id: int, *, by_user_id: int, rules: ScanRules = ScanRules(),
-                    clock: Clock = system_clock) -> AttendanceView:
-    """Check out an open attendance on the volunteer's behalf (credited like a scan)."""
+                    clock: Clock = system_clock, by_leader: bool = False) -> AttendanceView:
+    """Check out an open attendance on the volunteer's behalf (credited like a scan; a team
+    leader's flagged for review, as `proxy_check_in`)."""
     volunteer_id = session.execute(select(A.c.volunteer_id).where(A.c.id == attendance_id)).scalar()
     session.rollback()
     if volunteer_id is None:
@@ -948,7 +954,8 @@ def proxy_check_out(session: Session, attendance_id: int, *, by_user_id: int, ru
         att = _open_attendance(conn, volunteer_id)
         if att is None or att.id != attendance_id:
             raise DomainError("not_open", _("该记录已经签退"))
-        _close(conn, att, at=now, status=ATT_CLOSED, checkout_point_id=att.point_id, extra_flags=[], rules=rules,
+        _close(conn, att, at=now, status=ATT_CLOSED, checkout_point_id=att.point_id,
+               extra_flags=[FLAG_PROXY_LEADER] if by_leader else [], rules=rules,
                shift_start=att.starts_at, shift_end=att.ends_at)
         conn.execute(update(A).where(A.c.id == attendance_id).values(recorded_by_user_id=by_user_id))
         _record(conn, volunteer_id=volunteer_id, now=now, action="check_out", code="ok", point_id=att.point_id,

@@ -118,6 +118,14 @@ def test_team_leaders_see_only_the_board(client, auth, night, app):
     # the board's own actions are theirs: remind
     resp = client.post(f"/coord/board/remind/{night['shift_id']}/{night['away']}", data={"csrf_token": token})
     assert resp.status_code == 302
+    # and checking in on someone's behalf, which a coordinator then reviews (a leader's account
+    # reaches every team's volunteers on the board)
+    with app.app_context():
+        point_id = db.session.scalar(select(PatrolPoint.id))
+    client.post("/coord/board/check-in", data={"csrf_token": token, "volunteer": "PJ-0008", "point_id": point_id})
+    with app.app_context():
+        att = db.session.scalar(select(Attendance).where(Attendance.volunteer_id == night["away"]))
+        assert att.source == "proxy" and att.review_status == "flagged" and "proxy_by_leader" in att.flags
 
 
 def test_signed_out_visitors_are_sent_to_sign_in(client, night):

@@ -44,7 +44,7 @@ def index():
 
 
 FLAG_NAMES = ("no_location", "outside_geofence", "shared_device", "fast_travel", "auto_closed", "daily_cap",
-              "uninsured", "unscheduled", "withdrawn")
+              "uninsured", "unscheduled", "withdrawn", "offline_late", "proxy_by_leader")
 
 
 def _back(default: str, anchor: str | None = None):

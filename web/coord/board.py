@@ -95,7 +95,7 @@ def check_in():
         vol = find_volunteer(db.session, request.form.get("volunteer", ""))
         point_id = int(request.form.get("point_id", "0") or 0)
         att = proxy_check_in(db.session, vol.id, point_id, by_user_id=current_user().id, rules=scan_rules(),
-                             clock=clock())
+                             clock=clock(), by_leader=not current_user().is_staff)
         record_action(db.session, actor(), "proxy", f"volunteer:{vol.id}", f"check_in; point={point_id}")
         db.session.commit()
         flash(_("已为 %(n)s 代签到（%(p)s）", n=vol.name, p=att.point_name), "success")
@@ -114,7 +114,7 @@ def check_out(attendance_id: int):
         return _back()
     try:
         att = proxy_check_out(db.session, attendance_id, by_user_id=current_user().id, rules=scan_rules(),
-                              clock=clock())
+                              clock=clock(), by_leader=not current_user().is_staff)
         record_action(db.session, actor(), "proxy", f"attendance:{attendance_id}", f"check_out; reason={reason}")
         db.session.commit()
         flash(_("已代签退，本次计 %(h).1f 小时", h=att.credited_hours), "success")
