@@ -415,7 +415,11 @@ async def text_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         bridge = _bridge(context)
         round_id = await bridge.run(awaiting_comment, person.id)
         if round_id is not None:
-            await bridge.run(add_comment, round_id, person.id, update.effective_message.text, channel="telegram")
+            try:
+                await bridge.run(add_comment, round_id, person.id, update.effective_message.text, channel="telegram")
+            except DomainError as exc:   # the round's comments are full: say so, not "出错了"
+                await _reply(update, exc.message)
+                return
             await _reply(update, _("已收到您的意见，谢谢！%(m)d 分钟内还可以继续补充；写完了请点“完成”。",
                                    m=_window_minutes()),
                          [[{"text": _("完成"), "data": f"sk:{round_id}"}]])

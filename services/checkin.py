@@ -837,13 +837,27 @@ def open_attendance(session: Session, volunteer_id: int) -> AttendanceView | Non
     return _attendance_view(session.connection(), row) if row else None
 
 
-def last_check_out(session: Session, volunteer_id: int, *, since: datetime) -> AttendanceView | None:
-    """The volunteer's latest patrol that ended after `since` (the scan page says "checked out at
-    21:02" above a fresh 签到 button, so a scan "to make sure" does not start a new patrol)."""
-    row = session.execute(select(A.c.id).where(A.c.volunteer_id == volunteer_id, A.c.status != ATT_OPEN,
-                                               A.c.check_out_at >= since)
-                          .order_by(A.c.check_out_at.desc()).limit(1)).scalar()
-    return _attendance_view(session.connection(), row) if row else None
+@dataclass(frozen=True)
+class LastCheckOut:
+    check_out_at: datetime
+    point_name: str          # where the patrol was ended
+    credited_minutes: int
+
+    @property
+    def credited_hours(self) -> float:
+        return floor_hours(self.credited_minutes)
+
+
+def last_check_out(session: Session, volunteer_id: int, *, since: datetime) -> LastCheckOut | None:
+    """The volunteer's latest check-out after `since` (the scan page says "checked out at 21:02"
+    above a fresh 签到 button, so a scan "to make sure" does not start a new patrol). Only a patrol
+    the volunteer ended: one the night job closed was no check-out of theirs."""
+    row = session.execute(
+        select(A.c.check_out_at, P.c.name, A.c.credited_minutes)
+        .select_from(A.join(P, P.c.id == func.coalesce(A.c.checkout_point_id, A.c.point_id), isouter=True))
+        .where(A.c.volunteer_id == volunteer_id, A.c.status == ATT_CLOSED, A.c.check_out_at >= since)
+        .order_by(A.c.check_out_at.desc()).limit(1)).first()
+    return LastCheckOut(row[0], row[1] or "", row[2] or 0) if row else None
 
 
 @dataclass(frozen=True)
@@ -957,7 +971,10 @@ def proxy_check_out(session: Session, attendance_id: int, *, by_user_id: int, ru
         _close(conn, att, at=now, status=ATT_CLOSED, checkout_point_id=att.point_id,
                extra_flags=[FLAG_PROXY_LEADER] if by_leader else [], rules=rules,
                shift_start=att.starts_at, shift_end=att.ends_at)
-        conn.execute(update(A).where(A.c.id == attendance_id).values(recorded_by_user_id=by_user_id))
+        conn.execute(update(A).where(A.c.id == attendance_id).values(
+            recorded_by_user_id=by_user_id,
+            # a leader decides the credited end: back to review even after an approved check-in
+            **({"review_status": REVIEW_FLAGGED} if by_leader else {})))
         _record(conn, volunteer_id=volunteer_id, now=now, action="check_out", code="ok", point_id=att.point_id,
                 shift_id=att.shift_id, attendance_id=attendance_id, channel=f"proxy:{by_user_id}")
         return _attendance_view(conn, attendance_id)

@@ -44,8 +44,19 @@ SECURITY_HEADERS = {
 }
 
 
-# Pages and answers about people: the office's pages, a volunteer's own pages and API answers.
-PERSONAL_PATHS = ("/coord", "/me", "/api/v1/me")
+# Pages and answers about people: the office's pages and downloads, a volunteer's own pages and
+# API answer, and a poster's page (the signed-in volunteer's name and hours).
+PERSONAL_PATHS = ("/coord/", "/me/", "/p/")
+PERSONAL_PAGES = ("/coord", "/me", "/api/v1/me")
+
+
+def _about_people(path: str) -> bool:
+    return path in PERSONAL_PAGES or path.startswith(PERSONAL_PATHS)
+
+
+def _revalidated(response) -> bool:
+    return "no-store" in (response.headers.get("Cache-Control") or "") or bool(response.headers.get("ETag")) \
+        and "private" in (response.headers.get("Cache-Control") or "")
 
 
 def domain_status(exc: DomainError) -> int:
@@ -178,9 +189,10 @@ def register_web(app: Flask) -> None:
             response.headers.setdefault(name, value)
         if request.is_secure or app.config["PUBLIC_BASE_URL"].startswith("https://"):
             response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-        if "Cache-Control" not in response.headers and request.path.startswith(PERSONAL_PATHS):
-            # Names, phone numbers and hours: not kept by a shared phone's browser or a proxy (a
-            # page that revalidates, like the board with its ETag, says so itself).
+        if _about_people(request.path) and not _revalidated(response):
+            # Names, phone numbers and hours: not kept by a shared phone's browser or a proxy. A
+            # download's `no-cache` from send_file is replaced too; only an answer revalidated
+            # by its ETag (the board's rows) keeps its own header.
             response.headers["Cache-Control"] = "private, no-store"
         return response
 

@@ -181,9 +181,10 @@ class Me(MethodView):
 
 
 def _plausible_time(value: datetime) -> None:
-    """A phone's time in the years a programme can run; year 1 or 9999 with an offset overflowed
-    the conversion to UTC (a 500)."""
-    if not YEAR_MIN <= value.year <= YEAR_MAX:
+    """A phone's time within reason: year 1 or 9999 with an offset overflowed the conversion to UTC
+    (a 500). A clock reset to 1970 is within it: that scan is refused as `offline_too_old` and
+    listed for the coordinators, as before."""
+    if not 1900 <= value.year <= 2200:
         raise ma.ValidationError(_("手机上的时间不合理，请检查手机的日期和时间"))
 
 
@@ -283,7 +284,7 @@ def _load_json(schema: ma.Schema) -> dict:
              "410": _error("point_revoked, point_inactive"),
              "422": _error("bad_location (lat −90..90, lon −180..180, numbers only; an accuracy beyond 0..10000 m is "
                            "taken as no location), offline_too_old, offline_superseded, or a malformed body"),
-             "429": _error("too many scans from this device (or, not signed in, from this address)")})
+             "429": _error("too many scans from this volunteer (all their phones together; not signed in: from this address)")})
 @scan_limit
 def post_scan():
     """Scan a patrol point: check in, check out, or a duplicate (JSON only; device cookie)"""

@@ -28,6 +28,20 @@ from web.runtime import clock, now, scan_rules
 
 # A patrol that ended this recently is named on the point's page above the 签到 button.
 LAST_CHECK_OUT_SHOWN = timedelta(hours=2)
+_PHONE_CACHE: dict[str, tuple[float, str]] = {}
+
+
+def _office_phone() -> str:
+    """The office's number for a refused poster, read at most once a minute per process: a forged
+    poster is refused without the database otherwise, and that page is not rate-limited."""
+    import time
+
+    key = str(id(current_app._get_current_object()))
+    at, phone = _PHONE_CACHE.get(key, (-1e9, ""))
+    if time.monotonic() - at > 60:
+        phone = office_phone(db.session)
+        _PHONE_CACHE[key] = (time.monotonic(), phone)
+    return phone
 
 bp = Blueprint("scan", __name__)
 bp.after_app_request(remember_browser)  # every volunteer page (see VOLUNTEER_BLUEPRINTS), registered once
@@ -94,7 +108,7 @@ def point(token: str):
     try:
         point = resolve_point_token(db.session, code_signer(), token)
     except DomainError as exc:
-        return render_template("volunteer/refused.html", error=exc, office_phone=office_phone(db.session)), \
+        return render_template("volunteer/refused.html", error=exc, office_phone=_office_phone()), \
             domain_status(exc)
     vol = current_volunteer()
     if vol is None:
@@ -138,7 +152,7 @@ def point_scan(token: str):
             except DomainError:
                 pass
         return render_template("volunteer/refused.html", error=exc, retry=request.path, next_shift=next_shift,
-                               office_phone=office_phone(db.session)), domain_status(exc)
+                               office_phone=_office_phone()), domain_status(exc)
     g.scan_outcome = (result.action, "ok")
     if result.action == "confirm_checkout":
         # nothing changed yet: the same form, confirmed, ends the patrol; cancelling goes back

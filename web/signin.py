@@ -5,6 +5,7 @@ from flask import Blueprint, current_app, flash, make_response, redirect, render
 
 from extensions import db, limiter
 from keys import code_signer
+from services.tokens import CARD
 from services.errors import DomainError
 from services.i18n import _
 from services.settings import SELF_SERVICE_SIGNIN, get_bool
@@ -81,7 +82,14 @@ def card(code: str):
 
 
 def _card_key() -> str:
-    return "card:" + (request.view_args or {}).get("code", "")[:200]
+    """The card itself, not the URL's spelling of it: the signature check forgives padding zeros
+    and spaces, and each spelling would otherwise get a budget of its own."""
+    code = (request.view_args or {}).get("code", "")
+    try:
+        signed = code_signer().verify(CARD, code)
+    except DomainError:
+        return "card-code:" + code[:200]
+    return f"card:{signed.object_id}"
 
 
 @bp.post("/card/<code>")

@@ -94,7 +94,16 @@
 
   function num(name) { var v = parseFloat(form.elements[name].value); return isFinite(v) ? v : null; }
 
+  var outLabel = form.getAttribute("data-out"), question = form.getAttribute("data-end-question");
+  var debounceMs = parseInt(form.getAttribute("data-debounce-ms") || "0", 10);
+
   function keep(item) {
+    // A kept check-out goes as confirmed (nobody answers the server's question later): ask it now.
+    if (question && item.label === outLabel && !window.confirm(question)) {
+      submitted = false;
+      button.disabled = false;
+      return;
+    }
     Q.add(item).then(function () {
       // the next tap: the other action, its own nonce
       form.elements.nonce.value = nonce();
@@ -102,6 +111,11 @@
       if (other) { form.setAttribute("data-other", button.textContent); button.textContent = other; }
       submitted = false;
       button.disabled = false;
+      if (other && other === outLabel && debounceMs > 0) {   // just checked in: 签退 waits, as online
+        armed = false;
+        button.disabled = true;
+        setTimeout(function () { armed = true; button.disabled = false; }, debounceMs);
+      }
       return render();
     }).then(function () {
       box.scrollIntoView();

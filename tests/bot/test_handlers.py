@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from telegram import Update
 from telegram.request import BaseRequest, RequestData
 
@@ -183,6 +183,12 @@ def test_survey_button_records_answer_edits_message_then_takes_a_comment(app, ha
     BotHarness(app).feed(_callback(f"sv:{r.id}:5"))  # changing one's answer replaces it
     with app.app_context():
         assert [a.score for a in db.session.scalars(select(SurveyAnswer))] == [5]
+    # A round takes a bounded number of comments: the one over says so (not "出错了").
+    from services.surveys import MAX_COMMENTS
+    more = BotHarness(app).feed(*[_message(f"第{i}条", message_id=10 + i) for i in range(MAX_COMMENTS)])
+    assert "不能再添加" in more.texts()[-1]
+    with app.app_context():
+        assert db.session.scalar(select(func.count(SurveyComment.id))) == MAX_COMMENTS
 
 
 def test_login_gives_a_fresh_web_link_without_personal_numbers(app, harness, volunteer):

@@ -74,9 +74,11 @@ def test_an_early_second_scan_asks_first(app):
                 page.goto(url)
                 page.get_by_role("button", name="签退").click()
                 page.wait_for_selector("text=现在结束巡逻？")
-                yes = page.get_by_role("button", name="是，结束巡逻并签退").bounding_box()
-                page.touchscreen.tap(yes["x"] + yes["width"] / 2, yes["y"] + yes["height"] / 2)   # within its first second
-                page.wait_for_timeout(300)
+                yes_button = page.get_by_role("button", name="是，结束巡逻并签退")
+                assert yes_button.is_disabled()   # for its first second
+                yes = yes_button.bounding_box()
+                page.touchscreen.tap(yes["x"] + yes["width"] / 2, yes["y"] + yes["height"] / 2)
+                page.wait_for_timeout(1500)   # past the second: the early tap must not have been kept for later
                 with app.app_context():
                     assert db.session.query(Attendance).one().status == "open"   # a tap in its first second
                 page.get_by_role("link", name="不，继续巡逻").tap()

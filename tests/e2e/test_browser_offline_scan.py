@@ -82,6 +82,14 @@ def test_a_check_out_without_signal_is_kept_then_sent_once_late_and_flagged(app,
                     assert page.evaluate("!navigator.serviceWorker || navigator.serviceWorker.controller === null")
                 wait_for_location(page)
                 phone.set_offline(True)
+                # A kept check-out is sent as confirmed later, so the phone asks now; "cancel" keeps nothing.
+                asked: list[str] = []
+                page.once("dialog", lambda d: (asked.append(d.message), d.dismiss()))
+                page.get_by_role("button", name="签退").click()
+                page.wait_for_timeout(300)
+                assert asked and "现在结束巡逻？" in asked[0]
+                assert page.locator("#offline-box").is_hidden()
+                page.once("dialog", lambda d: d.accept())
                 page.get_by_role("button", name="签退").click()
                 state = page.locator("#offline-state")
                 expect(state).to_contain_text("已保存，联网后自动提交")
@@ -134,6 +142,7 @@ def test_a_scan_kept_longer_than_the_bound_is_refused_with_a_clear_message(app):
                 page.goto(url)
                 wait_for_location(page)
                 phone.set_offline(True)
+                page.once("dialog", lambda d: d.accept())
                 page.get_by_role("button", name="签退").click()
                 expect(page.locator("#offline-state")).to_contain_text("已保存，联网后自动提交")
 
@@ -184,6 +193,9 @@ def test_a_503_keeps_the_scan_and_the_next_page_load_sends_it(app):
                 expect(page.locator("#offline-state")).to_contain_text("已保存，联网后自动提交")
                 expect(page.locator("#offline-list")).to_contain_text("18:00 · 签到 · 周浦塘桥路口 · 等待联网提交")
                 assert "签到成功" not in page.inner_text("main")
+                # The button now says 签退, and waits out the debounce as it does online: a second
+                # tap right away would only be a duplicate, and a later one an unasked check-out.
+                expect(page.get_by_role("button", name="签退")).to_be_disabled()
                 page.close()
                 with app.app_context():
                     assert db.session.scalar(select(Attendance)) is None

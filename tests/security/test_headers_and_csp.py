@@ -35,13 +35,23 @@ def test_every_response_carries_the_security_headers(app, client, auth):
 
 def test_pages_about_people_are_not_stored_by_browsers_or_proxies(app, client, auth):
     auth.login()
-    for path in ("/coord/", "/coord/volunteers/", "/coord/attendance/"):
-        assert client.get(path).headers["Cache-Control"] == "private, no-store", path
+    for path in ("/coord/", "/coord/volunteers/", "/coord/attendance/", "/coord/programme/export/hours.xlsx",
+                 "/coord/programme/export/self-evaluation.csv"):
+        resp = client.get(path)
+        assert resp.status_code == 200 and resp.headers["Cache-Control"] == "private, no-store", path
     assert "no-cache" in client.get("/coord/board/rows").headers["Cache-Control"]   # revalidated by ETag
     volunteer = app.test_client()
     Auth(app, volunteer).volunteer()
     assert volunteer.get("/me").headers["Cache-Control"] == "private, no-store"
     assert volunteer.get("/api/v1/me").headers["Cache-Control"] == "private, no-store"
+    with app.app_context():
+        from keys import code_signer
+        from services.qr import point_token
+        point = PatrolPoint(code="P9", name="九号点", lat=31.0, lon=121.0, radius_m=100)
+        db.session.add(point)
+        db.session.commit()
+        token = point_token(code_signer(), point)
+    assert volunteer.get(f"/p/{token}").headers["Cache-Control"] == "private, no-store"   # name and hours
     assert "no-store" not in client.get("/static/js/app.js").headers.get("Cache-Control", "")
     assert "no-store" not in client.get("/").headers.get("Cache-Control", "")
 

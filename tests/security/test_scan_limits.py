@@ -227,13 +227,20 @@ def test_a_volunteers_phones_share_one_budget(app, session, clock, token):
 
 
 @pytest.mark.parametrize("client_time", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-12:00",
-                                         "1970-01-01T00:00:00+00:00"])
-def test_a_phone_time_of_no_programme_year_is_a_422(app, session, clock, token, client_time):
+                                         "1899-12-31T00:00:00+08:00"])
+def test_a_phone_time_beyond_reason_is_a_422(app, session, clock, token, client_time):
     (phone,) = _phones(app, 1)
     resp = phone.post("/api/v1/scans", json={"token": token, "nonce": "t", "client_time": client_time})
     assert resp.status_code == 422, resp.get_data(as_text=True)
     assert "client_time" in resp.get_json()["error"]["details"]["fields"]["json"]
     assert _count(ScanRecord) == 0
+
+
+def test_a_phone_clock_reset_to_1970_is_too_old_and_listed(app, session, clock, token):
+    (phone,) = _phones(app, 1)
+    resp = phone.post("/api/v1/scans", json={"token": token, "nonce": "t", "client_time": "1970-01-01T08:00:00+08:00"})
+    assert resp.status_code == 422 and resp.get_json()["error"]["code"] == "offline_too_old"
+    assert _count(ScanRecord) == 1   # kept, for the coordinators' list of late offline scans
 
 
 def test_the_service_refuses_an_overflowing_phone_time_too(app, session, clock, token):

@@ -496,3 +496,19 @@ def test_the_same_day_reads_the_checks_from_the_state_query(w):
     w.scan(w.vols[0], w.p1, local(2027, 2, 5, 20), device_id=7)
     r = w.scan(w.vols[1], w.p1, local(2027, 2, 5, 21), device_id=7)
     assert set(r.attendance.flags) == {"shared_device", "uninsured"}
+
+
+def test_the_last_check_out_names_where_the_patrol_ended_and_not_a_night_job_close(w):
+    from services.checkin import close_forgotten, last_check_out
+
+    w.shift(w.p1, local(2027, 2, 5, 18), local(2027, 2, 5, 21))
+    w.shift(w.p2, local(2027, 2, 5, 18), local(2027, 2, 5, 21))
+    walker, forgetful = w.vols[0], w.vols[1]
+    w.scan(walker, w.p1, local(2027, 2, 5, 18))
+    w.scan(walker, w.p2, local(2027, 2, 5, 21, 5), ask_before_ending=False)
+    last = last_check_out(w.session, walker.id, since=local(2027, 2, 5, 20))
+    assert last.point_name == "二号点" and last.check_out_at == local(2027, 2, 5, 21, 5) and last.credited_hours == 3.0
+    assert last_check_out(w.session, walker.id, since=local(2027, 2, 5, 22)) is None
+    w.scan(forgetful, w.p1, local(2027, 2, 5, 18))
+    close_forgotten(w.session, clock=fixed_clock(local(2027, 2, 6, 9)))
+    assert last_check_out(w.session, forgetful.id, since=local(2027, 2, 5, 18)) is None

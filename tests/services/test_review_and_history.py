@@ -258,3 +258,21 @@ def test_paper_credit_is_limited_to_the_shift_it_overlaps(w):
     assert [(e.row, e.code) for e in mixed.errors] == [(3, "bad_yes_no")]
     english.pop()
     assert import_attendance(w.session, csv_bytes(english), "paper.csv").created == 1
+
+
+def test_a_team_leaders_proxy_records_go_to_review_even_after_an_approval(w):
+    """A leader reaches every team on the board: what a leader credits, a coordinator settles."""
+    w.shift(w.p1, local(2027, 2, 5, 18), local(2027, 2, 5, 21))
+    v = w.vols[0]
+    att = proxy_check_in(w.session, v.id, w.p1.id, by_user_id=w.user.id, clock=fixed_clock(local(2027, 2, 5, 18)),
+                         by_leader=True)
+    row = w.session.get(Attendance, att.id)
+    assert row.review_status == "flagged" and "proxy_by_leader" in row.flag_list
+    review_attendance(w.session, att.id, "approved", by_user_id=w.user.id)   # approved while still open
+    proxy_check_out(w.session, att.id, by_user_id=w.user.id, clock=fixed_clock(local(2027, 2, 5, 20)), by_leader=True)
+    w.session.expire_all()
+    row = w.session.get(Attendance, att.id)
+    assert row.status == "closed" and row.review_status == "flagged"   # the end time is the leader's: asked again
+    # A coordinator's own proxy record is not flagged.
+    other = proxy_check_in(w.session, w.vols[1].id, w.p1.id, by_user_id=w.user.id, clock=fixed_clock(local(2027, 2, 5, 18)))
+    assert w.session.get(Attendance, other.id).review_status == "none"

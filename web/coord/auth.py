@@ -1,7 +1,8 @@
 """Coordinator sign-in, sign-out and the dashboard."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import func, select
 
 from extensions import db, limiter
@@ -13,20 +14,41 @@ from web.auth import SESSION_KEY, coordinator_required, current_user, safe_next
 bp = Blueprint("coord_auth", __name__, url_prefix="/coord")
 
 
+def _account_name() -> str:
+    return request.form.get("username", "").strip().lower()[:80]
+
+
 def _account_key() -> str:
-    return "account:" + request.form.get("username", "").strip().lower()[:80]
+    return "account:" + _account_name()
 
 
 def _wrong_password(response) -> bool:
     return response.status_code == 401
 
 
+KNOWN_BROWSER_COOKIE = "pv_known"
+
+
+def _known_browsers() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.secret_key, salt="coord-known-browser")
+
+
+def _known_browser() -> bool:
+    """A browser this account has signed in from before is not held by the per-account limit:
+    whoever floods an account name with wrong passwords must not lock its owner out on a patrol
+    night (the per-address limit still applies to every browser)."""
+    try:
+        return _known_browsers().loads(request.cookies.get(KNOWN_BROWSER_COOKIE, "")) == _account_name()
+    except BadSignature:
+        return False
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit("10 per minute;50 per hour", methods=["POST"])
 # Per account name too, failures only: guesses spread over many addresses (the address limit alone
-# let them go on) stop after 20 an hour; the account's owner waits out the hour, as the message says.
+# let them go on) stop after 20 an hour, except from a browser the account has signed in from.
 @limiter.limit("20 per hour", methods=["POST"], key_func=_account_key, scope="coord-login-account",
-               deduct_when=_wrong_password)
+               deduct_when=_wrong_password, exempt_when=_known_browser)
 def login():
     next_url = safe_next(request.values.get("next"), url_for("coord_auth.dashboard"))
     if request.method == "POST":
@@ -39,7 +61,11 @@ def login():
         session.clear()  # a fresh cookie: nothing from before the sign-in carries over
         session.permanent = True
         session[SESSION_KEY] = secret
-        return redirect(next_url)
+        response = redirect(next_url)
+        response.set_cookie(KNOWN_BROWSER_COOKIE, _known_browsers().dumps(_account_name()), max_age=365 * 24 * 3600,
+                            httponly=True, samesite="Lax", secure=current_app.config["SESSION_COOKIE_SECURE"],
+                            path=url_for("coord_auth.login"))
+        return response
     return render_template("coord/login.html", next=next_url, username="")
 
 
