@@ -28,20 +28,6 @@ from web.runtime import clock, now, scan_rules
 
 # A patrol that ended this recently is named on the point's page above the 签到 button.
 LAST_CHECK_OUT_SHOWN = timedelta(hours=2)
-_PHONE_CACHE: dict[str, tuple[float, str]] = {}
-
-
-def _office_phone() -> str:
-    """The office's number for a refused poster, read at most once a minute per process: a forged
-    poster is refused without the database otherwise, and that page is not rate-limited."""
-    import time
-
-    key = str(id(current_app._get_current_object()))
-    at, phone = _PHONE_CACHE.get(key, (-1e9, ""))
-    if time.monotonic() - at > 60:
-        phone = office_phone(db.session)
-        _PHONE_CACHE[key] = (time.monotonic(), phone)
-    return phone
 
 bp = Blueprint("scan", __name__)
 bp.after_app_request(remember_browser)  # every volunteer page (see VOLUNTEER_BLUEPRINTS), registered once
@@ -108,7 +94,7 @@ def point(token: str):
     try:
         point = resolve_point_token(db.session, code_signer(), token)
     except DomainError as exc:
-        return render_template("volunteer/refused.html", error=exc, office_phone=_office_phone()), \
+        return render_template("volunteer/refused.html", error=exc, office_phone=office_phone(db.session)), \
             domain_status(exc)
     vol = current_volunteer()
     if vol is None:
@@ -116,14 +102,14 @@ def point(token: str):
     rules = scan_rules()
     current = open_attendance(db.session, vol.id)
     shift = current_shift_at(db.session, point.id, vol.id, rules=rules, clock=clock())
-    summary = current_hours(db.session, vol.id, now(), rules.zone)
-    last = None if current else last_check_out(db.session, vol.id, since=now() - LAST_CHECK_OUT_SHOWN)
+    at = now()
+    summary = current_hours(db.session, vol.id, at, rules.zone)
+    last = None if current else last_check_out(db.session, vol.id, since=at - LAST_CHECK_OUT_SHOWN)
+    # How long a 签退 would still be a duplicate (0: not just checked in).
+    arm_ms = max(0, int((rules.debounce - (at - current.check_in_at)).total_seconds() * 1000)) if current else 0
     return render_template("volunteer/scan.html", point=point, vol=vol, current=current, shift=shift,
-                           summary=summary, nonce=uuid.uuid4().hex, last=last,
-                           just_checked_in=bool(current and now() - current.check_in_at < rules.debounce),
+                           summary=summary, nonce=uuid.uuid4().hex, last=last, arm_ms=arm_ms,
                            debounce_seconds=int(rules.debounce.total_seconds()),
-                           arm_ms=int((rules.debounce - (now() - current.check_in_at)).total_seconds() * 1000)
-                           if current else 0,
                            geofence=point.has_geofence and rules.geofence_mode != "off",
                            next_shift=None if current or shift else next_shift_text(point.id))
 
@@ -152,7 +138,7 @@ def point_scan(token: str):
             except DomainError:
                 pass
         return render_template("volunteer/refused.html", error=exc, retry=request.path, next_shift=next_shift,
-                               office_phone=_office_phone()), domain_status(exc)
+                               office_phone=office_phone(db.session)), domain_status(exc)
     g.scan_outcome = (result.action, "ok")
     if result.action == "confirm_checkout":
         # nothing changed yet: the same form, confirmed, ends the patrol; cancelling goes back
