@@ -71,12 +71,15 @@
   var wantsLocation = form.getAttribute("data-geofence") === "1" && navigator.geolocation;
   var located = false, submitted = false;
   if (form.elements.nonce && !form.elements.nonce.value) form.elements.nonce.value = nonce();
-  // Off at first: "end now?" for a second (a double tap on 签退), 签退 for a minute after check-in.
-  var arm = parseInt(form.getAttribute("data-arm-ms") || "0", 10), armed = !(arm > 0);
-  if (!armed) {
+  // Off for a while: "end now?" for a second (a double tap on 签退), 签退 for a minute after check-in.
+  var armed = true;
+  function holdOff(ms) {
+    if (!(ms > 0)) return;
+    armed = false;
     button.disabled = true;
-    setTimeout(function () { armed = true; button.disabled = false; }, arm);
+    setTimeout(function () { armed = true; button.disabled = false; }, ms);
   }
+  holdOff(parseInt(form.getAttribute("data-arm-ms") || "0", 10));
   if (always && !token) form.hidden = true;
 
   function say(text) { if (status) status.textContent = text; }
@@ -111,11 +114,7 @@
       if (other) { form.setAttribute("data-other", button.textContent); button.textContent = other; }
       submitted = false;
       button.disabled = false;
-      if (other && other === outLabel && debounceMs > 0) {   // just checked in: 签退 waits, as online
-        armed = false;
-        button.disabled = true;
-        setTimeout(function () { armed = true; button.disabled = false; }, debounceMs);
-      }
+      if (other && other === outLabel) holdOff(debounceMs);   // just checked in: 签退 waits, as online
       return render();
     }).then(function () {
       box.scrollIntoView();
