@@ -15,13 +15,13 @@ from sqlalchemy.orm import Session
 
 from models.attendance import ATT_OPEN, REVIEW_FLAGGED, Attendance
 from models.event import ASSIGNMENT_DECLINED, Assignment, Event, Shift
-from models.messaging import OUT_FAILED, OUT_PENDING, OUT_SENDING, OUT_SENT, Message, OutboxItem
+from models.messaging import OUT_FAILED, Message, OutboxItem
 from models.point import PatrolPoint
 from models.volunteer import Volunteer
 from services.clock import SHANGHAI, Clock, local_date, system_clock
 from services.errors import DomainError
 from services.i18n import _, in_programme_language
-from services.messaging import QueuedMessage, post_message
+from services.messaging import PUSHED, QueuedMessage, post_message
 from services.outbox import Recipient
 from services.review import AttendanceRow, on_patrol
 from services.volunteers import on_roster
@@ -334,7 +334,7 @@ def _missing_people(session: Session, rows: dict[int, PointRow], limit: int | No
     keys = [remind_key(r[0], r[1]) for r in found]
     reminded = {key: (at, pushes) for key, at, pushes in session.execute(
         select(Message.dedupe_key, Message.created_at,
-               func.count(case((OutboxItem.status.in_((OUT_PENDING, OUT_SENDING, OUT_SENT)), OutboxItem.id))))
+               func.count(case((OutboxItem.status.in_(PUSHED), OutboxItem.id))))
         .outerjoin(OutboxItem, OutboxItem.message_id == Message.id)
         .where(Message.dedupe_key.in_(keys)).group_by(Message.id, Message.dedupe_key, Message.created_at))} \
         if keys else {}

@@ -378,11 +378,16 @@ class Reach:
     sms: int = 0       # of the pushed, first by SMS
 
 
+# An outbox row in one of these is a push on its way or delivered; the others (not linked,
+# unreachable, failed) leave the person with the web inbox only.
+PUSHED = (OUT_PENDING, OUT_SENDING, OUT_SENT)
+
+
 def message_reach(session: Session, message_id: int) -> Reach:
     """How many of a message's recipients get a push, and how many only the web inbox."""
     total = session.scalar(select(func.count(MessageRecipient.id)).where(MessageRecipient.message_id == message_id)) or 0
     person = func.coalesce(OutboxItem.volunteer_id, -OutboxItem.user_id)
-    live = (OutboxItem.message_id == message_id, OutboxItem.status.in_((OUT_PENDING, OUT_SENDING, OUT_SENT)))
+    live = (OutboxItem.message_id == message_id, OutboxItem.status.in_(PUSHED))
     pushed = session.scalar(select(func.count(func.distinct(person))).where(*live)) or 0
     by_channel = dict(session.execute(select(OutboxItem.channel, func.count(func.distinct(person)))
                                       .where(*live, OutboxItem.team.is_(None)).group_by(OutboxItem.channel)).all())
